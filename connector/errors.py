@@ -1,0 +1,50 @@
+"""One hierarchy of errors a user can act on."""
+
+from __future__ import annotations
+
+
+class ConnectorError(Exception):
+    """Base of every error this package raises on purpose."""
+
+
+class TemplateError(ConnectorError):
+    """A template or connection file is wrong: ``file:line: field: message``."""
+
+    def __init__(self, file: str, field: str, message: str, line: int | None = None) -> None:
+        self.file = file
+        self.field = field
+        self.message = message
+        self.line = line
+        where = f"{file}:{line}" if line else file
+        super().__init__(f"{where}: {field}: {message}" if field else f"{where}: {message}")
+
+
+class TemplateErrors(ConnectorError):
+    """Several template errors reported at once."""
+
+    def __init__(self, errors: list[TemplateError]) -> None:
+        self.errors = errors
+        super().__init__("\n".join(str(e) for e in errors))
+
+
+class RenderError(ConnectorError):
+    """A template could not be rendered for one record (undefined variable, bad value)."""
+
+
+class UnsafeRequestError(ConnectorError):
+    """A rendered request would leave the connection's host or escape its path."""
+
+
+class HTTPStatusError(ConnectorError):
+    """The API answered with a status the template does not accept."""
+
+    def __init__(self, status: int, message: str, method: str, url: str) -> None:
+        self.status = status
+        self.api_message = message
+        self.method = method
+        self.url = url
+        super().__init__(f"{method} {url} -> {status}: {message}")
+
+
+class AuthError(ConnectorError):
+    """Credentials were refused and cannot be refreshed."""

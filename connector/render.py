@@ -1,0 +1,269 @@
+"""Rendering: templates compiled once, rendered per record inside a Jinja2 sandbox.
+
+The security boundary lives here and nowhere else:
+
+- a SandboxedEnvironment with StrictUndefined and no globals: templates see only the variables the
+  engine passes (config, record, records, parent, job, response, now);
+- record values are data: they are passed as variables, never compiled as template source;
+- a value rendered into a URL path is percent-encoded as exactly one segment, unless the template
+  asks for a multi-segment path with ``|path`` (which is normalised and may not climb above root);
+- a rendered path is joined to the connection's base URL and must stay on its origin.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import posixpath
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import jinja2
+from jinja2 import meta
+from jinja2.sandbox import SandboxedEnvironment
+
+from connector.errors import RenderError, UnsafeRequestError
+
+# Variables whose values change per run only; templates using nothing else are rendered once.
+RUN_VARIABLES = frozenset({"config"})
+
+_SINGLE_EXPRESSION = re.compile(r"^\{\{(?P<expr>(?:(?!\{\{|\}\}).)*)\}\}$", re.S)
+
+
+class PathValue(str):
+    """A value a template explicitly allows to span several path segments (``|path``)."""
+
+
+def _to_text(value: Any) -> str:
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _finalize_text(value: Any) -> Any:
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    return value
+
+
+def _path_filter(value: Any) -> PathValue:
+    return PathValue(_to_text(value))
+
+
+def encode_segment(value: Any) -> str:
+    """Percent-encode a value as one URL path segment; ``.`` and ``..`` cannot act as dot segments."""
+    if isinstance(value, PathValue):
+        return _normalise_path_value(value)
+    text = _to_text(value)
+    encoded = quote(text, safe="")
+    if encoded in (".", ".."):
+        encoded = encoded.replace(".", "%2E")
+    return encoded
+
+
+def _normalise_path_value(value: str) -> str:
+    stripped = value.split("?", 1)[0].split("#", 1)[0]
+    parts = [p for p in stripped.split("/") if p not in ("", ".")]
+    depth = 0
+    for part in parts:
+        depth += -1 if part == ".." else 1
+        if depth < 0:
+            raise UnsafeRequestError(f"path value {value!r} climbs above the root")
+    normal = posixpath.normpath("/" + "/".join(parts))
+    return "/".join(quote(seg, safe="@:+,;=-._~") for seg in normal.split("/"))
+
+
+def make_environment() -> SandboxedEnvironment:
+    env = SandboxedEnvironment(
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        finalize=_finalize_text,
+        keep_trailing_newline=False,
+    )
+    env.globals.clear()
+    env.filters["path"] = _path_filter
+    return env
+
+
+def make_url_environment() -> SandboxedEnvironment:
+    env = make_environment()
+    env.finalize = encode_segment
+    return env
+
+
+ENV = make_environment()
+URL_ENV = make_url_environment()
+
+
+class Compiled:
+    """A compiled template value: a constant, a text template or a native expression."""
+
+    __slots__ = ("source", "variables", "_render")
+
+    def __init__(self, source: str, variables: frozenset[str], render: Callable[[Mapping[str, Any]], Any]):
+        self.source = source
+        self.variables = variables
+        self._render = render
+
+    @property
+    def is_constant(self) -> bool:
+        return not self.variables
+
+    @property
+    def per_run(self) -> bool:
+        return self.variables <= RUN_VARIABLES
+
+    def render(self, context: Mapping[str, Any]) -> Any:
+        try:
+            return self._render(context)
+        except jinja2.UndefinedError as exc:
+            raise RenderError(f"{self.source!r}: {exc.message}") from exc
+        except jinja2.exceptions.SecurityError as exc:
+            raise RenderError(f"{self.source!r}: not allowed: {exc}") from exc
+        except UnsafeRequestError:
+            raise
+        except Exception as exc:
+            raise RenderError(f"{self.source!r}: {type(exc).__name__}: {exc}") from exc
+
+
+def _defined(value: Any) -> Any:
+    if isinstance(value, jinja2.Undefined):
+        value._fail_with_undefined_error()
+    return value
+
+
+def _variables(env: SandboxedEnvironment, source: str) -> frozenset[str]:
+    return frozenset(meta.find_undeclared_variables(env.parse(source)))
+
+
+def compile_text(source: str, env: SandboxedEnvironment = ENV) -> Compiled:
+    """Compile a string; a lone ``{{ expr }}`` (outside URLs) keeps its native type."""
+    if "{{" not in source and "{%" not in source:
+        return Compiled(source, frozenset(), lambda _ctx, _s=source: _s)
+    match = _SINGLE_EXPRESSION.match(source.strip())
+    if match and env is ENV:
+        expression = env.compile_expression(match["expr"], undefined_to_none=False)
+        return Compiled(source, _variables(env, source), lambda ctx: _defined(expression(**ctx)))
+    template = env.from_string(source)
+    return Compiled(source, _variables(env, source), lambda ctx: template.render(ctx))
+
+
+def compile_expression(source: str) -> Compiled:
+    """Compile a bare Jinja expression (``response.data.state == 'done'``)."""
+    expression = ENV.compile_expression(source, undefined_to_none=False)
+    return Compiled(source, _variables(ENV, "{{ " + source + " }}"), lambda ctx: _defined(expression(**ctx)))
+
+
+def compile_url(source: str) -> Compiled:
+    return compile_text(source, URL_ENV)
+
+
+class CompiledValue:
+    """A YAML structure (dict/list/scalars) whose strings are templates."""
+
+    __slots__ = ("_render", "variables")
+
+    def __init__(self, value: Any):
+        self.variables: frozenset[str] = frozenset()
+        self._render = self._build(value)
+
+    def _build(self, value: Any) -> Callable[[Mapping[str, Any]], Any]:
+        if isinstance(value, str):
+            compiled = compile_text(value)
+            self.variables |= compiled.variables
+            return compiled.render
+        if isinstance(value, Mapping):
+            items = [(k, self._build(v)) for k, v in value.items()]
+            return lambda ctx: {k: f(ctx) for k, f in items}
+        if isinstance(value, list):
+            parts = [self._build(v) for v in value]
+            return lambda ctx: [f(ctx) for f in parts]
+        return lambda _ctx, _v=value: _v
+
+    def render(self, context: Mapping[str, Any]) -> Any:
+        return self._render(context)
+
+
+def compile_mapping(values: Mapping[str, Any] | None) -> dict[str, CompiledValue]:
+    return {str(k): CompiledValue(v) for k, v in (values or {}).items()}
+
+
+def render_mapping(compiled: Mapping[str, CompiledValue], context: Mapping[str, Any]) -> dict[str, Any]:
+    """Render params/headers: None drops a key, datetimes become ISO-8601, lists stay lists."""
+    out: dict[str, Any] = {}
+    for key, value in compiled.items():
+        rendered = value.render(context)
+        if rendered is None:
+            continue
+        if isinstance(rendered, list):
+            out[key] = [_to_text(v) for v in rendered]
+        elif isinstance(rendered, (dt.datetime, dt.date, bool)):
+            out[key] = _to_text(rendered)
+        else:
+            out[key] = rendered
+    return out
+
+
+@dataclass(frozen=True)
+class Origin:
+    """The connection's base URL: every request must stay on its scheme, host and port."""
+
+    scheme: str
+    netloc: str
+    prefix: str
+
+    @classmethod
+    def parse(cls, base_url: str) -> Origin:
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise UnsafeRequestError(f"base_url must be an http(s) URL with a host (got {base_url!r})")
+        return cls(parts.scheme, parts.netloc.lower(), parts.path.rstrip("/"))
+
+    @property
+    def base(self) -> str:
+        return f"{self.scheme}://{self.netloc}{self.prefix}"
+
+    def join(self, path: str) -> str:
+        """Join a rendered path; refuse anything that is not a path on this origin."""
+        if not path.startswith("/") or path.startswith("//"):
+            raise UnsafeRequestError(f"a template must render a path starting with '/', got {path!r}")
+        return self.base + path
+
+    def same_origin(self, url: str) -> bool:
+        parts = urlsplit(url)
+        return parts.scheme == self.scheme and parts.netloc.lower() == self.netloc
+
+    def absolute(self, url: str) -> str:
+        """Resolve a URL found in a response (a next link): relative to the origin, or on it."""
+        if url.startswith("/") and not url.startswith("//"):
+            return f"{self.scheme}://{self.netloc}{url}"
+        if not self.same_origin(url):
+            raise UnsafeRequestError(f"refusing to follow {url!r}: not on {self.scheme}://{self.netloc}")
+        return url
+
+
+def dot_path(path: str | None) -> Callable[[Any], Any]:
+    """Compile ``a.b.0.c`` into a getter; a missing step yields None. ``''`` is the value itself."""
+    if not path:
+        return lambda value: value
+    keys: list[str | int] = [int(k) if k.isdigit() else k for k in path.split(".")]
+
+    def get(value: Any) -> Any:
+        for key in keys:
+            if isinstance(key, int) and isinstance(value, list):
+                value = value[key] if key < len(value) else None
+            elif isinstance(value, Mapping):
+                value = value.get(key)
+            else:
+                return None
+            if value is None:
+                return None
+        return value
+
+    return get

@@ -1,0 +1,295 @@
+"""The read side: every source template of a connection becomes a singer-sdk stream of one tap.
+
+Streams subclass singer-sdk's plain ``Stream`` (catalog, selection, state, stream maps, metrics) and
+take their records from the engine's shared ``ApiClient`` (httpx, budget, retries).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+import orjson
+from singer_sdk import Stream, Tap
+
+from connector.errors import ConnectorError, HTTPStatusError
+from connector.http import ApiClient
+from connector.pagination import PageRequest, Paginator
+from connector.render import dot_path, render_mapping
+from connector.secrets import install_logging_filter
+from connector.templates import Connection, Setting, StreamTemplate
+
+logger = logging.getLogger("connector.tap")
+
+SETTING_TYPES = {
+    "string": {"type": ["string", "null"]},
+    "integer": {"type": ["integer", "null"]},
+    "number": {"type": ["number", "null"]},
+    "boolean": {"type": ["boolean", "null"]},
+    "date-time": {"type": ["string", "null"], "format": "date-time"},
+    "object": {"type": ["object", "null"]},
+    "array": {"type": ["array", "null"]},
+}
+
+# Settings of the engine itself, offered by every connection's tap and target.
+ENGINE_SETTINGS = [
+    Setting("rate_window_seconds", "number", "Length of the API's rate-limit window (for sandboxes with scaled time)."),
+    Setting("rate_budget", "integer", "Cost points per window, if the API's is not the connection's default."),
+    Setting("rate_reserve", "integer", "Cost points per window left unused for other integrations."),
+    Setting("max_attempts", "integer", "Attempts per request before giving up on 429/5xx/network errors."),
+    Setting("max_backoff_seconds", "number", "Longest wait between two attempts."),
+    Setting("request_timeout", "number", "Seconds before a request times out."),
+]
+
+
+def config_schema(connection: Connection, extra: Iterable[Setting] = ()) -> dict[str, Any]:
+    properties: dict[str, Any] = {}
+    required = []
+    for setting in [*connection.settings, *ENGINE_SETTINGS, *extra]:
+        prop = dict(SETTING_TYPES[setting.type])
+        if setting.description:
+            prop["description"] = setting.description
+        if setting.default is not None:
+            prop["default"] = setting.default
+        if setting.secret:
+            prop["secret"] = True
+            prop["writeOnly"] = True
+        properties[setting.name] = prop
+        if setting.required:
+            required.append(setting.name)
+    return {"type": "object", "properties": properties, "required": required}
+
+
+def parse_instant(value: Any) -> Any:
+    """Order replication values by instant when they are timestamps (offsets differ)."""
+    if isinstance(value, str):
+        try:
+            return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return value
+    return value
+
+
+class ConfigWriter:
+    """Writes rotated credentials back to the config file they came from, as the user asked to run with."""
+
+    def __init__(self, config_input: Any) -> None:
+        paths: list[Path] = []
+        items = config_input if isinstance(config_input, (list, tuple)) else [config_input]
+        for item in items:
+            if isinstance(item, (str, os.PathLike)) and str(item) != "ENV" and Path(item).is_file():
+                paths.append(Path(item))
+        self.paths = paths
+
+    def __call__(self, update: Mapping[str, Any], live_config: dict[str, Any] | None = None) -> None:
+        if live_config is not None:
+            live_config.update(update)
+        if not self.paths:
+            logger.warning(
+                "OAuth tokens were rotated but the config came from no file: save the new refresh token "
+                "(setting %s) from your secret store's side, or run with a config file.",
+                ", ".join(sorted(update)),
+            )
+            return
+        path = self.paths[-1]
+        data = json.loads(path.read_text())
+        data.update(update)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        with os.fdopen(fd, "w") as handle:
+            json.dump(data, handle, indent=2)
+        os.chmod(tmp, path.stat().st_mode & 0o777)
+        os.replace(tmp, path)
+        logger.info("OAuth tokens rotated; wrote %s back to %s", ", ".join(sorted(update)), path)
+
+
+class TemplateStream(Stream):
+    """One source template as a Singer stream."""
+
+    template: ClassVar[StreamTemplate]
+    STATE_MSG_FREQUENCY = 1000
+    check_sorted = False  # sorted by instant, not by string; see _increment_stream_state
+
+    def __init__(self, tap: ConnectorTap) -> None:
+        template = self.template
+        super().__init__(tap, schema=template.schema, name=template.name)
+        self.primary_keys = template.primary_key
+        self.replication_key = template.replication_key
+        self.connector_tap = tap
+        self._pending: dict[str, Any] = {}
+        self._records_getter = dot_path(template.records)
+        request = template.request
+        run_context = {"config": tap.config}
+        # Parts that depend only on the run's config are rendered once, here.
+        self._static_params = render_mapping({k: v for k, v in request.params.items() if v.variables <= {"config"}},
+                                             run_context)
+        self._dynamic_params = {k: v for k, v in request.params.items() if not v.variables <= {"config"}}
+        self._static_headers = render_mapping(
+            {k: v for k, v in request.headers.items() if v.variables <= {"config"}}, run_context
+        )
+        self._dynamic_headers = {k: v for k, v in request.headers.items() if not v.variables <= {"config"}}
+        self._static_url = request.url.render(run_context) if request.url.per_run else None
+        self._method = str(request.method.render(run_context))
+
+    @property
+    def is_sorted(self) -> bool:
+        return bool(self.template.replication_key and self.template.incremental_param)
+
+    def get_child_context(self, record: dict, context: dict | None) -> dict | None:
+        fields: set[str] = set()
+        for child in self.child_streams:
+            fields |= set(child.template.parent_fields or self.template.primary_key)
+        return {name: record.get(name) for name in sorted(fields)}
+
+    # -- state: never checkpoint the middle of a group of records sharing one replication value
+
+    def _increment_stream_state(self, latest_record: dict, *, context: dict | None = None) -> None:
+        key = self.replication_key
+        if not key or not latest_record:
+            return
+        partition = json.dumps(context or {}, sort_keys=True, default=str)
+        value = latest_record.get(key)
+        pending = self._pending.get(partition)
+        if pending is not None and pending[0] != value:
+            super()._increment_stream_state(pending[1], context=context)
+        self._pending[partition] = (value, {key: value})
+
+    def _commit_pending(self, context: dict | None) -> None:
+        partition = json.dumps(context or {}, sort_keys=True, default=str)
+        pending = self._pending.pop(partition, None)
+        if pending is not None:
+            super()._increment_stream_state(pending[1], context=context)
+
+    # -- reading
+
+    def _start_value(self, context: dict | None) -> Any:
+        value = self.get_starting_replication_key_value(context)
+        start_date = self.config.get("start_date")
+        if value is None or (start_date and parse_instant(start_date) > parse_instant(value)):
+            value = start_date
+        if isinstance(value, dt.datetime):
+            value = value.isoformat()
+        return value
+
+    def get_records(self, context: dict | None) -> Iterable[dict]:
+        template = self.template
+        client = self.connector_tap.client
+        render_ctx = {"config": self.config, "parent": context or {}}
+        url = self._static_url if self._static_url is not None else template.request.url.render(render_ctx)
+        base_params = {**self._static_params, **render_mapping(self._dynamic_params, render_ctx)}
+        headers = {**self._static_headers, **render_mapping(self._dynamic_headers, render_ctx)}
+        start = self._start_value(context) if template.replication_key and template.incremental_param else None
+        if start is not None:
+            base_params[template.incremental_param] = start
+        spec = template.pagination
+        page_size = base_params.get(spec.size_param or "per_page") if spec.type != "none" else None
+        paginator = Paginator(spec, client.origin, int(page_size) if page_size else None)
+        restart_after = spec.restart_after if spec.type == "page_number" and self.is_sorted else None
+        key = template.replication_key
+        page = paginator.first()
+        boundary_value: Any = None
+        boundary_ids: set = set()
+        pk = template.primary_key
+        while page is not None:
+            target = page.url or client.url(url)
+            params = None if page.url else {**base_params, **page.params}
+            response = client.send(self._method, target, params=params, headers=headers)
+            client.raise_for_status(response)
+            try:
+                body = orjson.loads(response.content) if response.content else None
+            except orjson.JSONDecodeError as exc:
+                raise ConnectorError(
+                    f"stream {self.name}: {self._method} {response.request.url.path} returned invalid JSON "
+                    f"({exc}); first bytes: {response.content[:80]!r}"
+                ) from exc
+            records = self._records_getter(body)
+            if records is None:
+                records = []
+            elif isinstance(records, dict):
+                records = [records]
+            elif not isinstance(records, list):
+                raise ConnectorError(
+                    f"stream {self.name}: records path {template.records!r} is a {type(records).__name__}, not a list"
+                )
+            for record in records:
+                if boundary_value is not None and record.get(key) == boundary_value:
+                    if tuple(record.get(k) for k in pk) in boundary_ids:
+                        continue
+                yield record
+            next_page = paginator.next(page, response, body, records)
+            if next_page is not None and restart_after and page.number >= restart_after and key and records:
+                # Cursor-poller: move the replication cursor instead of paging deeper (deep pages cost more).
+                last = records[-1].get(key)
+                group = [r for r in records if r.get(key) == last]
+                earlier = [r.get(key) for r in records if r.get(key) != last]
+                if earlier:
+                    boundary_value = last
+                    boundary_ids = {tuple(r.get(k) for k in pk) for r in group}
+                    base_params[template.incremental_param] = max(earlier, key=parse_instant)
+                    next_page = paginator.first()
+            page = next_page
+        self._commit_pending(context)
+
+
+class ConnectorTap(Tap):
+    """A tap whose streams are the source templates of one connection."""
+
+    connection: ClassVar[Connection]
+
+    def __init__(self, *args: Any, config: Any = None, **kwargs: Any) -> None:
+        install_logging_filter()
+        self._config_writer = ConfigWriter(config)
+        self._client: ApiClient | None = None
+        super().__init__(*args, config=config, **kwargs)
+
+    @property
+    def client(self) -> ApiClient:
+        if self._client is None:
+            if not any(self.config.get(m.when) for m in self.connection.auth if m.when) and self.connection.auth:
+                names = " or ".join(m.when for m in self.connection.auth if m.when)
+                raise ConnectorError(f"{self.name}: no credentials in the config: set {names}")
+            live = dict(self.config)
+            self._client = ApiClient(self.connection, live, on_rotate=lambda u: self._config_writer(u, live))
+        return self._client
+
+    def discover_streams(self) -> list[Stream]:
+        classes = stream_classes(self.connection)
+        return [cls(self) for cls in classes.values()]
+
+    def sync_all(self) -> None:
+        try:
+            super().sync_all()
+        except HTTPStatusError as exc:
+            raise ConnectorError(f"{self.name}: {exc}") from exc
+        finally:
+            if self._client is not None:
+                logger.info("HTTP summary: %s", json.dumps(self._client.stats.as_dict()))
+                self._client.close()
+
+
+def stream_classes(connection: Connection) -> dict[str, type[TemplateStream]]:
+    classes: dict[str, type[TemplateStream]] = {}
+    for name, template in connection.streams.items():
+        classes[name] = type(f"{name.title().replace('_', '')}Stream", (TemplateStream,), {"template": template})
+    for name, template in connection.streams.items():
+        if template.parent:
+            classes[name].parent_stream_type = classes[template.parent]
+    return classes
+
+
+def build_tap_class(connection: Connection) -> type[ConnectorTap]:
+    return type(
+        f"Tap{connection.name.title().replace('_', '')}",
+        (ConnectorTap,),
+        {
+            "name": f"tap-{connection.name}",
+            "connection": connection,
+            "config_jsonschema": config_schema(connection),
+            "package_name": "declarative-connector",
+        },
+    )

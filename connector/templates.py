@@ -1,0 +1,575 @@
+"""Loading templates: YAML -> validated against specs/template.schema.json -> typed, compiled objects.
+
+Errors name the file, the line and the field: ``sinks/update_account.yaml:7: batch.size: 0 is less
+than the minimum of 1``. Every problem in a connection is collected before anything is raised.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import jsonschema
+import yaml
+
+from connector.errors import TemplateError, TemplateErrors
+from connector.render import (
+    Compiled,
+    CompiledValue,
+    compile_expression,
+    compile_mapping,
+    compile_text,
+    compile_url,
+)
+
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+TEMPLATES_ROOT = Path(os.environ.get("CONNECTOR_TEMPLATES", PACKAGE_ROOT / "templates"))
+SPECS_ROOT = Path(os.environ.get("CONNECTOR_SPECS", PACKAGE_ROOT / "specs"))
+TEMPLATE_SCHEMA = SPECS_ROOT / "template.schema.json"
+
+HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
+
+
+@dataclass(frozen=True)
+class Pagination:
+    type: str = "none"
+    page_param: str = "page"
+    start: int | None = None
+    next: str | None = None
+    size_param: str | None = None
+    size: int | None = None
+    offset_param: str = "offset"
+    param: str | None = None
+    from_record: str | None = None
+    from_response: str | None = None
+    restart_after: int | None = None
+
+
+@dataclass
+class RequestTemplate:
+    """The request part shared by streams, sinks and job steps, compiled once."""
+
+    method: Compiled
+    url: Compiled
+    params: dict[str, CompiledValue]
+    headers: dict[str, CompiledValue]
+    body: CompiledValue | str | None  # "record" = the record minus excluded attributes
+    body_format: str = "json"
+
+    @property
+    def variables(self) -> frozenset[str]:
+        names = set(self.method.variables) | set(self.url.variables)
+        for value in (*self.params.values(), *self.headers.values()):
+            names |= value.variables
+        if isinstance(self.body, CompiledValue):
+            names |= self.body.variables
+        elif self.body == "record":
+            names.add("record")
+        return frozenset(names)
+
+
+@dataclass
+class StreamTemplate:
+    name: str
+    file: Path
+    description: str
+    request: RequestTemplate
+    primary_key: list[str]
+    schema: dict[str, Any]
+    schema_file: Path
+    replication_key: str | None = None
+    incremental_param: str | None = None
+    records: str = ""
+    pagination: Pagination = field(default_factory=Pagination)
+    parent: str | None = None
+    parent_fields: list[str] = field(default_factory=list)
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class JobStep:
+    request: RequestTemplate
+    id: str | None = None
+    max_records: int | None = None
+    done: Compiled | None = None
+    interval_seconds: float = 1.0
+    timeout_seconds: float = 3600.0
+    records: str = "data"
+    pagination: Pagination = field(default_factory=Pagination)
+    record: str = "record"
+    error: str = "error"
+    failed_count: str | None = None
+
+
+@dataclass
+class JobTemplate:
+    create: JobStep
+    upload: JobStep
+    poll: JobStep
+    start: JobStep | None = None
+    failures: JobStep | None = None
+
+
+@dataclass
+class SinkTemplate:
+    name: str
+    file: Path
+    description: str
+    kind: str
+    request: RequestTemplate | None
+    id_field: str | None
+    exclude: frozenset[str]
+    batch_size: int
+    group_by: list[str]
+    accept: frozenset[int]
+    concurrency: int
+    schema: dict[str, Any] | None
+    max_records: int | None = None
+    job: JobTemplate | None = None
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    type: str = "string"
+    description: str = ""
+    default: Any = None
+    secret: bool = False
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class AuthMethod:
+    type: str
+    when: str | None = None
+    token: str | None = None
+    header: str | None = None
+    token_url: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = None
+    refresh_token: str | None = None
+    access_token: str | None = None
+    refresh_margin_seconds: float = 300.0
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    budget: int | None = None
+    window_seconds: float = 60.0
+    cost_header: str | None = None
+    remaining_header: str | None = None
+    reserve: int = 0
+
+
+@dataclass(frozen=True)
+class Retry:
+    max_attempts: int = 8
+    backoff_seconds: float = 0.5
+    max_backoff_seconds: float = 60.0
+    statuses: frozenset[int] = frozenset({429, 500, 502, 503, 504})
+    timeout_seconds: float = 60.0
+
+
+@dataclass
+class Connection:
+    name: str
+    dir: Path
+    description: str
+    base_url: Compiled
+    settings: list[Setting]
+    auth: list[AuthMethod]
+    headers: dict[str, CompiledValue]
+    rate_limit: RateLimit
+    retry: Retry
+    error_paths: list[str]
+    streams: dict[str, StreamTemplate]
+    sinks: dict[str, SinkTemplate]
+    specs_dir: Path
+
+    @property
+    def secret_settings(self) -> list[str]:
+        return [s.name for s in self.settings if s.secret]
+
+
+# ---------------------------------------------------------------- YAML with line numbers
+
+
+class _LineLoader(yaml.SafeLoader):
+    """A safe loader that remembers the line of every mapping key and value."""
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict:
+    mapping = LineDict()
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        mapping[key] = loader.construct_object(value_node, deep=True)
+        mapping.lines[key] = key_node.start_mark.line + 1
+    mapping.line = node.start_mark.line + 1
+    return mapping
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+class LineDict(dict):
+    """A dict that knows the YAML line of each of its keys."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lines: dict[Any, int] = {}
+        self.line = 1
+
+
+def load_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise TemplateError(str(path), "", f"cannot read: {exc.strerror}") from exc
+    try:
+        return yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else None
+        raise TemplateError(str(path), "", f"invalid YAML: {exc.problem}", line) from exc
+    except yaml.YAMLError as exc:
+        raise TemplateError(str(path), "", f"invalid YAML: {exc}") from exc
+
+
+def _line_of(document: Any, path: Iterable[Any]) -> int | None:
+    line = getattr(document, "line", None)
+    node = document
+    for key in path:
+        if isinstance(node, LineDict) and key in node:
+            line = node.lines.get(key, line)
+            node = node[key]
+        elif isinstance(node, list) and isinstance(key, int) and key < len(node):
+            node = node[key]
+            line = getattr(node, "line", line)
+        else:
+            break
+    return line
+
+
+# ---------------------------------------------------------------- schema validation
+
+
+@cache
+def _validator(kind: str) -> jsonschema.Draft202012Validator:
+    schema = json.loads(TEMPLATE_SCHEMA.read_text())
+    root = {**schema, "$ref": f"#/$defs/{kind}"}
+    return jsonschema.Draft202012Validator(root)
+
+
+def _field_name(path: Iterable[Any]) -> str:
+    name = ""
+    for part in path:
+        name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
+    return name
+
+
+def schema_errors(document: Any, kind: str, file: str) -> list[TemplateError]:
+    """Validate one document against the template format; one error per problem."""
+    if not isinstance(document, dict):
+        return [TemplateError(file, "", f"must be a mapping of fields, got {type(document).__name__}")]
+    errors = []
+    for err in sorted(_validator(kind).iter_errors(document), key=lambda e: list(map(str, e.absolute_path))):
+        path = list(err.absolute_path)
+        message = err.message
+        if err.validator == "additionalProperties":
+            unknown = sorted(set(err.instance) - set(err.schema.get("properties", {})))
+            known = ", ".join(sorted(err.schema.get("properties", {})))
+            message = f"unknown field{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} (known: {known})"
+            if unknown and len(unknown) == 1:
+                path = [*path, unknown[0]]
+        errors.append(TemplateError(file, _field_name(path), message, _line_of(document, path)))
+    return errors
+
+
+# ---------------------------------------------------------------- compiling
+
+
+class _Compiler:
+    """Compiles one document's fields, collecting errors with their field names and lines."""
+
+    def __init__(self, document: Any, file: str) -> None:
+        self.document = document
+        self.file = file
+        self.errors: list[TemplateError] = []
+
+    def error(self, path: list[Any], message: str) -> None:
+        self.errors.append(TemplateError(self.file, _field_name(path), message, _line_of(self.document, path)))
+
+    def text(self, path: list[Any], source: Any, url: bool = False) -> Compiled:
+        try:
+            return (compile_url if url else compile_text)(str(source))
+        except jinja2.TemplateSyntaxError as exc:
+            self.error(path, f"Jinja syntax error: {exc.message}")
+        return compile_text("")
+
+    def value(self, path: list[Any], source: Any) -> CompiledValue:
+        try:
+            return CompiledValue(source)
+        except jinja2.TemplateSyntaxError as exc:
+            self.error(path, f"Jinja syntax error: {exc.message}")
+        return CompiledValue(None)
+
+    def mapping(self, path: list[Any], source: Mapping | None) -> dict[str, CompiledValue]:
+        try:
+            return compile_mapping(source)
+        except jinja2.TemplateSyntaxError as exc:
+            self.error(path, f"Jinja syntax error: {exc.message}")
+        return {}
+
+    def expression(self, path: list[Any], source: str) -> Compiled | None:
+        try:
+            return compile_expression(source)
+        except jinja2.TemplateSyntaxError as exc:
+            self.error(path, f"Jinja syntax error: {exc.message}")
+        return None
+
+    def request(self, doc: Mapping, path: list[Any], default_method: str, default_body: Any) -> RequestTemplate:
+        method = str(doc.get("method", default_method))
+        if "{{" not in method and method.upper() not in HTTP_METHODS:
+            self.error([*path, "method"], f"must be one of {', '.join(sorted(HTTP_METHODS))} (got {method!r})")
+        url = str(doc.get("url", ""))
+        if not (url.startswith("/") or url.startswith("{{")):
+            self.error([*path, "url"], f"must be a path starting with '/', joined to the base URL (got {url!r})")
+        body_source = doc.get("body", default_body)
+        body: CompiledValue | str | None
+        if body_source in ("record", None, "none"):
+            body = None if body_source in (None, "none") else "record"
+        else:
+            body = self.value([*path, "body"], body_source)
+        return RequestTemplate(
+            method=self.text([*path, "method"], method.upper() if "{{" not in method else method),
+            url=self.text([*path, "url"], url, url=True),
+            params=self.mapping([*path, "params"], doc.get("params")),
+            headers=self.mapping([*path, "headers"], doc.get("headers")),
+            body=body,
+            body_format=doc.get("body_format", "json"),
+        )
+
+
+def _merge(defaults: Mapping | None, doc: Mapping) -> dict:
+    """Template fields override connection defaults; params and headers merge key by key."""
+    merged = dict(defaults or {})
+    for key, value in doc.items():
+        if key in ("params", "headers") and isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+def _pagination(doc: Mapping | None) -> Pagination:
+    return Pagination(**dict(doc)) if doc else Pagination()
+
+
+def _load_record_schema(c: _Compiler, specs_dir: Path, name: str | None, path: list[Any]) -> tuple[dict, Path]:
+    file = specs_dir / (name or "")
+    if not name:
+        return {}, file
+    try:
+        schema = json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        c.error(path, f"record schema {str(file)!r} does not exist")
+        return {}, file
+    except (OSError, json.JSONDecodeError) as exc:
+        c.error(path, f"record schema {str(file)!r} is not valid JSON: {exc}")
+        return {}, file
+    if not isinstance(schema, dict) or "properties" not in schema:
+        c.error(path, f"record schema {str(file)!r} must be an object schema with 'properties'")
+        return {}, file
+    return schema, file
+
+
+def compile_stream(doc: Mapping, file: str, specs_dir: Path, defaults: Mapping | None) -> StreamTemplate:
+    errors = schema_errors(doc, "stream", file)
+    if errors:
+        raise TemplateErrors(errors)
+    c = _Compiler(doc, file)
+    merged = _merge(defaults, doc)
+    schema, schema_file = _load_record_schema(c, specs_dir, merged.get("schema", f"{doc['name']}.json"), ["schema"])
+    properties = schema.get("properties", {})
+    for key in merged["primary_key"]:
+        if properties and key not in properties:
+            c.error(["primary_key"], f"{key!r} is not a property of {schema_file.name}")
+    replication_key = merged.get("replication_key")
+    if replication_key and properties and replication_key not in properties:
+        c.error(["replication_key"], f"{replication_key!r} is not a property of {schema_file.name}")
+    pagination = _pagination(merged.get("pagination"))
+    if pagination.type == "cursor" and not (pagination.param and (pagination.from_record or pagination.from_response)):
+        c.error(["pagination"], "cursor pagination needs 'param' and 'from_record' or 'from_response'")
+    if pagination.type == "next_url" and not pagination.from_response:
+        c.error(["pagination"], "next_url pagination needs 'from_response'")
+    stream = StreamTemplate(
+        name=doc["name"],
+        file=Path(file),
+        description=merged.get("description", ""),
+        request=c.request(merged, [], "GET", None),
+        primary_key=list(merged["primary_key"]),
+        schema=schema,
+        schema_file=schema_file,
+        replication_key=replication_key,
+        incremental_param=merged.get("incremental_param"),
+        records=merged.get("records", ""),
+        pagination=pagination,
+        parent=merged.get("parent"),
+        parent_fields=list(merged.get("parent_fields", [])),
+        raw=dict(doc),
+    )
+    if c.errors:
+        raise TemplateErrors(c.errors)
+    return stream
+
+
+def _job_step(c: _Compiler, doc: Mapping, path: list[Any]) -> JobStep:
+    step = JobStep(request=c.request(doc, path, "GET", None))
+    for name in ("id", "max_records", "interval_seconds", "timeout_seconds", "records", "record", "error", "failed_count"):
+        if name in doc:
+            setattr(step, name, doc[name])
+    if "done" in doc:
+        step.done = c.expression([*path, "done"], str(doc["done"]))
+    step.pagination = _pagination(doc.get("pagination"))
+    return step
+
+
+def compile_sink(doc: Mapping, file: str, specs_dir: Path, defaults: Mapping | None) -> SinkTemplate:
+    errors = schema_errors(doc, "sink", file)
+    if errors:
+        raise TemplateErrors(errors)
+    c = _Compiler(doc, file)
+    merged = _merge(defaults, doc)
+    kind = merged.get("kind", "request")
+    schema = None
+    if merged.get("schema"):
+        schema, _ = _load_record_schema(c, specs_dir, merged["schema"], ["schema"])
+    batch = merged.get("batch") or {}
+    request = None
+    job = None
+    if kind == "request":
+        if "url" not in doc:
+            c.error(["url"], "a request sink needs a 'url'")
+        request = c.request(merged, [], "POST", "record")
+        if request.body == "record" and batch.get("size", 1) > 1:
+            c.error(["body"], "a batched sink (batch.size > 1) needs an explicit body using 'records'")
+    else:
+        steps = merged.get("job") or {}
+        if not steps:
+            c.error(["job"], "a bulk_job sink needs a 'job' with create, upload and poll steps")
+        else:
+            job = JobTemplate(
+                create=_job_step(c, steps["create"], ["job", "create"]),
+                upload=_job_step(c, steps["upload"], ["job", "upload"]),
+                poll=_job_step(c, steps["poll"], ["job", "poll"]),
+                start=_job_step(c, steps["start"], ["job", "start"]) if "start" in steps else None,
+                failures=_job_step(c, steps["failures"], ["job", "failures"]) if "failures" in steps else None,
+            )
+            if job.poll.done is None:
+                c.error(["job", "poll", "done"], "the poll step needs a 'done' expression")
+    sink = SinkTemplate(
+        name=doc["name"],
+        file=Path(file),
+        description=merged.get("description", ""),
+        kind=kind,
+        request=request,
+        id_field=merged.get("id_field"),
+        exclude=frozenset(merged.get("exclude", [])),
+        batch_size=int(batch.get("size", 1)),
+        group_by=list(batch.get("group_by", [])),
+        accept=frozenset(merged.get("accept", [200, 201, 202, 204])),
+        concurrency=int(merged.get("concurrency", 8)),
+        schema=schema,
+        max_records=batch.get("max_records"),
+        job=job,
+        raw=dict(doc),
+    )
+    if schema and sink.id_field and sink.id_field not in schema.get("properties", {}):
+        c.error(["id_field"], f"{sink.id_field!r} is not a property of the record schema {merged['schema']}")
+    if c.errors:
+        raise TemplateErrors(c.errors)
+    return sink
+
+
+def _settings(doc: Mapping) -> list[Setting]:
+    return [Setting(**dict(s)) for s in doc.get("settings", [])]
+
+
+def load_connection(directory: str | Path) -> Connection:
+    """Load, validate and compile a connection folder; raise every error found, all at once."""
+    directory = Path(directory)
+    conn_file = directory / "connection.yaml"
+    errors: list[TemplateError] = []
+    doc = load_yaml(conn_file)
+    errors += schema_errors(doc, "connection", str(conn_file))
+    if errors:
+        raise TemplateErrors(errors)
+    c = _Compiler(doc, str(conn_file))
+    specs_dir = SPECS_ROOT / doc["name"] if (SPECS_ROOT / doc["name"]).is_dir() else directory / "specs"
+    rate = doc.get("rate_limit", {})
+    retry = dict(doc.get("retry", {}))
+    if "statuses" in retry:
+        retry["statuses"] = frozenset(retry["statuses"])
+    connection = Connection(
+        name=doc["name"],
+        dir=directory,
+        description=doc.get("description", ""),
+        base_url=c.text(["base_url"], doc["base_url"]),
+        settings=_settings(doc),
+        auth=[AuthMethod(**dict(a)) for a in doc.get("auth", [])],
+        headers=c.mapping(["headers"], doc.get("headers")),
+        rate_limit=RateLimit(**dict(rate)),
+        retry=Retry(**retry),
+        error_paths=list(doc.get("errors", {}).get("message", ["errors", "error", "message"])),
+        streams={},
+        sinks={},
+        specs_dir=specs_dir,
+    )
+    errors += c.errors
+    for kind, folder, compile_one, defaults in (
+        ("stream", "streams", compile_stream, doc.get("stream_defaults")),
+        ("sink", "sinks", compile_sink, doc.get("sink_defaults")),
+    ):
+        target = connection.streams if kind == "stream" else connection.sinks
+        for file in sorted((directory / folder).glob("*.yaml")):
+            try:
+                template_doc = load_yaml(file)
+                template = compile_one(template_doc, str(file), specs_dir, defaults)
+            except TemplateError as exc:
+                errors.append(exc)
+                continue
+            except TemplateErrors as exc:
+                errors += exc.errors
+                continue
+            if template.name in target:
+                errors.append(TemplateError(str(file), "name", f"{kind} {template.name!r} is defined twice"))
+            target[template.name] = template
+    for stream in connection.streams.values():
+        if stream.parent and stream.parent not in connection.streams:
+            errors.append(
+                TemplateError(str(stream.file), "parent", f"unknown parent stream {stream.parent!r}",
+                              _line_of(stream.raw, ["parent"]))
+            )
+    if errors:
+        raise TemplateErrors(errors)
+    return connection
+
+
+def connection_dir(name: str) -> Path:
+    """The folder of a bundled connection, e.g. ``templates/<name>``."""
+    return TEMPLATES_ROOT / name
+
+
+@cache
+def load_bundled(name: str) -> Connection:
+    return load_connection(connection_dir(name))
+
+
+def available_connections() -> list[str]:
+    return sorted(p.parent.name for p in TEMPLATES_ROOT.glob("*/connection.yaml"))
