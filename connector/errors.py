@@ -46,5 +46,9 @@ class HTTPStatusError(ConnectorError):
         super().__init__(f"{method} {url} -> {status}: {message}")
 
 
+class RequestFailed(ConnectorError):
+    """A request failed at the network level on every attempt."""
+
+
 class AuthError(ConnectorError):
     """Credentials were refused and cannot be refreshed."""

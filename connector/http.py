@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import orjson
 
-from connector.errors import AuthError, HTTPStatusError, UnsafeRequestError
+from connector.errors import AuthError, HTTPStatusError, RequestFailed, UnsafeRequestError
 from connector.render import Origin, dot_path
 from connector.secrets import REDACTOR
 from connector.templates import AuthMethod, Connection, RateLimit, Retry
@@ -126,7 +126,7 @@ class RateBudget:
         """A 429: block everyone until Retry-After, or until the window should refill."""
         with self._lock:
             now = time.monotonic()
-            self._remaining = 0
+            self._remaining = None  # once the wait is over, the next request learns the budget again
             if retry_after is not None:
                 until = now + retry_after
             else:
@@ -353,7 +353,9 @@ class ApiClient:
             except TRANSIENT_ERRORS as exc:
                 self.stats.transport_errors += 1
                 if attempt >= self.retry.max_attempts:
-                    raise
+                    raise RequestFailed(
+                        f"{method} {request.url.path}: {type(exc).__name__} on all {attempt} attempts: {exc}"
+                    ) from exc
                 self._backoff(attempt, None, f"{method} {request.url.path}: {type(exc).__name__}")
                 continue
             status = response.status_code

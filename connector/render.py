@@ -190,7 +190,10 @@ class CompiledValue:
         return self._render(context)
 
 
-def compile_mapping(values: Mapping[str, Any] | None) -> dict[str, CompiledValue]:
+def compile_mapping(values: Mapping[str, Any] | str | None) -> dict[str, CompiledValue]:
+    """Compile params/headers; a single template string (rendering to a mapping) is kept under ``""``."""
+    if isinstance(values, str):
+        return {"": CompiledValue(values)}
     return {str(k): CompiledValue(v) for k, v in (values or {}).items()}
 
 
@@ -199,15 +202,25 @@ def render_mapping(compiled: Mapping[str, CompiledValue], context: Mapping[str, 
     out: dict[str, Any] = {}
     for key, value in compiled.items():
         rendered = value.render(context)
-        if rendered is None:
+        if key == "":
+            if not isinstance(rendered, Mapping):
+                raise RenderError(f"expected a mapping of names to values, got {type(rendered).__name__}")
+            for name, item in rendered.items():  # values from data: converted, never compiled
+                _put_param(out, str(name), item)
             continue
-        if isinstance(rendered, list):
-            out[key] = [_to_text(v) for v in rendered]
-        elif isinstance(rendered, (dt.datetime, dt.date, bool)):
-            out[key] = _to_text(rendered)
-        else:
-            out[key] = rendered
+        _put_param(out, key, rendered)
     return out
+
+
+def _put_param(out: dict[str, Any], key: str, value: Any) -> None:
+    if value is None:
+        return
+    if isinstance(value, list):
+        out[key] = [_to_text(v) for v in value]
+    elif isinstance(value, (dt.datetime, dt.date, bool)):
+        out[key] = _to_text(value)
+    else:
+        out[key] = value
 
 
 @dataclass(frozen=True)

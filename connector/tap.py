@@ -20,7 +20,7 @@ from singer_sdk import Stream, Tap
 
 from connector.errors import ConnectorError, HTTPStatusError
 from connector.http import ApiClient
-from connector.pagination import PageRequest, Paginator
+from connector.pagination import Paginator
 from connector.render import dot_path, render_mapping
 from connector.secrets import install_logging_filter
 from connector.templates import Connection, Setting, StreamTemplate
@@ -217,9 +217,9 @@ class TemplateStream(Stream):
                     f"stream {self.name}: records path {template.records!r} is a {type(records).__name__}, not a list"
                 )
             for record in records:
-                if boundary_value is not None and record.get(key) == boundary_value:
-                    if tuple(record.get(k) for k in pk) in boundary_ids:
-                        continue
+                if (boundary_value is not None and record.get(key) == boundary_value
+                        and tuple(record.get(k) for k in pk) in boundary_ids):
+                    continue  # already emitted before the cursor moved
                 yield record
             next_page = paginator.next(page, response, body, records)
             if next_page is not None and restart_after and page.number >= restart_after and key and records:

@@ -1,0 +1,184 @@
+"""Bulk jobs as data: create -> upload in chunks -> start -> poll -> read only the failures.
+
+Each failure is matched back to the record that was submitted (the API echoes it); every other
+record is accepted from the job's own counts, so successes cost no requests.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from connector.builder import RequestBuilder
+from connector.errors import AuthError, ConnectorError, HTTPStatusError
+from connector.outcomes import SentRequest
+from connector.pagination import Paginator
+from connector.render import dot_path
+from connector.secrets import safe_headers
+from connector.templates import JobStep
+
+if TYPE_CHECKING:
+    from connector.target import Item, TemplateSink
+
+logger = logging.getLogger("connector.bulk")
+
+
+def _canonical(value: Any) -> bytes:
+    """One byte string per JSON value, whatever its key order or how datetimes were typed."""
+    return orjson.dumps(orjson.loads(orjson.dumps(value, default=str)), option=orjson.OPT_SORT_KEYS)
+
+
+class BulkJobRun:
+    def __init__(self, sink: TemplateSink, items: list[Item]) -> None:
+        self.sink = sink
+        self.items = items
+        self.job_template = sink.template.job
+        assert self.job_template is not None
+        self.client = sink.client
+        self.stream = sink.stream_name
+        self.config = sink.connector_target.config
+        self.job: dict[str, Any] = {}
+        self.requests = 0
+        self._builders: dict[int, RequestBuilder] = {}
+
+    def _builder(self, step: JobStep) -> RequestBuilder:
+        key = id(step)
+        if key not in self._builders:
+            self._builders[key] = RequestBuilder(step.request, self.client.origin, self.config)
+        return self._builders[key]
+
+    def _call(self, step: JobStep, records: list[dict] | None = None, params: dict | None = None,
+              url: str | None = None) -> tuple[Any, SentRequest]:
+        context = {"job": self.job, "records": records or [], "stream": self.stream}
+        built = self._builder(step).build(context)
+        shown = SentRequest(built.method, url or built.url, built.params or None,
+                            safe_headers(built.headers.items()), None)
+        self.requests += 1
+        response = self.client.send(
+            built.method,
+            url or built.url,
+            params=None if url else {**built.params, **(params or {})} or None,
+            headers=built.headers,
+            json_body=built.body if built.body_format == "json" and built.body is not None else None,
+            form_body=built.body if built.body_format == "form" else None,
+        )
+        self.client.raise_for_status(response)
+        return (orjson.loads(response.content) if response.content else None), shown
+
+    def run(self) -> None:
+        job = self.job_template
+        outcomes = self.sink.outcomes
+        bodies = [item.body for item in self.items]
+        try:
+            created, _ = self._call(job.create)
+        except (HTTPStatusError, ConnectorError) as exc:
+            if isinstance(exc, AuthError):
+                raise
+            for item in self.items:
+                outcomes.reject(self.stream, item.record, error=f"bulk job not created: {exc}", kind="api",
+                                sink=self.sink.template.name)
+            return
+        self.job = {"id": dot_path(job.create.id or "data.id")(created), "created": created}
+        logger.info("bulk job %s created for %d records of %s", self.job["id"], len(bodies), self.stream)
+
+        chunk = job.upload.max_records or len(bodies)
+        uploaded: list[int] = []
+        for start in range(0, len(bodies), chunk):
+            part = list(range(start, min(start + chunk, len(bodies))))
+            try:
+                self._call(job.upload, records=[bodies[i] for i in part])
+                uploaded += part
+            except (HTTPStatusError, ConnectorError) as exc:
+                if isinstance(exc, AuthError):
+                    raise
+                status = exc.status if isinstance(exc, HTTPStatusError) else None
+                for i in part:
+                    outcomes.reject(self.stream, self.items[i].record, status=status, kind="api",
+                                    error=f"job data upload refused: {exc}", sink=self.sink.template.name)
+        if not uploaded:
+            return
+        try:
+            if job.start is not None:
+                self._call(job.start)
+            final = self._poll(job.poll)
+            failures = self._failures(uploaded) if job.failures is not None else {}
+        except AuthError:
+            raise
+        except ConnectorError as exc:
+            # The job may or may not have applied them: hand them back for a re-run (upserts are idempotent).
+            for i in uploaded:
+                outcomes.reject(self.stream, self.items[i].record, kind="unknown_outcome",
+                                error=f"bulk job {self.job['id']} outcome unknown: {exc}",
+                                sink=self.sink.template.name)
+            return
+        expected = dot_path(job.poll.failed_count)(final) if job.poll.failed_count else None
+        if expected is not None and int(expected) != sum(len(v) for v in failures.values()):
+            logger.warning("bulk job %s reports %s failed records, %d were read back", self.job["id"], expected,
+                           sum(len(v) for v in failures.values()))
+        accepted = 0
+        for i in uploaded:
+            if i in failures:
+                outcomes.reject(self.stream, self.items[i].record, error=failures[i], kind="api",
+                                sink=self.sink.template.name,
+                                request=SentRequest("BULK", f"job {self.job['id']}", None, None, bodies[i]))
+            else:
+                accepted += 1
+        outcomes.accept(self.stream, accepted)
+        logger.info("bulk job %s done: %d accepted, %d rejected, %d requests", self.job["id"], accepted,
+                    len(failures), self.requests)
+
+    def _poll(self, step: JobStep) -> Any:
+        deadline = time.monotonic() + step.timeout_seconds
+        interval = step.interval_seconds
+        while True:
+            body, _ = self._call(step)
+            assert step.done is not None
+            if step.done.render({"response": body, "job": self.job, "config": self.config}):
+                return body
+            if time.monotonic() > deadline:
+                raise ConnectorError(f"bulk job {self.job['id']} not done after {step.timeout_seconds}s")
+            time.sleep(interval)
+            interval = min(interval * 1.5, 10.0)
+
+    def _failures(self, uploaded: list[int]) -> dict[int, str]:
+        """Read the failed results only; map each to the index of the record that was submitted."""
+        step = self.job_template.failures
+        assert step is not None
+        by_content: dict[bytes, list[int]] = defaultdict(list)
+        for i in uploaded:
+            by_content[_canonical(self.items[i].body)].append(i)
+        records_of = dot_path(step.records)
+        record_of = dot_path(step.record)
+        error_of = dot_path(step.error)
+        built = self._builder(step).build({"job": self.job, "stream": self.stream})
+        page_size = built.params.get(step.pagination.size_param or "per_page")
+        paginator = Paginator(step.pagination, self.client.origin, int(page_size) if page_size else None)
+        page = paginator.first()
+        failures: dict[int, str] = {}
+        unmatched = 0
+        while page is not None:
+            body, _ = self._call(step, params=page.params, url=page.url)
+            results = records_of(body) or []
+            for result in results:
+                candidates = by_content.get(_canonical(record_of(result)))
+                if candidates:
+                    failures[candidates.pop(0)] = str(error_of(result) or "failed in bulk job")
+                else:
+                    unmatched += 1
+            page = paginator.next(page, _NoResponse(), body, results)
+        if unmatched:
+            logger.warning("bulk job %s: %d failed results did not match a submitted record", self.job["id"],
+                           unmatched)
+        return failures
+
+
+class _NoResponse:
+    links: dict = {}
+
+
+def run_bulk_job(sink: TemplateSink, items: list[Item]) -> None:
+    BulkJobRun(sink, items).run()

@@ -1,0 +1,151 @@
+"""Where every record ends: accepted (optionally with the API's response) or rejected, with the reason.
+
+Files are JSON Lines, flushed before the target may emit a STATE message that covers the record.
+Secrets are masked before anything is written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from connector.errors import ConnectorError
+from connector.secrets import REDACTOR
+
+logger = logging.getLogger("connector.outcomes")
+
+
+class TooManyRejected(ConnectorError):
+    """The user's ``max_rejected`` (or fail-fast) limit was passed."""
+
+
+@dataclass
+class SentRequest:
+    """A rendered request as the user may see it: no credentials."""
+
+    method: str
+    url: str
+    params: dict[str, Any] | None = None
+    headers: dict[str, str] | None = None
+    body: Any = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"method": self.method, "url": self.url}
+        if self.params:
+            out["params"] = self.params
+        if self.headers:
+            out["headers"] = self.headers
+        if self.body is not None:
+            out["body"] = self.body
+        return out
+
+
+def _dumps(value: Any) -> bytes:
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS, default=str)
+
+
+class Outcomes:
+    """Counts and files for one target run, shared by all of its sinks (thread-safe)."""
+
+    def __init__(
+        self,
+        rejected_path: str | None,
+        responses_path: str | None = None,
+        requests_path: str | None = None,
+        max_rejected: int | None = None,
+    ) -> None:
+        self.accepted: Counter[str] = Counter()
+        self.rejected: Counter[str] = Counter()
+        self.reasons: Counter[str] = Counter()
+        self.max_rejected = max_rejected
+        self._lock = threading.Lock()
+        self._rejected_file = _open(rejected_path)
+        self._responses_file = _open(responses_path)
+        self._requests_file = _open(requests_path)
+        self.rejected_path = rejected_path
+
+    def accept(self, stream: str, count: int = 1, *, response: dict[str, Any] | None = None) -> None:
+        with self._lock:
+            self.accepted[stream] += count
+            if self._responses_file and response is not None:
+                self._responses_file.write(_dumps(REDACTOR.redact_value(response)) + b"\n")
+
+    def reject(
+        self,
+        stream: str,
+        record: Any,
+        *,
+        error: str,
+        status: int | None = None,
+        request: SentRequest | None = None,
+        sink: str | None = None,
+        kind: str = "api",
+    ) -> None:
+        entry = {
+            "stream": stream,
+            "sink": sink,
+            "reason": kind,
+            "status": status,
+            "error": error,
+            "record": record,
+            "request": request.as_dict() if request else None,
+            "at": dt.datetime.now(dt.timezone.utc).isoformat(),
+        }
+        with self._lock:
+            self.rejected[stream] += 1
+            self.reasons[kind] += 1
+            if self._rejected_file:
+                self._rejected_file.write(_dumps(REDACTOR.redact_value(entry)) + b"\n")
+            else:
+                logger.error("rejected record of %s: %s", stream, REDACTOR.redact(error))
+            total = sum(self.rejected.values())
+        if self.max_rejected is not None and total > self.max_rejected:
+            self.flush()
+            raise TooManyRejected(
+                f"{total} records rejected, more than max_rejected={self.max_rejected}; last: {stream}: {error}"
+                + (f" (see {self.rejected_path})" if self.rejected_path else "")
+            )
+
+    def record_request(self, stream: str, request: SentRequest, records: int) -> None:
+        if self._requests_file:
+            with self._lock:
+                self._requests_file.write(
+                    _dumps(REDACTOR.redact_value({"stream": stream, "records": records, **request.as_dict()})) + b"\n"
+                )
+
+    def flush(self) -> None:
+        with self._lock:
+            for handle in (self._rejected_file, self._responses_file, self._requests_file):
+                if handle:
+                    handle.flush()
+
+    def close(self) -> None:
+        self.flush()
+        for handle in (self._rejected_file, self._responses_file, self._requests_file):
+            if handle:
+                handle.close()
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "accepted": sum(self.accepted.values()),
+            "rejected": sum(self.rejected.values()),
+            "by_stream": {
+                s: {"accepted": self.accepted[s], "rejected": self.rejected[s]}
+                for s in sorted(set(self.accepted) | set(self.rejected))
+            },
+            "rejected_reasons": dict(self.reasons),
+        }
+
+
+def _open(path: str | None) -> IO[bytes] | None:
+    if not path:
+        return None
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return open(path, "ab")  # noqa: SIM115 - kept open for the run, closed by Outcomes.close

@@ -1,0 +1,373 @@
+"""The write side: every destination template of a connection becomes a singer-sdk sink of one target.
+
+Each record ends accepted or rejected (with the reason, in the rejected-records file); a batch's
+requests go out concurrently within the rate budget; a STATE message is emitted by singer-sdk only
+after every sink has drained, i.e. after every record before it has its outcome written.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections import defaultdict
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import httpx
+import orjson
+from singer_sdk import Target
+from singer_sdk.exceptions import InvalidRecord
+from singer_sdk.io_base import SingerReader
+from singer_sdk.sinks import BatchSink
+
+from connector.builder import BuiltRequest, RequestBuilder
+from connector.errors import AuthError, ConnectorError, RenderError, UnsafeRequestError
+from connector.http import ApiClient
+from connector.outcomes import Outcomes, SentRequest, TooManyRejected
+from connector.secrets import install_logging_filter, safe_headers
+from connector.tap import ConfigWriter, config_schema
+from connector.templates import Connection, Setting, SinkTemplate
+
+logger = logging.getLogger("connector.target")
+
+TARGET_SETTINGS = [
+    Setting("sink", "string", "Sink (destination template) used for every incoming stream."),
+    Setting("stream_sinks", "object", "Stream name -> sink name, overriding `sink` per stream."),
+    Setting("rejected_path", "string", "JSON Lines file for rejected records (record, status, API error, request).",
+            default="rejected.jsonl"),
+    Setting("responses_path", "string", "JSON Lines file capturing the API's response to each accepted request."),
+    Setting("requests_path", "string", "JSON Lines file recording every request rendered (with dry_run: the plan)."),
+    Setting("dry_run", "boolean", "Render and record the requests without sending them.", default=False),
+    Setting("max_rejected", "integer", "Stop the run once more than this many records were rejected (0 = fail fast)."),
+    Setting("batch_records", "integer", "Records buffered per sink before its requests are sent."),
+    Setting("concurrency", "integer", "Requests in flight per sink (default: the template's)."),
+]
+
+
+@dataclass
+class Item:
+    """One record on its way: the record as received and what the body sees (minus excluded)."""
+
+    index: int
+    record: dict[str, Any]
+    body: dict[str, Any]
+
+
+def _payload(response: httpx.Response) -> Any:
+    try:
+        return orjson.loads(response.content) if response.content else None
+    except orjson.JSONDecodeError:
+        return response.text
+
+
+def _json_safe(value: Any) -> Any:
+    return orjson.loads(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS, default=str))
+
+
+class TemplateSink(BatchSink):
+    """Records -> rendered requests (one per record, or batched) -> outcomes."""
+
+    template: SinkTemplate
+
+    def __init__(self, target: ConnectorTarget, stream_name: str, schema: dict, key_properties: Any) -> None:
+        self.template = target.sink_template_for(stream_name)
+        self.connector_target = target
+        super().__init__(target, stream_name, schema, key_properties)
+        self._invalid: str | None = None
+        self.outcomes = target.outcomes
+        self.client = target.client
+        self._builder = RequestBuilder(self.template.request, self.client.origin, target.config) \
+            if self.template.request is not None else None
+        self._concurrency = int(target.config.get("concurrency") or self.template.concurrency)
+        self._pool = ThreadPoolExecutor(max_workers=self._concurrency, thread_name_prefix=f"sink-{stream_name}")
+        self._exclude = self.template.exclude | {"_sdc_extracted_at", "_sdc_received_at", "_sdc_batched_at",
+                                                  "_sdc_deleted_at", "_sdc_sequence", "_sdc_table_version",
+                                                  "_sdc_sync_started_at"}
+
+    @property
+    def max_size(self) -> int:
+        configured = self.connector_target.config.get("batch_records")
+        if configured:
+            return int(configured)
+        if self.template.max_records:
+            return int(self.template.max_records)
+        return max(1000, self.template.batch_size * self.template.concurrency * 4)
+
+    # -- validation: a bad record is rejected, never fatal
+
+    def _validate_and_parse(self, record: dict) -> dict:
+        self._invalid = None
+        if self._validator is not None:
+            try:
+                self._validator.validate(record)
+            except InvalidRecord as exc:
+                self._invalid = f"record does not match the stream's schema: {exc.error_message}"
+                return record
+        try:
+            self._parse_timestamps_in_record(record=record, schema=self.schema,
+                                             treatment=self.datetime_error_treatment)
+        except Exception as exc:  # a bad timestamp is one record's problem
+            self._invalid = f"bad timestamp: {exc}"
+        return record
+
+    def _singer_validate_message(self, record: dict) -> None:
+        if self._invalid is None:
+            missing = [k for k in self.key_properties if k not in record]
+            if missing:
+                self._invalid = f"record is missing its key properties {missing}"
+
+    def process_record(self, record: dict, context: dict) -> None:
+        if self._invalid is not None:
+            self.outcomes.reject(self.stream_name, _json_safe(record), error=self._invalid,
+                                 sink=self.template.name, kind="invalid")
+            return
+        context.setdefault("records", []).append(record)
+
+    # -- sending
+
+    def process_batch(self, context: dict) -> None:
+        records: list[dict] = context.get("records", [])
+        if not records:
+            return
+        items = []
+        for index, record in enumerate(records):
+            id_field = self.template.id_field
+            if id_field and record.get(id_field) in (None, ""):
+                self.outcomes.reject(self.stream_name, _json_safe(record), sink=self.template.name, kind="missing_id",
+                                     error=f"record has no {id_field!r} (the sink's id_field): not sent")
+                continue
+            body = {k: v for k, v in record.items() if k not in self._exclude}
+            items.append(Item(index, record, body))
+        try:
+            if self.template.kind == "bulk_job":
+                from connector.bulk import run_bulk_job
+
+                run_bulk_job(self, items)
+            else:
+                self._send_requests(items)
+        finally:
+            self.outcomes.flush()
+        context["records"] = []
+
+    def _render(self, item: Item) -> BuiltRequest:
+        assert self._builder is not None
+        return self._builder.build(
+            {"record": item.record, "stream": self.stream_name},
+            body_context={"record": item.body, "records": [item.body], "stream": self.stream_name},
+            default_body=item.body,
+        )
+
+    def _send_requests(self, items: list[Item]) -> None:
+        groups: dict[tuple, list[tuple[Item, BuiltRequest]]] = defaultdict(list)
+        for item in items:
+            try:
+                built = self._render(item)
+            except (RenderError, UnsafeRequestError) as exc:
+                self.outcomes.reject(self.stream_name, _json_safe(item.record), error=f"cannot render request: {exc}",
+                                     sink=self.template.name, kind="render")
+                continue
+            if self.template.batch_size == 1:
+                groups[(item.index,)].append((item, built))
+            else:
+                key = built.target_key() + tuple(str(item.record.get(f)) for f in self.template.group_by)
+                groups[key].append((item, built))
+        jobs = []
+        for members in groups.values():
+            for start in range(0, len(members), self.template.batch_size):
+                jobs.append(members[start:start + self.template.batch_size])
+        for error in self._pool.map(self._send_group, jobs):
+            if error is not None:
+                raise error
+
+    def _send_group(self, members: list[tuple[Item, BuiltRequest]]) -> Exception | None:
+        """Send one request for these records (run in the pool); a fatal error is returned, not raised."""
+        try:
+            self._send_one(members)
+        except (TooManyRejected, AuthError) as exc:
+            return exc
+        return None
+
+    def _send_one(self, members: list[tuple[Item, BuiltRequest]]) -> None:
+        built = members[0][1]
+        if len(members) > 1:
+            bodies = [item.body for item, _ in members]
+            assert self._builder is not None
+            built = self._builder.build(
+                {"record": members[0][0].record, "stream": self.stream_name},
+                body_context={"record": bodies[0], "records": bodies, "stream": self.stream_name},
+                default_body=bodies,
+            )
+        shown = SentRequest(built.method, built.url, built.params or None, safe_headers(built.headers.items()),
+                            _json_safe(built.body) if built.body is not None else None)
+        records = [item.record for item, _ in members]
+        self.outcomes.record_request(self.stream_name, shown, len(records))
+        if self.connector_target.dry_run:
+            self.outcomes.accept(self.stream_name, len(records))
+            return
+        try:
+            response = self.client.send(
+                built.method,
+                built.url,
+                params=built.params or None,
+                headers=built.headers,
+                json_body=built.body if built.body_format == "json" else None,
+                form_body=built.body if built.body_format == "form" else None,
+            )
+        except AuthError:
+            raise
+        except (ConnectorError, httpx.HTTPError) as exc:  # retries exhausted, unsafe redirect, ...
+            for record in records:
+                self.outcomes.reject(self.stream_name, _json_safe(record), error=f"{type(exc).__name__}: {exc}",
+                                     request=shown, sink=self.template.name, kind="transport")
+            return
+        if response.status_code in self.template.accept:
+            captured = None
+            if self.connector_target.capture_responses:
+                captured = {"stream": self.stream_name, "sink": self.template.name, "status": response.status_code,
+                            "request": {"method": built.method, "url": built.url}, "response": _payload(response)}
+            self.outcomes.accept(self.stream_name, len(records), response=captured)
+            return
+        error = self.client.error_message(response)
+        for record in records:
+            self.outcomes.reject(self.stream_name, _json_safe(record), status=response.status_code, error=error,
+                                 request=shown, sink=self.template.name)
+
+    def clean_up(self) -> None:
+        self._pool.shutdown(wait=True)
+        super().clean_up()
+
+
+class LenientReader(SingerReader):
+    """Reads Singer messages; a line that is not JSON is rejected with its line number, not fatal."""
+
+    def __init__(self, on_bad_line: Any) -> None:
+        super().__init__()
+        self.on_bad_line = on_bad_line
+        self.line_number = 0
+
+    def deserialize_json(self, line: str) -> dict:
+        self.line_number += 1
+        try:
+            value = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            self.on_bad_line(self.line_number, line, f"invalid JSON: {exc}")
+            return {"type": "_INVALID"}
+        if not isinstance(value, dict):
+            self.on_bad_line(self.line_number, line, f"a Singer message must be a JSON object, got {type(value).__name__}")
+            return {"type": "_INVALID"}
+        return value
+
+    def process_lines(self, file_input: Any, callbacks: dict) -> Any:
+        callbacks = {**callbacks, "_INVALID": lambda _message: None}
+        return super().process_lines(file_input, callbacks)
+
+
+class ConnectorTarget(Target):
+    """A target whose sinks are the destination templates of one connection."""
+
+    connection: ClassVar[Connection]
+    default_sink_class = TemplateSink
+
+    def __init__(self, *args: Any, config: Any = None, **kwargs: Any) -> None:
+        install_logging_filter()
+        self._config_writer = ConfigWriter(config)
+        self._client: ApiClient | None = None
+        self._outcomes: Outcomes | None = None
+        kwargs.setdefault("message_reader", LenientReader(self._bad_line))
+        super().__init__(*args, config=config, **kwargs)
+
+    @property
+    def dry_run(self) -> bool:
+        return bool(self.config.get("dry_run"))
+
+    @property
+    def capture_responses(self) -> bool:
+        return bool(self.config.get("responses_path"))
+
+    @property
+    def outcomes(self) -> Outcomes:
+        if self._outcomes is None:
+            max_rejected = self.config.get("max_rejected")
+            self._outcomes = Outcomes(
+                self.config.get("rejected_path", "rejected.jsonl"),
+                self.config.get("responses_path"),
+                self.config.get("requests_path"),
+                int(max_rejected) if max_rejected is not None else None,
+            )
+        return self._outcomes
+
+    @property
+    def client(self) -> ApiClient:
+        if self._client is None:
+            live = dict(self.config)
+            if not self.dry_run and self.connection.auth and not any(
+                    live.get(m.when) for m in self.connection.auth if m.when):
+                names = " or ".join(m.when for m in self.connection.auth if m.when)
+                raise ConnectorError(f"{self.name}: no credentials in the config: set {names}")
+            concurrency = int(live.get("concurrency") or max(
+                (s.concurrency for s in self.connection.sinks.values()), default=8))
+            self._client = ApiClient(self.connection, live, on_rotate=lambda u: self._config_writer(u, live),
+                                     max_connections=max(concurrency, 4))
+        return self._client
+
+    def sink_template_for(self, stream_name: str) -> SinkTemplate:
+        mapping = self.config.get("stream_sinks") or {}
+        name = mapping.get(stream_name) or self.config.get("sink") or stream_name
+        try:
+            return self.connection.sinks[name]
+        except KeyError:
+            known = ", ".join(sorted(self.connection.sinks))
+            how = "stream_sinks" if stream_name in mapping else "sink"
+            raise ConnectorError(
+                f"no sink {name!r} for stream {stream_name!r}: set `{how}` in the config to one of: {known}"
+            ) from None
+
+    def _bad_line(self, number: int, line: str, error: str) -> None:
+        logger.error("input line %d rejected: %s", number, error)
+        self.outcomes.reject("(input)", {"line_number": number, "line": line[:2000]}, error=f"line {number}: {error}",
+                             kind="bad_input")
+
+    def _process_record_message(self, message_dict: dict) -> None:
+        stream = message_dict.get("stream")
+        if stream not in self.mapper.stream_maps:
+            self.outcomes.reject(str(stream), message_dict.get("record"), kind="no_schema",
+                                 error=f"RECORD for stream {stream!r} arrived before its SCHEMA message")
+            return
+        super()._process_record_message(message_dict)
+
+    def listen(self, file_input: Any = None) -> None:
+        try:
+            super().listen(file_input)
+        finally:
+            self._finish()
+
+    def _finish(self) -> None:
+        if self._outcomes is not None:
+            self._outcomes.close()
+            summary = self._outcomes.summary()
+            if self._client is not None:
+                summary["http"] = self._client.stats.as_dict()
+            logger.info("Target summary: %s", json.dumps(summary))
+            sys.stderr.flush()
+        if self._client is not None:
+            self._client.close()
+
+
+def build_target_class(connection: Connection) -> type[ConnectorTarget]:
+    return type(
+        f"Target{connection.name.title().replace('_', '')}",
+        (ConnectorTarget,),
+        {
+            "name": f"target-{connection.name}",
+            "connection": connection,
+            "config_jsonschema": config_schema(connection, TARGET_SETTINGS),
+            "package_name": "declarative-connector",
+        },
+    )
+
+
+def iter_sink_names(connection: Connection) -> Iterable[str]:
+    return sorted(connection.sinks)

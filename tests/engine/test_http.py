@@ -1,0 +1,187 @@
+"""The shared HTTP client: retries, rate budget, OAuth refresh and rotation, redirects, secrets."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import httpx
+import pytest
+
+from connector.errors import AuthError, RequestFailed, UnsafeRequestError
+from connector.http import ApiClient
+from connector.templates import load_bundled
+
+BASE = "http://127.0.0.1:8555"
+
+
+def client(handler, **config) -> ApiClient:
+    settings = {"base_url": BASE, "api_key": "key-123456", "max_backoff_seconds": 0.01, **config}
+    return ApiClient(load_bundled("salesloft"), settings, transport=httpx.MockTransport(handler))
+
+
+def test_bearer_token_is_sent_and_5xx_is_retried():
+    calls = []
+
+    def handler(request):
+        calls.append(request)
+        if len(calls) < 3:
+            return httpx.Response(503, json={"error": "busy"})
+        return httpx.Response(200, json={"data": []})
+
+    api = client(handler)
+    response = api.send("GET", f"{BASE}/v2/people.json")
+    assert response.status_code == 200
+    assert len(calls) == 3
+    assert all(r.headers["authorization"] == "Bearer key-123456" for r in calls)
+    assert api.stats.retries == 2 and api.stats.server_errors == 2
+
+
+def test_transport_errors_are_retried_then_reported():
+    attempts = []
+
+    def handler(request):
+        attempts.append(1)
+        raise httpx.RemoteProtocolError("peer closed connection", request=request)
+
+    api = client(handler, max_attempts=3)
+    with pytest.raises(RequestFailed, match="RemoteProtocolError on all 3 attempts"):
+        api.send("GET", f"{BASE}/v2/people.json")
+    assert len(attempts) == 3
+
+
+def test_429_waits_for_retry_after():
+    calls = []
+
+    def handler(request):
+        calls.append(time.monotonic())
+        if len(calls) == 1:
+            return httpx.Response(429, json={"error": "API rate limit exceeded"}, headers={"Retry-After": "0.2"})
+        return httpx.Response(200, json={})
+
+    api = client(handler)
+    assert api.send("GET", f"{BASE}/v2/people.json").status_code == 200
+    assert calls[1] - calls[0] >= 0.2
+    assert api.stats.throttled == 1
+
+
+def test_pacing_waits_for_the_window_instead_of_overdrawing():
+    remaining = {"left": 3, "window": time.monotonic()}
+
+    def handler(request):
+        now = time.monotonic()
+        if now - remaining["window"] >= 0.5:
+            remaining.update(left=3, window=now)
+        if remaining["left"] <= 0:
+            return httpx.Response(429, json={"error": "API rate limit exceeded"})
+        remaining["left"] -= 1
+        return httpx.Response(200, json={}, headers={"x-ratelimit-remaining-minute": str(remaining["left"]),
+                                                    "x-ratelimit-endpoint-cost": "1"})
+
+    api = client(handler, rate_window_seconds=0.5)
+    for _ in range(7):
+        assert api.send("GET", f"{BASE}/v2/people.json").status_code == 200
+    assert api.stats.throttled == 0
+    assert api.stats.waited_seconds > 0
+    assert api.stats.cost == 7
+
+
+def test_4xx_is_returned_with_the_api_message():
+    def handler(request):
+        return httpx.Response(422, json={"errors": {"domain": ["has already been taken"]}})
+
+    api = client(handler)
+    response = api.send("POST", f"{BASE}/v2/accounts.json", json_body={"domain": "x"})
+    assert response.status_code == 422
+    assert api.error_message(response) == "domain: has already been taken"
+    assert api.stats.retries == 0
+
+
+def test_requests_to_another_origin_are_refused():
+    api = client(lambda r: httpx.Response(200))
+    with pytest.raises(UnsafeRequestError):
+        api.send("GET", "http://evil.example/v2/people.json")
+
+
+def test_redirect_to_another_origin_is_not_followed_with_credentials():
+    seen = []
+
+    def handler(request):
+        seen.append(str(request.url))
+        if request.url.host == "127.0.0.1":
+            return httpx.Response(302, headers={"Location": "http://evil.example/collect"})
+        return httpx.Response(200)
+
+    api = client(handler)
+    with pytest.raises(UnsafeRequestError, match="redirected to another origin"):
+        api.send("GET", f"{BASE}/v2/people.json")
+    assert seen == [f"{BASE}/v2/people.json"]
+
+
+def test_same_origin_redirect_is_followed():
+    def handler(request):
+        if request.url.path == "/old":
+            return httpx.Response(301, headers={"Location": "/v2/people.json"})
+        return httpx.Response(200, json={"auth": request.headers.get("authorization")})
+
+    api = client(handler)
+    assert api.send("GET", f"{BASE}/old").json() == {"auth": "Bearer key-123456"}
+
+
+def oauth_server(expires_in=7200, refuse=False):
+    state = {"refresh": "refresh-0", "access": None, "issued": 0, "calls": []}
+
+    def handler(request):
+        state["calls"].append(request.url.path)
+        if request.url.path == "/oauth/token":
+            form = dict(httpx.QueryParams(request.content.decode()))
+            if refuse or form["refresh_token"] != state["refresh"] or form["client_secret"] != "shh-secret":
+                return httpx.Response(401, json={"error": "invalid_grant"})
+            state["issued"] += 1
+            state["access"] = f"access-{state['issued']}"
+            state["refresh"] = f"refresh-{state['issued']}"
+            return httpx.Response(200, json={"access_token": state["access"], "refresh_token": state["refresh"],
+                                             "expires_in": expires_in, "token_type": "bearer"})
+        if request.headers.get("authorization") != f"Bearer {state['access']}":
+            return httpx.Response(401, json={"error": "Unauthorized"})
+        return httpx.Response(200, json={"data": []})
+
+    return state, handler
+
+
+OAUTH = {"api_key": None, "client_id": "cid", "client_secret": "shh-secret", "refresh_token": "refresh-0",
+         "token_url": f"{BASE}/oauth/token"}
+
+
+def test_oauth_refresh_rotates_and_hands_back_the_new_token():
+    state, handler = oauth_server()
+    rotated = []
+    settings = {"base_url": BASE, **OAUTH}
+    api = ApiClient(load_bundled("salesloft"), settings, transport=httpx.MockTransport(handler), on_rotate=rotated.append)
+    assert api.send("GET", f"{BASE}/v2/people.json").status_code == 200
+    assert rotated == [{"access_token": "access-1", "refresh_token": "refresh-1"}]
+    # the server forgets the access token (revoked/expired early): a 401 triggers one refresh with the NEW token
+    state["access"] = "gone"
+    assert api.send("GET", f"{BASE}/v2/people.json").status_code == 200
+    assert rotated[-1] == {"access_token": "access-2", "refresh_token": "refresh-2"}
+
+
+def test_oauth_refreshes_before_expiry():
+    state, handler = oauth_server(expires_in=301)  # inside the 300 s margin: every request refreshes first
+    api = ApiClient(load_bundled("salesloft"), {"base_url": BASE, **OAUTH}, transport=httpx.MockTransport(handler))
+    api.send("GET", f"{BASE}/v2/people.json")
+    time.sleep(1.1)
+    api.send("GET", f"{BASE}/v2/people.json")
+    assert state["calls"].count("/oauth/token") == 2
+    assert "/v2/people.json" in state["calls"] and state["calls"].count("/v2/people.json") == 2
+
+
+def test_refused_refresh_token_stops_with_a_clear_message_and_no_secret(caplog):
+    _, handler = oauth_server(refuse=True)
+    api = ApiClient(load_bundled("salesloft"), {"base_url": BASE, **OAUTH}, transport=httpx.MockTransport(handler))
+    with caplog.at_level(logging.DEBUG), pytest.raises(AuthError) as info:
+        api.send("GET", f"{BASE}/v2/people.json")
+    message = str(info.value)
+    assert "OAuth refresh refused" in message and "single-use" in message
+    assert "shh-secret" not in message and "refresh-0" not in message
+    assert "shh-secret" not in caplog.text and "refresh-0" not in caplog.text
