@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import logging
 import os
+import sys
 import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -22,7 +23,8 @@ from connector.errors import ConnectorError, HTTPStatusError
 from connector.http import ApiClient
 from connector.pagination import Paginator
 from connector.render import dot_path, render_mapping
-from connector.secrets import install_logging_filter
+from connector.secrets import REDACTOR, install_logging_filter
+from connector.singer_io import FastWriter
 from connector.templates import Connection, Setting, StreamTemplate
 
 logger = logging.getLogger("connector.tap")
@@ -240,12 +242,22 @@ class ConnectorTap(Tap):
     """A tap whose streams are the source templates of one connection."""
 
     connection: ClassVar[Connection]
+    message_writer_class = FastWriter
 
     def __init__(self, *args: Any, config: Any = None, **kwargs: Any) -> None:
         install_logging_filter()
         self._config_writer = ConfigWriter(config)
         self._client: ApiClient | None = None
         super().__init__(*args, config=config, **kwargs)
+
+    @classmethod
+    def invoke(cls, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        """The CLI: a known failure ends with one clear line and exit code 1, not a traceback."""
+        try:
+            super().invoke(*args, **kwargs)
+        except ConnectorError as exc:
+            sys.stderr.write(f"{cls.name}: error: {REDACTOR.redact(str(exc))}\n")
+            raise SystemExit(1) from None
 
     @property
     def client(self) -> ApiClient:
@@ -291,5 +303,6 @@ def build_tap_class(connection: Connection) -> type[ConnectorTap]:
             "connection": connection,
             "config_jsonschema": config_schema(connection),
             "package_name": "declarative-connector",
+            "__doc__": f"Singer tap for {connection.name} ({connection.description.rstrip('.')}), from YAML templates.",
         },
     )

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import httpx
 import orjson
 from singer_sdk import Target
-from singer_sdk.exceptions import InvalidRecord
+from singer_sdk.exceptions import InvalidRecord, MissingKeyPropertiesError, RecordsWithoutSchemaException
 from singer_sdk.io_base import SingerReader
 from singer_sdk.sinks import BatchSink
 
@@ -27,7 +27,7 @@ from connector.builder import BuiltRequest, RequestBuilder
 from connector.errors import AuthError, ConnectorError, RenderError, UnsafeRequestError
 from connector.http import ApiClient
 from connector.outcomes import Outcomes, SentRequest, TooManyRejected
-from connector.secrets import install_logging_filter, safe_headers
+from connector.secrets import REDACTOR, install_logging_filter, safe_headers
 from connector.tap import ConfigWriter, config_schema
 from connector.templates import Connection, Setting, SinkTemplate
 
@@ -114,10 +114,12 @@ class TemplateSink(BatchSink):
         return record
 
     def _singer_validate_message(self, record: dict) -> None:
-        if self._invalid is None:
-            missing = [k for k in self.key_properties if k not in record]
-            if missing:
-                self._invalid = f"record is missing its key properties {missing}"
+        missing = [k for k in self.key_properties if k not in record]
+        if missing:
+            raise MissingKeyPropertiesError(
+                f"a RECORD of stream {self.stream_name!r} lacks its key properties {missing} "
+                f"(declared by its SCHEMA message): the upstream tap broke the Singer protocol"
+            )
 
     def process_record(self, record: dict, context: dict) -> None:
         if self._invalid is not None:
@@ -279,6 +281,15 @@ class ConnectorTarget(Target):
         kwargs.setdefault("message_reader", LenientReader(self._bad_line))
         super().__init__(*args, config=config, **kwargs)
 
+    @classmethod
+    def invoke(cls, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        """The CLI: a known failure ends with one clear line and exit code 1, not a traceback."""
+        try:
+            super().invoke(*args, **kwargs)
+        except (ConnectorError, MissingKeyPropertiesError, RecordsWithoutSchemaException) as exc:
+            sys.stderr.write(f"{cls.name}: error: {REDACTOR.redact(str(exc))}\n")
+            raise SystemExit(1) from None
+
     @property
     def dry_run(self) -> bool:
         return bool(self.config.get("dry_run"))
@@ -331,12 +342,22 @@ class ConnectorTarget(Target):
                              kind="bad_input")
 
     def _process_record_message(self, message_dict: dict) -> None:
+        """Protocol violations stop the run, after every record before them got its outcome."""
         stream = message_dict.get("stream")
         if stream not in self.mapper.stream_maps:
-            self.outcomes.reject(str(stream), message_dict.get("record"), kind="no_schema",
-                                 error=f"RECORD for stream {stream!r} arrived before its SCHEMA message")
-            return
-        super()._process_record_message(message_dict)
+            error = f"RECORD for stream {stream!r} arrived before its SCHEMA message"
+            self._stop_on(message_dict, "no_schema", error)
+            raise RecordsWithoutSchemaException(error)
+        try:
+            super()._process_record_message(message_dict)
+        except MissingKeyPropertiesError as exc:
+            self._stop_on(message_dict, "missing_key", str(exc))
+            raise
+
+    def _stop_on(self, message: dict, kind: str, error: str) -> None:
+        self.drain_all()
+        self.outcomes.reject(str(message.get("stream")), message.get("record"), kind=kind, error=error)
+        self.outcomes.flush()
 
     def listen(self, file_input: Any = None) -> None:
         try:
@@ -365,6 +386,7 @@ def build_target_class(connection: Connection) -> type[ConnectorTarget]:
             "connection": connection,
             "config_jsonschema": config_schema(connection, TARGET_SETTINGS),
             "package_name": "declarative-connector",
+            "__doc__": f"Singer target for {connection.name} ({connection.description.rstrip('.')}), from YAML templates.",
         },
     )
 

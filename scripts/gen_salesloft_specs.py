@@ -92,7 +92,9 @@ def convert(prop: dict, components: dict, depth: int = 0) -> dict:
         return {"type": ["object", "null"], "additionalProperties": True}
     out: dict = {"type": [kind, "null"]}
     if prop.get("format") in ("date-time", "date"):
-        out["format"] = prop["format"]
+        # The document marks some timestamps as "date" although its own examples (and the API) carry times.
+        example = str(prop.get("example", ""))
+        out["format"] = "date-time" if prop["format"] == "date" and "T" in example else prop["format"]
     return out
 
 

@@ -1,0 +1,111 @@
+"""Bearer authentication: the API key, and OAuth access tokens issued by ``POST /oauth/token``.
+
+Refresh tokens are single use (each refresh rotates them); access tokens expire after a TTL in
+real seconds, measured against the TTL configured *now* (so a test can shorten it at runtime).
+Only SHA-256 digests of tokens and secrets are kept; nothing here is ever logged or journaled.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+
+def _digest(value: str) -> bytes:
+    return hashlib.sha256(value.encode("utf-8")).digest()
+
+
+@dataclass(slots=True)
+class AuthResult:
+    ok: bool
+    bearer: bool  # an Authorization: Bearer header was present
+    kind: str | None = None  # "api_key" | "oauth"
+    error: str = "Unauthorized"
+
+
+class Auth:
+    def __init__(
+        self,
+        api_key: str,
+        client_id: str,
+        client_secret: str,
+        refresh_token: str,
+        token_ttl: float,
+        reject_refresh: bool = False,
+    ):
+        self._api_key = _digest(api_key)
+        self._client_id = client_id
+        self._client_secret = _digest(client_secret)
+        self._initial_refresh = _digest(refresh_token)
+        self.token_ttl = float(token_ttl)
+        self.reject_refresh = reject_refresh
+        self.reset()
+
+    def reset(self) -> None:
+        self._refresh_tokens: set[bytes] = {self._initial_refresh}
+        self._access_tokens: dict[bytes, float] = {}  # digest -> issued at (monotonic)
+        self.refreshes = 0
+
+    # -- /v2 requests ------------------------------------------------------------------
+
+    def check(self, authorization: str | None) -> AuthResult:
+        if not authorization:
+            return AuthResult(False, False)
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return AuthResult(False, False)
+        digest = _digest(token.strip())
+        if hmac.compare_digest(digest, self._api_key):
+            return AuthResult(True, True, "api_key")
+        issued = self._access_tokens.get(digest)
+        if issued is None:
+            return AuthResult(False, True, error="Invalid access token")
+        if time.monotonic() - issued >= self.token_ttl:
+            return AuthResult(False, True, "oauth", "Access token expired")
+        return AuthResult(True, True, "oauth")
+
+    # -- POST /oauth/token -------------------------------------------------------------
+
+    def token(self, params: dict[str, Any], authorization: str | None) -> tuple[int, dict[str, Any]]:
+        client_id = params.get("client_id")
+        client_secret = params.get("client_secret")
+        if authorization and authorization.lower().startswith("basic "):
+            try:
+                decoded = base64.b64decode(authorization[6:].strip()).decode("utf-8")
+                client_id, _, client_secret = decoded.partition(":")
+            except ValueError:
+                return 401, {"error": "invalid_client"}
+        grant_type = params.get("grant_type")
+        if grant_type != "refresh_token":
+            return 400, {"error": "unsupported_grant_type"}
+        if (
+            not isinstance(client_id, str)
+            or not isinstance(client_secret, str)
+            or client_id != self._client_id
+            or not hmac.compare_digest(_digest(client_secret), self._client_secret)
+        ):
+            return 401, {"error": "invalid_client"}
+        refresh_token = params.get("refresh_token")
+        if not isinstance(refresh_token, str) or not refresh_token:
+            return 400, {"error": "invalid_request"}
+        digest = _digest(refresh_token)
+        if self.reject_refresh or digest not in self._refresh_tokens:
+            return 401, {"error": "invalid_grant"}
+        self._refresh_tokens.discard(digest)
+        access = secrets.token_urlsafe(32)
+        refresh = secrets.token_urlsafe(32)
+        self._access_tokens[_digest(access)] = time.monotonic()
+        self._refresh_tokens.add(_digest(refresh))
+        self.refreshes += 1
+        return 200, {
+            "access_token": access,
+            "refresh_token": refresh,
+            "token_type": "bearer",
+            "expires_in": int(self.token_ttl),
+            "created_at": int(time.time()),
+        }

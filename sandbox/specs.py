@@ -1,0 +1,38 @@
+"""Record schemas, read at start-up from the repository's ``specs/salesloft/`` so generated data
+always carries every declared field with the declared type.
+
+Resources without a schema there (opportunities, external IDs, and the sandbox's own write-only
+stores) fall back to ``sandbox/extra_specs/``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from sandbox.resources import CATALOG
+
+# sandbox/ sits next to specs/ in the repository (same as Path(sandbox.__file__).parent.parent).
+PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_SPECS = PACKAGE_DIR.parent / "specs" / "salesloft"
+EXTRA_SPECS = PACKAGE_DIR / "extra_specs"
+
+
+def load_schemas(specs_dir: Path | None = None) -> dict[str, dict]:
+    primary = Path(specs_dir) if specs_dir else REPO_SPECS
+    schemas: dict[str, dict] = {}
+    for name in CATALOG:
+        for folder in (primary, EXTRA_SPECS):
+            path = folder / f"{name}.json"
+            if path.is_file():
+                schemas[name] = json.loads(path.read_text())
+                break
+    return schemas
+
+
+def schema_source(name: str, specs_dir: Path | None = None) -> Path | None:
+    for folder in (Path(specs_dir) if specs_dir else REPO_SPECS, EXTRA_SPECS):
+        path = folder / f"{name}.json"
+        if path.is_file():
+            return path
+    return None
