@@ -18,7 +18,6 @@ from connector.errors import AuthError, ConnectorError, HTTPStatusError
 from connector.outcomes import SentRequest
 from connector.pagination import Paginator
 from connector.render import dot_path
-from connector.secrets import safe_headers
 from connector.templates import JobStep
 
 if TYPE_CHECKING:
@@ -56,7 +55,7 @@ class BulkJobRun:
         context = {"job": self.job, "records": records or [], "stream": self.stream}
         built = self._builder(step).build(context)
         shown = SentRequest(built.method, url or built.url, built.params or None,
-                            safe_headers(built.headers.items()), None)
+                            self.client.visible_headers(built.headers), None)
         self.requests += 1
         response = self.client.send(
             built.method,

@@ -35,121 +35,200 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
 
 def _connection_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "-c", "--connection", default=DEFAULT_CONNECTION, metavar="NAME|DIR",
+        "-c",
+        "--connection",
+        default=DEFAULT_CONNECTION,
+        metavar="NAME|DIR",
         help=f"a bundled connection name or a folder with a connection.yaml (default: {DEFAULT_CONNECTION})",
     )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="connector", description=DESCRIPTION, epilog=EPILOG,
-                                     formatter_class=_Formatter)
+    parser = argparse.ArgumentParser(
+        prog="connector", description=DESCRIPTION, epilog=EPILOG, formatter_class=_Formatter
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
 
     def command(name: str, summary: str, description: str, **kwargs: bool) -> argparse.ArgumentParser:
-        return commands.add_parser(name, help=summary, description=description, formatter_class=_Formatter,
-                                   **kwargs)
+        return commands.add_parser(
+            name, help=summary, description=description, formatter_class=_Formatter, **kwargs
+        )
 
-    p = command("validate", "check templates: format, Jinja, fields against record schemas, URLs, parents",
-                "Load each connection and run the checks a run would trip over later: the template format\n"
-                "(specs/template.schema.json), Jinja syntax and variables, id_field / exclude / primary_key /\n"
-                "replication_key / group_by against the record schema, URLs that stay on the connection's host,\n"
-                "parent streams and the parent fields a child uses. Errors print as FILE:LINE: FIELD: MESSAGE.")
-    p.add_argument("paths", nargs="*", metavar="PATH",
-                   help="connection folders or bundled names (default: every bundled connection)")
+    p = command(
+        "validate",
+        "check templates: format, Jinja, fields against record schemas, URLs, parents",
+        "Load each connection and run the checks a run would trip over later: the template format\n"
+        "(specs/template.schema.json), Jinja syntax and variables, id_field / exclude / primary_key /\n"
+        "replication_key / group_by against the record schema, URLs that stay on the connection's host,\n"
+        "parent streams and the parent fields a child uses. Errors print as FILE:LINE: FIELD: MESSAGE.",
+    )
+    p.add_argument(
+        "paths",
+        nargs="*",
+        metavar="PATH",
+        help="connection folders or bundled names (default: every bundled connection)",
+    )
     p.add_argument("--strict", action="store_true", help="treat warnings as errors")
     p.set_defaults(run=_validate)
 
-    p = command("preview", "show the requests a sink would send for some records, or a stream's first request",
-                "Render records through a sink exactly as the target would (excluded attributes, id_field,\n"
-                "batching, group_by) and print each request: method, URL, headers with secrets masked, body.\n"
-                "Records that would be rejected are listed with the reason. Nothing is sent.\n\n"
-                "Given a stream instead of a sink, print the first request the stream would make.\n"
-                "Exit status 1 when a record would be rejected.")
+    p = command(
+        "preview",
+        "show the requests a sink would send for some records, or a stream's first request",
+        "Render records through a sink exactly as the target would (excluded attributes, id_field,\n"
+        "batching, group_by) and print each request: method, URL, headers with secrets masked, body.\n"
+        "Records that would be rejected are listed with the reason. Nothing is sent.\n\n"
+        "Given a stream instead of a sink, print the first request the stream would make.\n"
+        "Exit status 1 when a record would be rejected.",
+    )
     p.add_argument("name", metavar="SINK|STREAM", help="a sink or stream of the connection")
-    p.add_argument("-i", "--input", metavar="FILE.jsonl",
-                   help="records, one JSON object per line (plain records or Singer RECORD messages)")
+    p.add_argument(
+        "-i",
+        "--input",
+        metavar="FILE.jsonl",
+        help="records, one JSON object per line (plain records or Singer RECORD messages)",
+    )
     _connection_option(p)
-    p.add_argument("--config", metavar="FILE.json", help="tap/target config (base_url, ...); secrets are masked")
+    p.add_argument(
+        "--config", metavar="FILE.json", help="tap/target config (base_url, ...); secrets are masked"
+    )
     p.add_argument("--json", action="store_true", help="print the preview as JSON")
     p.set_defaults(run=_preview)
 
-    p = command("send-test", "send ONE record through a sink for real and show the API's answer",
-                "Send the first record of the input (or --record N) through the sink, for real, and print\n"
-                "each request and the API's status and response body (credentials masked). Use it to try a\n"
-                "new sink against a sandbox or a test account before a full run.\n"
-                "Exit status 1 when the record was rejected.")
+    p = command(
+        "send-test",
+        "send ONE record through a sink for real and show the API's answer",
+        "Send the first record of the input (or --record N) through the sink, for real, and print\n"
+        "each request and the API's status and response body (credentials masked). Use it to try a\n"
+        "new sink against a sandbox or a test account before a full run.\n"
+        "Exit status 1 when the record was rejected.",
+    )
     p.add_argument("sink", metavar="SINK", help="a sink of the connection")
-    p.add_argument("-i", "--input", required=True, metavar="FILE.jsonl", help="records (plain or Singer messages)")
-    p.add_argument("--config", required=True, metavar="FILE.json", help="target config with base_url and credentials")
-    p.add_argument("--record", type=int, default=1, metavar="N", help="which record of the input to send (default 1)")
+    p.add_argument(
+        "-i", "--input", required=True, metavar="FILE.jsonl", help="records (plain or Singer messages)"
+    )
+    p.add_argument(
+        "--config", required=True, metavar="FILE.json", help="target config with base_url and credentials"
+    )
+    p.add_argument(
+        "--record", type=int, default=1, metavar="N", help="which record of the input to send (default 1)"
+    )
     _connection_option(p)
     p.set_defaults(run=_send_test)
 
-    p = command("new", "scaffold a stream or sink template (and a record schema) that validates",
-                "Write a new template into the connection's folder, and for a stream a starting record schema\n"
-                "in specs/<connection>/. Existing files are never overwritten. The result is validated.")
+    p = command(
+        "new",
+        "scaffold a stream or sink template (and a record schema) that validates",
+        "Write a new template into the connection's folder, and for a stream a starting record schema\n"
+        "in specs/<connection>/. Existing files are never overwritten. The result is validated.",
+    )
     kinds = p.add_subparsers(dest="kind", metavar="KIND", required=True)
-    s = kinds.add_parser("stream", help="a source template: one Singer stream", formatter_class=_Formatter,
-                         description="Scaffold streams/NAME.yaml and specs/<connection>/NAME.json.")
+    s = kinds.add_parser(
+        "stream",
+        help="a source template: one Singer stream",
+        formatter_class=_Formatter,
+        description="Scaffold streams/NAME.yaml and specs/<connection>/NAME.json.",
+    )
     s.add_argument("name", metavar="NAME", help="stream name: lower case, digits, underscores")
     s.add_argument("--url", required=True, help="path on the API, e.g. /v2/things")
-    s.add_argument("--primary-key", default="id", metavar="FIELD[,FIELD]", help="primary key fields (default id)")
+    s.add_argument(
+        "--primary-key", default="id", metavar="FIELD[,FIELD]", help="primary key fields (default id)"
+    )
     s.add_argument("--replication-key", metavar="FIELD", help="field for incremental reads, e.g. updated_at")
-    s.add_argument("--incremental-param", metavar="PARAM", help="query parameter taking the last value synced")
-    s.add_argument("--records", metavar="PATH", help="dot path of the records in the body (default: the connection's)")
-    s.add_argument("--pagination", choices=["none", "page_number", "offset", "cursor", "next_url", "link_header"],
-                   help="pagination type (default: the connection's stream_defaults)")
+    s.add_argument(
+        "--incremental-param", metavar="PARAM", help="query parameter taking the last value synced"
+    )
+    s.add_argument(
+        "--records", metavar="PATH", help="dot path of the records in the body (default: the connection's)"
+    )
+    s.add_argument(
+        "--pagination",
+        choices=["none", "page_number", "offset", "cursor", "next_url", "link_header"],
+        help="pagination type (default: the connection's stream_defaults)",
+    )
     s.add_argument("--parent", metavar="STREAM", help="parent stream: this one runs once per parent record")
     s.add_argument("--description", default="", help="one line shown in docs and --about")
     _connection_option(s)
     s.set_defaults(run=_new)
-    k = kinds.add_parser("sink", help="a destination template: records become requests", formatter_class=_Formatter,
-                         description="Scaffold sinks/NAME.yaml.")
+    k = kinds.add_parser(
+        "sink",
+        help="a destination template: records become requests",
+        formatter_class=_Formatter,
+        description="Scaffold sinks/NAME.yaml.",
+    )
     k.add_argument("name", metavar="NAME", help="sink name: lower case, digits, underscores")
     k.add_argument("--method", default="POST", choices=["POST", "PUT", "PATCH", "DELETE"], help="HTTP method")
     k.add_argument("--url", required=True, help="path on the API, e.g. /v2/things/{{ record.id }}")
-    k.add_argument("--id-field", metavar="FIELD", help="field a record must have (default: the one the URL uses)")
+    k.add_argument(
+        "--id-field", metavar="FIELD", help="field a record must have (default: the one the URL uses)"
+    )
     k.add_argument("--exclude", default="", metavar="FIELD[,FIELD]", help="attributes kept out of the body")
-    k.add_argument("--schema", metavar="FILE.json", help="record schema in specs/<connection>/ to check fields against")
-    k.add_argument("--batch-size", type=int, default=1, metavar="N", help="records per request (>1: body gets records)")
+    k.add_argument(
+        "--schema", metavar="FILE.json", help="record schema in specs/<connection>/ to check fields against"
+    )
+    k.add_argument(
+        "--batch-size", type=int, default=1, metavar="N", help="records per request (>1: body gets records)"
+    )
     k.add_argument("--description", default="", help="one line shown in docs")
     _connection_option(k)
     k.set_defaults(run=_new)
 
-    p = command("docs", "generate docs/connectors/<connection>.md from the templates",
-                "Write the reference page of each bundled connection: settings, streams (URL, keys,\n"
-                "pagination, parent) and sinks (method, URL, id_field, excluded attributes, batching).\n"
-                "With --check, write nothing and exit 1 when a committed page is out of date.")
+    p = command(
+        "docs",
+        "generate docs/connectors/<connection>.md and docs/cli.md",
+        "Write the reference page of each bundled connection: settings, streams (URL, keys,\n"
+        "pagination, parent) and sinks (method, URL, id_field, excluded attributes, batching);\n"
+        "without NAMEs, also docs/cli.md (this command line's help).\n"
+        "With --check, write nothing and exit 1 when a committed page is out of date.",
+    )
     p.add_argument("--check", action="store_true", help="only compare with the committed files")
     p.add_argument("--out", metavar="DIR", help="output folder (default: docs/connectors of the project)")
     p.add_argument("connections", nargs="*", metavar="NAME", help="bundled connections (default: all)")
     p.set_defaults(run=_docs)
 
-    p = command("demo", "a one-minute tour: sandbox -> tap -> files -> target, with a summary",
-                "Start the Salesloft sandbox on a free local port, sync a few streams with tap-salesloft to\n"
-                "JSON Lines files, send the accounts back (with a new description) through target-salesloft's\n"
-                "upsert_account sink together with a few bad records, and print what happened.")
-    p.add_argument("--people", type=int, default=1000, metavar="N", help="people in the sandbox (default 1000)")
-    p.add_argument("--out", default="demo-output", metavar="DIR", help="where files go (default ./demo-output)")
+    p = command(
+        "demo",
+        "a one-minute tour: sandbox -> tap -> files -> target, with a summary",
+        "Start the Salesloft sandbox on a free local port, sync a few streams with tap-salesloft to\n"
+        "JSON Lines files, send the accounts back (with a new description) through target-salesloft's\n"
+        "upsert_account sink together with a few bad records, and print what happened.",
+    )
+    p.add_argument(
+        "--people", type=int, default=1000, metavar="N", help="people in the sandbox (default 1000)"
+    )
+    p.add_argument(
+        "--out", default="demo-output", metavar="DIR", help="where files go (default ./demo-output)"
+    )
     p.add_argument("--seed", type=int, default=1, help="sandbox data seed (default 1)")
     p.set_defaults(run=_demo)
 
     for role in ("tap", "target"):
-        p = command(role, f"run any connection's {role} (Singer; singer-sdk options follow)",
-                    f"Run the {role} of any connection, bundled or in a folder, like the {role}-<name> console\n"
-                    f"scripts do. Everything after the connection goes to the {role}:\n"
-                    f"  connector {role} helpdesk --config config.json"
-                    + (" --discover" if role == "tap" else " < records.jsonl")
-                    + f"\n  connector {role} ./my-api --about")
-        p.add_argument("connection", metavar="NAME|DIR", help="a bundled connection name or a connection folder")
-        p.add_argument("args", nargs=argparse.REMAINDER, help=f"arguments for the {role} (--config, --about, ...)"
-                       + (", and --streams A,B to sync only those streams" if role == "tap" else ""))
+        p = command(
+            role,
+            f"run any connection's {role} (Singer; singer-sdk options follow)",
+            f"Run the {role} of any connection, bundled or in a folder, like the {role}-<name> console\n"
+            f"scripts do. Everything after the connection goes to the {role}:\n"
+            f"  connector {role} helpdesk --config config.json"
+            + (" --discover" if role == "tap" else " < records.jsonl")
+            + f"\n  connector {role} ./my-api --about",
+        )
+        p.add_argument(
+            "connection", metavar="NAME|DIR", help="a bundled connection name or a connection folder"
+        )
+        p.add_argument(
+            "args",
+            nargs=argparse.REMAINDER,
+            help=f"arguments for the {role} (--config, --about, ...)"
+            + (", and --streams A,B to sync only those streams" if role == "tap" else ""),
+        )
         p.set_defaults(run=_plugin, role=role)
 
-    p = command("sandbox", "run the local Salesloft sandbox (its options follow; see connector sandbox --help)",
-                "Start the fake Salesloft API on 127.0.0.1; all arguments go to `python -m sandbox`.",
-                add_help=False)
+    p = command(
+        "sandbox",
+        "run the local Salesloft sandbox (its options follow; see connector sandbox --help)",
+        "Start the fake Salesloft API on 127.0.0.1; all arguments go to `python -m sandbox`.",
+        add_help=False,
+    )
     p.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the sandbox")
     p.set_defaults(run=_sandbox)
     return parser
@@ -187,13 +266,27 @@ def _new(args: argparse.Namespace) -> int:
 
     if args.kind == "stream":
         return scaffold.new_stream(
-            args.connection, args.name, url=args.url, primary_key=_split(args.primary_key),
-            replication_key=args.replication_key, incremental_param=args.incremental_param, records=args.records,
-            pagination=args.pagination, parent=args.parent, description=args.description,
+            args.connection,
+            args.name,
+            url=args.url,
+            primary_key=_split(args.primary_key),
+            replication_key=args.replication_key,
+            incremental_param=args.incremental_param,
+            records=args.records,
+            pagination=args.pagination,
+            parent=args.parent,
+            description=args.description,
         )
     return scaffold.new_sink(
-        args.connection, args.name, method=args.method, url=args.url, id_field=args.id_field,
-        exclude=_split(args.exclude), schema=args.schema, batch_size=args.batch_size, description=args.description,
+        args.connection,
+        args.name,
+        method=args.method,
+        url=args.url,
+        id_field=args.id_field,
+        exclude=_split(args.exclude),
+        schema=args.schema,
+        batch_size=args.batch_size,
+        description=args.description,
     )
 
 
@@ -223,7 +316,9 @@ def _sandbox(args: argparse.Namespace) -> int:
     try:
         from sandbox.__main__ import main as sandbox_main
     except ImportError as exc:
-        raise ConnectorError(f"the Salesloft sandbox is not available ({exc}); is the project installed?") from exc
+        raise ConnectorError(
+            f"the Salesloft sandbox is not available ({exc}); is the project installed?"
+        ) from exc
     return int(sandbox_main(args.args) or 0)
 
 

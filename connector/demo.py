@@ -56,8 +56,12 @@ def _command(role: str) -> list[str]:
 
 
 def _catalog(config_path: Path, out: Path) -> Path:
-    proc = subprocess.run([*_command("tap"), "--config", str(config_path), "--discover"], capture_output=True,
-                          text=True, timeout=STREAM_TIMEOUT)
+    proc = subprocess.run(
+        [*_command("tap"), "--config", str(config_path), "--discover"],
+        capture_output=True,
+        text=True,
+        timeout=STREAM_TIMEOUT,
+    )
     if proc.returncode != 0:
         raise CommandError(f"tap-salesloft --discover failed:\n{proc.stderr[-2000:]}", exit_code=1)
     catalog = json.loads(proc.stdout)
@@ -75,8 +79,12 @@ def _sync(config_path: Path, catalog: Path, out: Path, result: DemoResult, on_re
     schemas: dict[str, Any] = {}
     files: dict[str, Any] = {}
     with open(out / "tap.log", "w") as log:
-        proc = subprocess.Popen([*_command("tap"), "--config", str(config_path), "--catalog", str(catalog)],
-                                stdout=subprocess.PIPE, stderr=log, text=True)
+        proc = subprocess.Popen(
+            [*_command("tap"), "--config", str(config_path), "--catalog", str(catalog)],
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+        )
         assert proc.stdout is not None
         try:
             for line in proc.stdout:
@@ -101,7 +109,9 @@ def _sync(config_path: Path, catalog: Path, out: Path, result: DemoResult, on_re
             if proc.poll() is None:
                 proc.kill()
     if proc.returncode != 0:
-        raise CommandError(f"tap-salesloft failed (exit {proc.returncode}); see {relative(out / 'tap.log')}", 1)
+        raise CommandError(
+            f"tap-salesloft failed (exit {proc.returncode}); see {relative(out / 'tap.log')}", 1
+        )
     return schemas
 
 
@@ -112,17 +122,32 @@ def _changes(out: Path, schema: dict[str, Any], stamp: str) -> tuple[Path, int]:
     a new domain without a name and one with an owner that does not exist (both refused by the API).
     """
     accounts = [json.loads(line) for line in (out / "accounts.jsonl").read_text().splitlines()]
-    rows = [{"domain": a["domain"], "name": a["name"], "description": f"Reviewed by the connector demo on {stamp}"}
-            for a in accounts if a.get("domain")]
+    rows = [
+        {
+            "domain": a["domain"],
+            "name": a["name"],
+            "description": f"Reviewed by the connector demo on {stamp}",
+        }
+        for a in accounts
+        if a.get("domain")
+    ]
     rows += [
         {"name": "Nameless Domain Co", "description": "no domain: the sink's id_field is missing"},
         {"domain": "brand-new-demo.example", "description": "a new account without the required name"},
-        {"domain": rows[0]["domain"] if rows else "demo.example", "name": "Ghost owner", "owner_id": 999999999},
+        {
+            "domain": rows[0]["domain"] if rows else "demo.example",
+            "name": "Ghost owner",
+            "owner_id": 999999999,
+        },
     ]
     path = out / "accounts-changes.jsonl"
     with open(path, "w") as handle:
-        handle.write(json.dumps({"type": "SCHEMA", "stream": "accounts", "schema": schema["schema"],
-                                 "key_properties": []}) + "\n")
+        handle.write(
+            json.dumps(
+                {"type": "SCHEMA", "stream": "accounts", "schema": schema["schema"], "key_properties": []}
+            )
+            + "\n"
+        )
         for row in rows:
             handle.write(json.dumps({"type": "RECORD", "stream": "accounts", "record": row}) + "\n")
     return path, len(rows)
@@ -131,15 +156,28 @@ def _changes(out: Path, schema: dict[str, Any], stamp: str) -> tuple[Path, int]:
 def _write_back(config: dict[str, Any], changes: Path, out: Path) -> None:
     config_path = out / "target-config.json"
     config_path.write_text(json.dumps(config, indent=1))
-    with open(changes) as stdin, open(out / "target.log", "w") as log, open(out / "target-state.jsonl", "w") as state:
-        proc = subprocess.run([*_command("target"), "--config", str(config_path)], stdin=stdin, stdout=state,
-                              stderr=log, timeout=STREAM_TIMEOUT)
+    with (
+        open(changes) as stdin,
+        open(out / "target.log", "w") as log,
+        open(out / "target-state.jsonl", "w") as state,
+    ):
+        proc = subprocess.run(
+            [*_command("target"), "--config", str(config_path)],
+            stdin=stdin,
+            stdout=state,
+            stderr=log,
+            timeout=STREAM_TIMEOUT,
+        )
     if proc.returncode != 0:
-        raise CommandError(f"target-salesloft failed (exit {proc.returncode}); see {relative(out / 'target.log')}", 1)
+        raise CommandError(
+            f"target-salesloft failed (exit {proc.returncode}); see {relative(out / 'target.log')}", 1
+        )
 
 
 def _lines(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+    return (
+        [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+    )
 
 
 def _count_requests(journal: list[dict[str, Any]], result: DemoResult) -> None:
@@ -159,14 +197,20 @@ def run_demo(people: int, out: Path, seed: int, console: Console) -> DemoResult:
     try:
         from sandbox.testing import running_sandbox
     except ImportError as exc:  # pragma: no cover - the sandbox ships with the project
-        raise CommandError(f"the Salesloft sandbox is not importable ({exc}); run from the project's virtualenv") from exc
+        raise CommandError(
+            f"the Salesloft sandbox is not importable ({exc}); run from the project's virtualenv"
+        ) from exc
     out.mkdir(parents=True, exist_ok=True)
     for stale in ("rejected.jsonl", "responses.jsonl", *(f"{s}.jsonl" for s in DEMO_STREAMS)):
         (out / stale).unlink(missing_ok=True)
     result = DemoResult(streams={name: StreamResult(name) for name in DEMO_STREAMS})
     started = time.monotonic()
-    columns = (SpinnerColumn(finished_text="[green]✓"), TextColumn("{task.description}"),
-               TextColumn("[dim]{task.fields[detail]}"), TimeElapsedColumn())
+    columns = (
+        SpinnerColumn(finished_text="[green]✓"),
+        TextColumn("{task.description}"),
+        TextColumn("[dim]{task.fields[detail]}"),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=console) as progress:
         step = progress.add_task("Sandbox", total=1, detail=f"starting, {people:,} people")
         with running_sandbox(seed=seed, sizes={"people": people}) as sandbox:
@@ -183,18 +227,34 @@ def run_demo(people: int, out: Path, seed: int, console: Console) -> DemoResult:
             step = progress.add_task("Sync", total=expected, detail="tap-salesloft")
 
             def on_record() -> None:
-                progress.update(step, advance=1, detail=f"tap-salesloft, {sum(s.records for s in result.streams.values()):,} records")
+                progress.update(
+                    step,
+                    advance=1,
+                    detail=f"tap-salesloft, {sum(s.records for s in result.streams.values()):,} records",
+                )
 
             schemas = _sync(tap_config, catalog, out, result, on_record)
             progress.update(step, completed=expected)
 
             step = progress.add_task("Write back", total=1, detail=f"target-salesloft, {SINK}")
             changes, result.sent = _changes(out, schemas["accounts"], dt.date.today().isoformat())
-            _write_back({**config, "sink": SINK, "rejected_path": str(out / "rejected.jsonl"),
-                         "responses_path": str(out / "responses.jsonl")}, changes, out)
+            _write_back(
+                {
+                    **config,
+                    "sink": SINK,
+                    "rejected_path": str(out / "rejected.jsonl"),
+                    "responses_path": str(out / "responses.jsonl"),
+                },
+                changes,
+                out,
+            )
             result.rejected = _lines(out / "rejected.jsonl")
             result.accepted = len(_lines(out / "responses.jsonl"))
-            progress.update(step, completed=1, detail=f"{SINK}: {result.accepted} accepted, {len(result.rejected)} rejected")
+            progress.update(
+                step,
+                completed=1,
+                detail=f"{SINK}: {result.accepted} accepted, {len(result.rejected)} rejected",
+            )
             _count_requests(sandbox.journal(), result)
     result.seconds = time.monotonic() - started
     return result
@@ -207,22 +267,36 @@ def summary_tables(result: DemoResult, out: Path) -> list[Table]:
     read.add_column("Requests", justify="right")
     read.add_column("File")
     for stream in result.streams.values():
-        read.add_row(stream.name, f"{stream.records:,}", str(stream.requests),
-                     relative(stream.file) if stream.file else "-")
+        read.add_row(
+            stream.name,
+            f"{stream.records:,}",
+            str(stream.requests),
+            relative(stream.file) if stream.file else "-",
+        )
     wrote = Table(title=f"Written: target-salesloft, sink {SINK}", title_justify="left")
     for name in ("Records sent", "Requests", "Accepted", "Rejected"):
         wrote.add_column(name, justify="right")
-    wrote.add_row(str(result.sent), str(result.write_requests), f"[green]{result.accepted}",
-                  f"[red]{len(result.rejected)}" if result.rejected else "0")
-    reasons = Table(title=f"Rejected, with reasons ({relative(out / 'rejected.jsonl')})", title_justify="left")
+    wrote.add_row(
+        str(result.sent),
+        str(result.write_requests),
+        f"[green]{result.accepted}",
+        f"[red]{len(result.rejected)}" if result.rejected else "0",
+    )
+    reasons = Table(
+        title=f"Rejected, with reasons ({relative(out / 'rejected.jsonl')})", title_justify="left"
+    )
     reasons.add_column("Record")
     reasons.add_column("Reason")
     reasons.add_column("Status", justify="right")
     reasons.add_column("Error")
     for row in result.rejected:
         record = row.get("record") or {}
-        reasons.add_row(str(record.get("domain") or record.get("name")), str(row.get("reason")),
-                        str(row.get("status") or "-"), str(row.get("error")))
+        reasons.add_row(
+            str(record.get("domain") or record.get("name")),
+            str(row.get("reason")),
+            str(row.get("status") or "-"),
+            str(row.get("error")),
+        )
     return [read, wrote, reasons]
 
 
@@ -236,13 +310,29 @@ def main(people: int = 1000, out: str = "demo-output", seed: int = 1) -> int:
     for table in summary_tables(result, folder):
         console.print(table)
         console.print()
-    ok = result.accepted == result.sent - len(result.rejected) and all(s.records for s in result.streams.values())
-    console.print(f"Done in {result.seconds:.1f}s. Files are in {relative(folder.resolve())}/. Next, see what a sink "
-                  f"would send without sending it:\n  connector preview {SINK} --input "
-                  f"{relative((folder / 'accounts-changes.jsonl').resolve())}")
-    (folder / "summary.json").write_text(json.dumps({
-        "streams": {s.name: {"records": s.records, "requests": s.requests} for s in result.streams.values()},
-        "sent": result.sent, "accepted": result.accepted, "rejected": len(result.rejected),
-        "rejected_reasons": dict(Counter(str(r.get("reason")) for r in result.rejected)),
-        "write_requests": result.write_requests, "seconds": round(result.seconds, 2)}, indent=1) + "\n")
+    ok = result.accepted == result.sent - len(result.rejected) and all(
+        s.records for s in result.streams.values()
+    )
+    console.print(
+        f"Done in {result.seconds:.1f}s. Files are in {relative(folder.resolve())}/. Next, see what a sink "
+        f"would send without sending it:\n  connector preview {SINK} --input "
+        f"{relative((folder / 'accounts-changes.jsonl').resolve())}"
+    )
+    (folder / "summary.json").write_text(
+        json.dumps(
+            {
+                "streams": {
+                    s.name: {"records": s.records, "requests": s.requests} for s in result.streams.values()
+                },
+                "sent": result.sent,
+                "accepted": result.accepted,
+                "rejected": len(result.rejected),
+                "rejected_reasons": dict(Counter(str(r.get("reason")) for r in result.rejected)),
+                "write_requests": result.write_requests,
+                "seconds": round(result.seconds, 2),
+            },
+            indent=1,
+        )
+        + "\n"
+    )
     return 0 if ok else 1

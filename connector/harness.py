@@ -92,15 +92,17 @@ class Recorder:
     def on_response(self, response: httpx.Response) -> None:
         response.read()
         request = response.request
-        self.exchanges.append(Exchange(
-            request.method,
-            str(request.url),
-            {k.lower(): v for k, v in request.headers.items()},
-            request.content,
-            response.status_code,
-            {k.lower(): v for k, v in response.headers.items()},
-            response.content,
-        ))
+        self.exchanges.append(
+            Exchange(
+                request.method,
+                str(request.url),
+                {k.lower(): v for k, v in request.headers.items()},
+                request.content,
+                response.status_code,
+                {k.lower(): v for k, v in response.headers.items()},
+                response.content,
+            )
+        )
 
 
 class StopAfterFirst(Exception):
@@ -129,7 +131,9 @@ def offline_config(connection: Connection, config: Mapping[str, Any]) -> dict[st
     return live
 
 
-def make_client(connection: Connection, config: Mapping[str, Any], transport: httpx.BaseTransport | None) -> ApiClient:
+def make_client(
+    connection: Connection, config: Mapping[str, Any], transport: httpx.BaseTransport | None
+) -> ApiClient:
     try:
         return ApiClient(connection, config, transport=transport, max_connections=4)
     except UnsafeRequestError as exc:
@@ -163,7 +167,9 @@ def run_sink(
     """
     recorder = Recorder()
     base = build_target_class(connection)
-    transport = offline_transport(answer or (lambda request: httpx.Response(200, json={}))) if offline else None
+    transport = (
+        offline_transport(answer or (lambda request: httpx.Response(200, json={}))) if offline else None
+    )
 
     class WatchedTarget(base):  # type: ignore[valid-type, misc]
         _watched: ApiClient | None = None
@@ -173,7 +179,8 @@ def run_sink(
             if self._watched is None:
                 client = make_client(connection, dict(self.config), transport) if offline else super().client
                 client.http.event_hooks = (
-                    {"request": [recorder_request(recorder)], "response": []} if offline
+                    {"request": [recorder_request(recorder)], "response": []}
+                    if offline
                     else {"request": [], "response": [recorder.on_response]}
                 )
                 self._watched = client
@@ -213,8 +220,9 @@ def run_sink(
     return SinkRun(exchanges, rejected, int(summary.get("accepted", 0)))
 
 
-def first_stream_request(connection: Connection, stream: str, config: Mapping[str, Any],
-                         parent: Mapping[str, Any] | None = None) -> Exchange:
+def first_stream_request(
+    connection: Connection, stream: str, config: Mapping[str, Any], parent: Mapping[str, Any] | None = None
+) -> Exchange:
     """The first request a stream would make, caught before it leaves the process."""
     recorder = Recorder()
 
@@ -253,8 +261,14 @@ def recorder_request(recorder: Recorder) -> Callable[[httpx.Request], None]:
     def on_request(request: httpx.Request) -> None:
         if b"grant_type=" in request.content:
             return
-        recorder.exchanges.append(Exchange(request.method, str(request.url),
-                                           {k.lower(): v for k, v in request.headers.items()}, request.content))
+        recorder.exchanges.append(
+            Exchange(
+                request.method,
+                str(request.url),
+                {k.lower(): v for k, v in request.headers.items()},
+                request.content,
+            )
+        )
 
     return on_request
 
@@ -263,5 +277,3 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-

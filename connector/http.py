@@ -19,7 +19,7 @@ import orjson
 
 from connector.errors import AuthError, HTTPStatusError, RequestFailed, UnsafeRequestError
 from connector.render import Origin, dot_path
-from connector.secrets import REDACTOR
+from connector.secrets import REDACTOR, safe_headers
 from connector.templates import AuthMethod, Connection, RateLimit, Retry
 
 logger = logging.getLogger("connector.http")
@@ -310,6 +310,13 @@ class ApiClient:
 
     def close(self) -> None:
         self.http.close()
+
+    def visible_headers(self, headers: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The headers a request carries, as a user may see them: credentials masked."""
+        names = {"Authorization": "***"} if self.auth.method and self.auth.method.type != "none" else {}
+        if self.auth.method and self.auth.method.type == "header":
+            names = {self.auth.method.header or "Authorization": "***"}
+        return {**safe_headers({**self.static_headers, **(headers or {})}.items()), **names}
 
     def url(self, path: str) -> str:
         return self.origin.join(path)

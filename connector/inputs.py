@@ -42,7 +42,11 @@ class Input:
             if item.stream not in announced:
                 announced.add(item.stream)
                 schema = self.schemas.get(item.stream) or {
-                    "type": "SCHEMA", "stream": item.stream, "schema": PERMISSIVE_SCHEMA, "key_properties": []}
+                    "type": "SCHEMA",
+                    "stream": item.stream,
+                    "schema": PERMISSIVE_SCHEMA,
+                    "key_properties": [],
+                }
                 messages.append(schema)
             messages.append({"type": "RECORD", "stream": item.stream, "record": item.record})
         return messages
@@ -71,7 +75,9 @@ def read_records(path: str, default_stream: str) -> Input:
             continue
         kind = value.get("type")
         if kind == "RECORD" and isinstance(value.get("record"), dict):
-            result.records.append(InputRecord(number, str(value.get("stream") or default_stream), value["record"]))
+            result.records.append(
+                InputRecord(number, str(value.get("stream") or default_stream), value["record"])
+            )
         elif kind == "SCHEMA" and isinstance(value.get("schema"), dict):
             result.schemas[str(value.get("stream") or default_stream)] = value
         elif kind in _OTHER_MESSAGES and _OTHER_MESSAGES[kind] in value:

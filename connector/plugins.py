@@ -39,14 +39,18 @@ def _config_files(args: list[str]) -> list[str]:
     return files + [a.split("=", 1)[1] for a in args if a.startswith("--config=")]
 
 
-def selected_catalog(connection: Connection, streams: list[str], config_files: list[str], folder: Path) -> Path:
+def selected_catalog(
+    connection: Connection, streams: list[str], config_files: list[str], folder: Path
+) -> Path:
     """A catalog of the connection with only these streams selected (singer-sdk still reads their parents)."""
     from connector.tap import build_tap_class
 
     unknown = sorted(set(streams) - set(connection.streams))
     if unknown:
-        raise CommandError(f"{connection.name} has no stream {', '.join(unknown)} "
-                           f"(streams: {', '.join(sorted(connection.streams))})")
+        raise CommandError(
+            f"{connection.name} has no stream {', '.join(unknown)} "
+            f"(streams: {', '.join(sorted(connection.streams))})"
+        )
     wanted = set(streams)
     configs = [f for f in config_files if f != "ENV"]
     tap = build_tap_class(connection)(config=configs or None, validate_config=False)

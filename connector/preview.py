@@ -16,7 +16,14 @@ import httpx
 
 from connector.builder import BuiltRequest, RequestBuilder
 from connector.errors import ConnectorError
-from connector.harness import Exchange, StopAfterFirst, first_stream_request, make_client, offline_config, run_sink
+from connector.harness import (
+    Exchange,
+    StopAfterFirst,
+    first_stream_request,
+    make_client,
+    offline_config,
+    run_sink,
+)
 from connector.inputs import Input, read_records
 from connector.templates import Connection, SinkTemplate, StreamTemplate
 from connector.workspace import CommandError, display, load, read_config, with_defaults
@@ -69,13 +76,20 @@ class StreamPreview:
     notes: list[str]
 
     def as_dict(self) -> dict[str, Any]:
-        return {"connection": self.connection, "stream": self.stream.name, "request": _exchange_dict(self.request),
-                "notes": self.notes}
+        return {
+            "connection": self.connection,
+            "stream": self.stream.name,
+            "request": _exchange_dict(self.request),
+            "notes": self.notes,
+        }
 
 
 def _exchange_dict(exchange: Exchange) -> dict[str, Any]:
-    out: dict[str, Any] = {"method": exchange.method, "url": show_url(exchange.url),
-                           "headers": shown_headers(exchange.headers)}
+    out: dict[str, Any] = {
+        "method": exchange.method,
+        "url": show_url(exchange.url),
+        "headers": shown_headers(exchange.headers),
+    }
     if exchange.content:
         out["body"] = exchange.body
     if exchange.records is not None:
@@ -120,8 +134,9 @@ def _nested(path: str, value: Any) -> Any:
     return value
 
 
-def preview_sink(connection: Connection, sink: SinkTemplate, data: Input, config: Mapping[str, Any],
-                 input_path: str) -> SinkPreview:
+def preview_sink(
+    connection: Connection, sink: SinkTemplate, data: Input, config: Mapping[str, Any], input_path: str
+) -> SinkPreview:
     notes: list[str] = []
     answer = None
     poll = None
@@ -132,8 +147,11 @@ def preview_sink(connection: Connection, sink: SinkTemplate, data: Input, config
         context = {"job": {"id": JOB_ID}, "stream": sink.name, "records": []}
         try:
             poll = RequestBuilder(job.poll.request, client.origin, live).build(context)
-            failures = (RequestBuilder(job.failures.request, client.origin, live).build(context)
-                        if job.failures is not None else None)
+            failures = (
+                RequestBuilder(job.failures.request, client.origin, live).build(context)
+                if job.failures is not None
+                else None
+            )
         finally:
             client.close()
         created = _nested(job.create.id or "data.id", JOB_ID)
@@ -143,18 +161,30 @@ def preview_sink(connection: Connection, sink: SinkTemplate, data: Input, config
                 raise StopAfterFirst()
             return httpx.Response(200, json=created)
 
-        notes.append(f"then: {poll.method} {show_url(poll.url)} every {job.poll.interval_seconds}s until "
-                     f"`{job.poll.done.source if job.poll.done else '?'}`")
+        notes.append(
+            f"then: {poll.method} {show_url(poll.url)} every {job.poll.interval_seconds}s until "
+            f"`{job.poll.done.source if job.poll.done else '?'}`"
+        )
         if failures is not None:
-            notes.append(f"then: {failures.method} {show_url(failures.url)} for the failed records only, "
-                         "each matched back to its input record")
+            notes.append(
+                f"then: {failures.method} {show_url(failures.url)} for the failed records only, "
+                "each matched back to its input record"
+            )
     run = run_sink(connection, sink.name, data.singer_messages(), config, offline=True, answer=answer)
     exchanges = run.exchanges
     if poll is not None and exchanges and _is(exchanges[-1].method, exchanges[-1].url, poll):
         exchanges = exchanges[:-1]  # the preview stops at the first poll, already described in a note
     requests = [e.masked() for e in exchanges]
-    return SinkPreview(connection.name, sink, input_path, len(data.records), requests,
-                       _rejections(run.rejected, data), notes, len(data.bad_lines))
+    return SinkPreview(
+        connection.name,
+        sink,
+        input_path,
+        len(data.records),
+        requests,
+        _rejections(run.rejected, data),
+        notes,
+        len(data.bad_lines),
+    )
 
 
 def _is(method: str, url: str, built: BuiltRequest) -> bool:
@@ -169,25 +199,35 @@ def _pagination_note(stream: StreamTemplate) -> str:
         + (f" while the body's {spec.next} is set" if spec.next else " until a short page"),
         "offset": f"next pages: ?{spec.offset_param}= + records read, until a short page",
         "cursor": f"next pages: ?{spec.param}= "
-        + (f"the last record's {spec.from_record}" if spec.from_record else f"the body's {spec.from_response}"),
+        + (
+            f"the last record's {spec.from_record}"
+            if spec.from_record
+            else f"the body's {spec.from_response}"
+        ),
         "next_url": f"next pages: the URL in the body's {spec.from_response} (same host only)",
-        "link_header": "next pages: the URL of the Link header's rel=\"next\" (same host only)",
+        "link_header": 'next pages: the URL of the Link header\'s rel="next" (same host only)',
     }.get(spec.type, spec.type)
 
 
-def preview_stream(connection: Connection, stream: StreamTemplate, config: Mapping[str, Any]) -> StreamPreview:
+def preview_stream(
+    connection: Connection, stream: StreamTemplate, config: Mapping[str, Any]
+) -> StreamPreview:
     parent = None
     notes = []
     if stream.parent:
         parent_template = connection.streams[stream.parent]
         fields = stream.parent_fields or parent_template.primary_key
-        parent = {name: "{parent.%s}" % name for name in fields}
-        notes.append(f"runs once per {stream.parent} record; {', '.join('parent.' + f for f in fields)} shown as placeholders")
+        parent = {name: f"{{parent.{name}}}" for name in fields}
+        notes.append(
+            f"runs once per {stream.parent} record; {', '.join('parent.' + f for f in fields)} shown as placeholders"
+        )
     request = first_stream_request(connection, stream.name, config, parent).masked()
     notes.append(_pagination_note(stream))
     if stream.replication_key and stream.incremental_param:
-        notes.append(f"incremental: ?{stream.incremental_param}= the last {stream.replication_key} synced "
-                     "(or the start_date setting)")
+        notes.append(
+            f"incremental: ?{stream.incremental_param}= the last {stream.replication_key} synced "
+            "(or the start_date setting)"
+        )
     return StreamPreview(connection.name, stream, request, notes)
 
 
@@ -197,7 +237,9 @@ def format_exchange(exchange: Exchange) -> list[str]:
     if exchange.content:
         body = exchange.body
         lines.append("")
-        lines += (json.dumps(body, indent=2, ensure_ascii=False) if not isinstance(body, str) else body).splitlines()
+        lines += (
+            json.dumps(body, indent=2, ensure_ascii=False) if not isinstance(body, str) else body
+        ).splitlines()
     return lines
 
 
@@ -206,18 +248,27 @@ def format_sink_preview(p: SinkPreview) -> str:
     facts = [f"id_field {sink.id_field}" if sink.id_field else "no id_field"]
     if sink.exclude:
         facts.append(f"excludes {', '.join(sorted(sink.exclude))}")
-    facts.append("bulk job" if sink.kind == "bulk_job" else
-                 f"{sink.batch_size} record{'s' if sink.batch_size > 1 else ''} per request")
+    facts.append(
+        "bulk job"
+        if sink.kind == "bulk_job"
+        else f"{sink.batch_size} record{'s' if sink.batch_size > 1 else ''} per request"
+    )
     carried = sum(e.records or 0 for e in p.requests)
-    read = _plural(p.records, "record") + (f" and {_plural(p.unreadable, 'unreadable line')}" if p.unreadable else "")
-    would = _plural(len(p.requests), "request") + (f" carrying {_plural(carried, 'record')}" if carried else "")
+    read = _plural(p.records, "record") + (
+        f" and {_plural(p.unreadable, 'unreadable line')}" if p.unreadable else ""
+    )
+    would = _plural(len(p.requests), "request") + (
+        f" carrying {_plural(carried, 'record')}" if carried else ""
+    )
     out = [
         f"Preview of sink {sink.name} ({p.connection}): nothing is sent.",
         f"  {'; '.join(facts)}",
         f"{p.input_path}: {read} -> {would}; {len(p.rejected)} rejected.",
     ]
     for n, exchange in enumerate(p.requests, start=1):
-        carried = f" ({exchange.records} record{'s' if exchange.records != 1 else ''})" if exchange.records else ""
+        carried = (
+            f" ({exchange.records} record{'s' if exchange.records != 1 else ''})" if exchange.records else ""
+        )
         out += ["", f"--- request {n} of {len(p.requests)}{carried}"]
         out += format_exchange(exchange)
     for note in p.notes:
@@ -250,12 +301,16 @@ def suggest(name: str, connection: Connection) -> str:
     if len(names) <= 20:
         listing = f" Sinks: {', '.join(sorted(connection.sinks))}. Streams: {', '.join(sorted(connection.streams))}."
     else:
-        listing = f" See docs/connectors/{connection.name}.md for all {len(connection.sinks)} sinks and " \
-                  f"{len(connection.streams)} streams."
+        listing = (
+            f" See docs/connectors/{connection.name}.md for all {len(connection.sinks)} sinks and "
+            f"{len(connection.streams)} streams."
+        )
     return f"{connection.name} has no sink or stream {name!r}.{hint}{listing}"
 
 
-def main(name: str, connection_spec: str, input_path: str | None, config_path: str | None, as_json: bool) -> int:
+def main(
+    name: str, connection_spec: str, input_path: str | None, config_path: str | None, as_json: bool
+) -> int:
     """Print a preview; exit 1 when a record would be rejected, so scripts can check their data."""
     connection = load(connection_spec)
     config = with_defaults(connection, read_config(config_path))
@@ -264,8 +319,9 @@ def main(name: str, connection_spec: str, input_path: str | None, config_path: s
             if not input_path:
                 raise CommandError(f"{name} is a sink: give the records to preview with --input FILE.jsonl")
             data = read_records(input_path, name)
-            result: SinkPreview | StreamPreview = preview_sink(connection, connection.sinks[name], data, config,
-                                                               input_path)
+            result: SinkPreview | StreamPreview = preview_sink(
+                connection, connection.sinks[name], data, config, input_path
+            )
         elif name in connection.streams:
             result = preview_stream(connection, connection.streams[name], config)
         else:
@@ -277,5 +333,7 @@ def main(name: str, connection_spec: str, input_path: str | None, config_path: s
     if as_json:
         print(json.dumps(result.as_dict(), indent=2, ensure_ascii=False, default=str))
     else:
-        print(format_sink_preview(result) if isinstance(result, SinkPreview) else format_stream_preview(result))
+        print(
+            format_sink_preview(result) if isinstance(result, SinkPreview) else format_stream_preview(result)
+        )
     return 1 if isinstance(result, SinkPreview) and result.rejected else 0

@@ -18,7 +18,7 @@ from connector.validate import usage, validate_folder
 from connector.workspace import CommandError, connection_folder, relative
 
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-_PLAIN = re.compile(r"^[A-Za-z0-9_/.\-\[\]{}| ]+$")
+_PLAIN = re.compile(r"^[A-Za-z0-9_/.\-\[\]{}|(),' ]+$")
 
 PAGINATION_STARTERS = {
     "none": "{type: none}",
@@ -43,14 +43,18 @@ def _flow_list(values: list[str]) -> str:
 
 def _check_name(kind: str, name: str) -> None:
     if not NAME.match(name):
-        raise CommandError(f"{kind} name {name!r}: use lower case letters, digits and underscores, starting with a "
-                           "letter (it becomes the Singer stream or sink name)")
+        raise CommandError(
+            f"{kind} name {name!r}: use lower case letters, digits and underscores, starting with a "
+            "letter (it becomes the Singer stream or sink name)"
+        )
 
 
 def _check_url(url: str) -> None:
     if not url.startswith("/") or url.startswith("//"):
-        raise CommandError(f"--url {url!r}: give a path on the API starting with '/', e.g. /v2/things; the "
-                           "connection's base URL is put in front of it")
+        raise CommandError(
+            f"--url {url!r}: give a path on the API starting with '/', e.g. /v2/things; the "
+            "connection's base URL is put in front of it"
+        )
 
 
 def _specs_dir(folder: Path, connection_name: str) -> Path:
@@ -82,7 +86,9 @@ def _finish(folder: Path, created: list[Path], kind: str, name: str, connection_
     for path in created:
         print(f"created {relative(path)}")
     print(report.summary())
-    try_it = f"connector preview {name}" + ("" if connection_spec == "salesloft" else f" --connection {connection_spec}")
+    try_it = f"connector preview {name}" + (
+        "" if connection_spec == "salesloft" else f" --connection {connection_spec}"
+    )
     if kind == "stream":
         print(f"next: describe the record's fields in {relative(created[-1])}, then try it:\n  {try_it}")
     else:
@@ -108,14 +114,20 @@ def new_stream(
     if not primary_key:
         raise CommandError("--primary-key: give at least one field (e.g. id)")
     if incremental_param and not replication_key:
-        raise CommandError("--incremental-param needs --replication-key (the field whose last value it sends)")
+        raise CommandError(
+            "--incremental-param needs --replication-key (the field whose last value it sends)"
+        )
     folder = connection_folder(connection_spec)
     template_file = folder / "streams" / f"{name}.yaml"
     if template_file.exists():
-        raise CommandError(f"{relative(template_file)} already exists; not overwritten (pick another name or edit it)")
+        raise CommandError(
+            f"{relative(template_file)} already exists; not overwritten (pick another name or edit it)"
+        )
     schema_file = _specs_dir(folder, _connection_name(folder)) / f"{name}.json"
     if parent and "{{" not in url:
-        raise CommandError(f"--parent {parent}: the url should use the parent record, e.g. {url}/{{{{ parent.id }}}}")
+        raise CommandError(
+            f"--parent {parent}: the url should use the parent record, e.g. {url}/{{{{ parent.id }}}}"
+        )
     lines = [
         f"name: {name}",
         f"description: {_scalar(description or f'{name} records (say what they are).')}",
@@ -169,9 +181,13 @@ def new_sink(
     folder = connection_folder(connection_spec)
     template_file = folder / "sinks" / f"{name}.yaml"
     if template_file.exists():
-        raise CommandError(f"{relative(template_file)} already exists; not overwritten (pick another name or edit it)")
+        raise CommandError(
+            f"{relative(template_file)} already exists; not overwritten (pick another name or edit it)"
+        )
     if schema and not (_specs_dir(folder, _connection_name(folder)) / schema).is_file():
-        raise CommandError(f"--schema {schema}: no such file in {relative(_specs_dir(folder, _connection_name(folder)))}")
+        raise CommandError(
+            f"--schema {schema}: no such file in {relative(_specs_dir(folder, _connection_name(folder)))}"
+        )
     used = usage(url)
     in_url = sorted(attr for var, attr in (used.attributes if used else ()) if var == "record")
     if id_field is None and in_url:

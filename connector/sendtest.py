@@ -27,7 +27,9 @@ def format_response(exchange: Exchange) -> list[str]:
     lines = [f"<-- {exchange.status} {_reason(exchange.status)}".rstrip()]
     body = exchange.response_body
     if body is not None:
-        lines += (json.dumps(body, indent=2, ensure_ascii=False) if not isinstance(body, str) else body).splitlines()
+        lines += (
+            json.dumps(body, indent=2, ensure_ascii=False) if not isinstance(body, str) else body
+        ).splitlines()
     return lines
 
 
@@ -35,19 +37,27 @@ def main(sink_name: str, connection_spec: str, input_path: str, config_path: str
     """Exit 0 when the API accepted the record, 1 when it was rejected (before or after sending)."""
     connection = load(connection_spec)
     if sink_name not in connection.sinks:
-        raise CommandError(suggest(sink_name, connection) if sink_name not in connection.streams
-                           else f"{sink_name} is a stream; send-test takes a sink")
+        raise CommandError(
+            suggest(sink_name, connection)
+            if sink_name not in connection.streams
+            else f"{sink_name} is a stream; send-test takes a sink"
+        )
     config = with_defaults(connection, read_config(config_path))
     data = read_records(input_path, sink_name)
     if record_number < 1 or record_number > len(data.records):
-        raise CommandError(f"{input_path} has {len(data.records)} usable records; --record must be 1 to "
-                           f"{len(data.records)} (got {record_number})" if data.records
-                           else f"{input_path} has no usable records")
+        raise CommandError(
+            f"{input_path} has {len(data.records)} usable records; --record must be 1 to "
+            f"{len(data.records)} (got {record_number})"
+            if data.records
+            else f"{input_path} has no usable records"
+        )
     chosen = data.records[record_number - 1]
     one = Input(records=[chosen], schemas=data.schemas)
     run = run_sink(connection, sink_name, one.singer_messages(), config, offline=False)
-    print(f"send-test: record {record_number} (line {chosen.line} of {input_path}) through {sink_name} "
-          f"({connection.name})")
+    print(
+        f"send-test: record {record_number} (line {chosen.line} of {input_path}) through {sink_name} "
+        f"({connection.name})"
+    )
     for n, exchange in enumerate(run.exchanges, start=1):
         shown = exchange.masked()
         print("", f"--> request {n}", *format_exchange(shown), "", *format_response(shown), sep="\n")

@@ -27,7 +27,7 @@ from connector.builder import BuiltRequest, RequestBuilder
 from connector.errors import AuthError, ConnectorError, RenderError, UnsafeRequestError
 from connector.http import ApiClient
 from connector.outcomes import Outcomes, SentRequest, TooManyRejected
-from connector.secrets import REDACTOR, install_logging_filter, safe_headers
+from connector.secrets import REDACTOR, install_logging_filter
 from connector.tap import ConfigWriter, config_schema
 from connector.templates import Connection, Setting, SinkTemplate
 
@@ -77,6 +77,7 @@ class TemplateSink(BatchSink):
         self.connector_target = target
         super().__init__(target, stream_name, schema, key_properties)
         self._invalid: str | None = None
+        self._stopped = False
         self.outcomes = target.outcomes
         self.client = target.client
         self._builder = RequestBuilder(self.template.request, self.client.origin, target.config) \
@@ -164,6 +165,7 @@ class TemplateSink(BatchSink):
 
     def _send_requests(self, items: list[Item]) -> None:
         groups: dict[tuple, list[tuple[Item, BuiltRequest]]] = defaultdict(list)
+        id_field = self.template.id_field
         for item in items:
             try:
                 built = self._render(item)
@@ -172,23 +174,35 @@ class TemplateSink(BatchSink):
                                      sink=self.template.name, kind="render")
                 continue
             if self.template.batch_size == 1:
-                groups[(item.index,)].append((item, built))
+                # Records about the same object go out one after another, in input order: the last one wins.
+                key = ("id", str(item.record.get(id_field))) if id_field else ("n", item.index)
+                groups[key].append((item, built))
             else:
                 key = built.target_key() + tuple(str(item.record.get(f)) for f in self.template.group_by)
                 groups[key].append((item, built))
-        jobs = []
+        chains = []  # each chain's requests are sent in order; chains run concurrently
         for members in groups.values():
-            for start in range(0, len(members), self.template.batch_size):
-                jobs.append(members[start:start + self.template.batch_size])
-        for error in self._pool.map(self._send_group, jobs):
+            size = self.template.batch_size
+            chains.append([members[start:start + size] for start in range(0, len(members), size)])
+        for error in self._pool.map(self._send_chain, chains):
             if error is not None:
                 raise error
 
+    def _send_chain(self, chain: list[list[tuple[Item, BuiltRequest]]]) -> Exception | None:
+        for members in chain:
+            error = self._send_group(members)
+            if error is not None:
+                return error
+        return None
+
     def _send_group(self, members: list[tuple[Item, BuiltRequest]]) -> Exception | None:
         """Send one request for these records (run in the pool); a fatal error is returned, not raised."""
+        if self._stopped:
+            return None  # the run is stopping: these records get no outcome, and no STATE covers them
         try:
             self._send_one(members)
         except (TooManyRejected, AuthError) as exc:
+            self._stopped = True
             return exc
         return None
 
@@ -202,7 +216,7 @@ class TemplateSink(BatchSink):
                 body_context={"record": bodies[0], "records": bodies, "stream": self.stream_name},
                 default_body=bodies,
             )
-        shown = SentRequest(built.method, built.url, built.params or None, safe_headers(built.headers.items()),
+        shown = SentRequest(built.method, built.url, built.params or None, self.client.visible_headers(built.headers),
                             _json_safe(built.body) if built.body is not None else None)
         records = [item.record for item, _ in members]
         self.outcomes.record_request(self.stream_name, shown, len(records))

@@ -62,7 +62,11 @@ class Finding:
     def __str__(self) -> str:
         where = f"{display(self.file)}:{self.line}" if self.line else display(self.file)
         level = "warning: " if self.warning else ""
-        return f"{where}: {self.field}: {level}{self.message}" if self.field else f"{where}: {level}{self.message}"
+        return (
+            f"{where}: {self.field}: {level}{self.message}"
+            if self.field
+            else f"{where}: {level}{self.message}"
+        )
 
 
 @dataclass
@@ -85,13 +89,20 @@ class Report:
         counts = f"{self.streams} streams, {self.sinks} sinks"
         bad = len(self.errors) + (len(self.warnings) if strict else 0)
         if not self.loaded:
-            return f"{self.name}: {len(self.errors)} error{'s' if len(self.errors) != 1 else ''} " \
-                   "(the templates do not load; fix these, then run validate again for the deeper checks)"
-        warned = f" ({len(self.warnings)} warning{'s' if len(self.warnings) != 1 else ''})" if self.warnings else ""
+            return (
+                f"{self.name}: {len(self.errors)} error{'s' if len(self.errors) != 1 else ''} "
+                "(the templates do not load; fix these, then run validate again for the deeper checks)"
+            )
+        warned = (
+            f" ({len(self.warnings)} warning{'s' if len(self.warnings) != 1 else ''})"
+            if self.warnings
+            else ""
+        )
         if not bad:
             return f"{self.name}: {counts} OK{warned}"
         return f"{self.name}: {counts}: {len(self.errors)} error{'s' if len(self.errors) != 1 else ''}" + (
-            f", {len(self.warnings)} warning{'s' if len(self.warnings) != 1 else ''}" if self.warnings else "")
+            f", {len(self.warnings)} warning{'s' if len(self.warnings) != 1 else ''}" if self.warnings else ""
+        )
 
 
 # ---------------------------------------------------------------- reading Jinja
@@ -181,7 +192,9 @@ class Checker:
         self.duplicate_settings = {n for n in names if names.count(n) > 1}
         self._checked_schemas: set[Path] = set()
 
-    def report(self, file: Path | str, doc: Any, path: list[Any], message: str, warning: bool = False) -> None:
+    def report(
+        self, file: Path | str, doc: Any, path: list[Any], message: str, warning: bool = False
+    ) -> None:
         self.findings.append(Finding(str(file), line_of(doc, path), field_name(path), message, warning))
 
     # -- connection.yaml
@@ -193,16 +206,35 @@ class Checker:
                 self.report(file, doc, ["settings", index, "name"], f"setting {name!r} is defined twice")
         for index, setting in enumerate(doc.get("settings", [])):
             if setting.get("secret") and setting.get("default") not in (None, ""):
-                self.report(file, doc, ["settings", index, "default"],
-                            "a secret setting should have no default (defaults are shown by --about)", warning=True)
+                self.report(
+                    file,
+                    doc,
+                    ["settings", index, "default"],
+                    "a secret setting should have no default (defaults are shown by --about)",
+                    warning=True,
+                )
         for index, method in enumerate(doc.get("auth", [])):
-            for key in ("when", "token", "token_url", "client_id", "client_secret", "refresh_token", "access_token"):
+            for key in (
+                "when",
+                "token",
+                "token_url",
+                "client_id",
+                "client_secret",
+                "refresh_token",
+                "access_token",
+            ):
                 name = method.get(key)
                 if name and name not in self.settings:
-                    self.report(file, doc, ["auth", index, key],
-                                f"{name!r} is not a setting of {self.connection.name} (it names the setting to read)")
+                    self.report(
+                        file,
+                        doc,
+                        ["auth", index, key],
+                        f"{name!r} is not a setting of {self.connection.name} (it names the setting to read)",
+                    )
         for path, source in strings({"base_url": doc.get("base_url"), "headers": doc.get("headers")}, []):
-            self.check_template(file, doc, path, source, CONNECTION_VARIABLES, self.tap_settings & self.target_settings)
+            self.check_template(
+                file, doc, path, source, CONNECTION_VARIABLES, self.tap_settings & self.target_settings
+            )
         self.check_base_url()
         for section, allowed, settings in (
             ("stream_defaults", STREAM_VARIABLES, self.tap_settings),
@@ -226,25 +258,52 @@ class Checker:
 
     # -- template strings
 
-    def check_template(self, file: Path | str, doc: Any, path: list[Any], source: str, allowed: frozenset[str],
-                       settings: set[str], schema: dict | None = None, parent_fields: set[str] | None = None,
-                       expression: bool = False) -> Usage | None:
+    def check_template(
+        self,
+        file: Path | str,
+        doc: Any,
+        path: list[Any],
+        source: str,
+        allowed: frozenset[str],
+        settings: set[str],
+        schema: dict | None = None,
+        parent_fields: set[str] | None = None,
+        expression: bool = False,
+    ) -> Usage | None:
         used = usage(source, expression)
         if used is None:
             return None
         for name in sorted(used.variables - allowed):
-            hint = " (set `parent:` to the parent stream)" if name == "parent" and "record" not in allowed else ""
-            self.report(file, doc, path, f"unknown variable {name!r}: these templates see "
-                                         f"{', '.join(sorted(allowed))}{hint}")
+            hint = (
+                " (set `parent:` to the parent stream)"
+                if name == "parent" and "record" not in allowed
+                else ""
+            )
+            self.report(
+                file,
+                doc,
+                path,
+                f"unknown variable {name!r}: these templates see {', '.join(sorted(allowed))}{hint}",
+            )
         for name, attr in sorted(used.attributes):
             if name == "config" and attr not in settings:
-                self.report(file, doc, path, f"config.{attr} is not a setting of {self.connection.name} "
-                                             f"(settings: {', '.join(sorted(self.settings))})")
+                self.report(
+                    file,
+                    doc,
+                    path,
+                    f"config.{attr} is not a setting of {self.connection.name} "
+                    f"(settings: {', '.join(sorted(self.settings))})",
+                )
             elif name == "record" and schema and attr not in schema.get("properties", {}):
                 self.report(file, doc, path, f"record.{attr} is not a property of the record schema")
             elif name == "parent" and parent_fields is not None and attr not in parent_fields:
-                self.report(file, doc, path, f"parent.{attr} is not passed to the child: a parent passes "
-                                             f"{', '.join(sorted(parent_fields))} (set parent_fields)")
+                self.report(
+                    file,
+                    doc,
+                    path,
+                    f"parent.{attr} is not passed to the child: a parent passes "
+                    f"{', '.join(sorted(parent_fields))} (set parent_fields)",
+                )
         return used
 
     def check_url(self, file: Path, doc: Any, path: list[Any], source: str) -> None:
@@ -253,17 +312,31 @@ class Checker:
         elif source.startswith("{{") or source.startswith("{%"):
             used = usage(source)
             if used is not None and "{{" in source and not _starts_with_path_filter(source):
-                self.report(file, doc, path, "a value at the start of the url is escaped as one segment and "
-                                             "cannot make a path: start with '/' or filter it with |path")
+                self.report(
+                    file,
+                    doc,
+                    path,
+                    "a value at the start of the url is escaped as one segment and "
+                    "cannot make a path: start with '/' or filter it with |path",
+                )
         if "://" in source.split("?", 1)[0]:
-            self.report(file, doc, path, "must be a path joined to the base URL, not a full URL: requests "
-                                         "never leave the connection's host")
+            self.report(
+                file,
+                doc,
+                path,
+                "must be a path joined to the base URL, not a full URL: requests "
+                "never leave the connection's host",
+            )
         if "?" in source:
-            self.report(file, doc, path, "put query parameters in `params` (they are encoded there)", warning=True)
+            self.report(
+                file, doc, path, "put query parameters in `params` (they are encoded there)", warning=True
+            )
 
     # -- record schemas
 
-    def check_record_schema(self, file: Path, doc: Any, schema: dict | None, schema_file: Path | None) -> None:
+    def check_record_schema(
+        self, file: Path, doc: Any, schema: dict | None, schema_file: Path | None
+    ) -> None:
         if not schema or schema_file is None or schema_file in self._checked_schemas:
             return
         self._checked_schemas.add(schema_file)
@@ -271,8 +344,12 @@ class Checker:
             jsonschema.Draft202012Validator.check_schema(schema)
         except jsonschema.SchemaError as exc:
             where = "/".join(map(str, exc.absolute_path)) or "(root)"
-            self.report(file, doc, ["schema"], f"{schema_file.name} is not a valid JSON Schema at {where}: "
-                                               f"{exc.message}")
+            self.report(
+                file,
+                doc,
+                ["schema"],
+                f"{schema_file.name} is not a valid JSON Schema at {where}: {exc.message}",
+            )
 
     # -- streams
 
@@ -287,14 +364,19 @@ class Checker:
             parent_props = parent.schema.get("properties", {})
             for index, name in enumerate(stream.parent_fields):
                 if parent_props and name not in parent_props:
-                    self.report(file, doc, ["parent_fields", index],
-                                f"{name!r} is not a property of the parent stream {parent.name}")
+                    self.report(
+                        file,
+                        doc,
+                        ["parent_fields", index],
+                        f"{name!r} is not a property of the parent stream {parent.name}",
+                    )
         allowed = STREAM_VARIABLES if stream.parent else STREAM_VARIABLES - {"parent"}
         for key in REQUEST_FIELDS:
             if key in doc:
                 for path, source in strings(doc[key], [key]):
-                    self.check_template(file, doc, path, source, allowed, self.tap_settings,
-                                        parent_fields=parent_fields)
+                    self.check_template(
+                        file, doc, path, source, allowed, self.tap_settings, parent_fields=parent_fields
+                    )
         if "url" in doc:
             self.check_url(file, doc, ["url"], str(doc["url"]))
         if stream.incremental_param and not stream.replication_key:
@@ -304,8 +386,13 @@ class Checker:
             types = properties[key].get("type")
             types = {types} if isinstance(types, str) else set(types or [])
             if types and not types & {"string", "integer", "number"}:
-                self.report(file, doc, ["replication_key"], f"{key!r} should be a timestamp or a number "
-                                                            f"(its schema type is {sorted(types)})", warning=True)
+                self.report(
+                    file,
+                    doc,
+                    ["replication_key"],
+                    f"{key!r} should be a timestamp or a number (its schema type is {sorted(types)})",
+                    warning=True,
+                )
         self.check_pagination(file, doc, stream)
 
     def check_pagination(self, file: Path, doc: Any, stream: StreamTemplate) -> None:
@@ -315,16 +402,34 @@ class Checker:
         kind = own.get("type", "none")
         for name in own:
             if name != "type" and name not in PAGINATION_FIELDS.get(kind, set()):
-                self.report(file, doc, ["pagination", name], f"is ignored by {kind} pagination "
-                                                             f"(it uses: {', '.join(sorted(PAGINATION_FIELDS[kind])) or 'nothing'})",
-                            warning=True)
+                self.report(
+                    file,
+                    doc,
+                    ["pagination", name],
+                    f"is ignored by {kind} pagination "
+                    f"(it uses: {', '.join(sorted(PAGINATION_FIELDS[kind])) or 'nothing'})",
+                    warning=True,
+                )
         if own.get("restart_after") and not (stream.replication_key and stream.incremental_param):
-            self.report(file, doc, ["pagination", "restart_after"],
-                        "needs a replication_key and an incremental_param to restart from", warning=True)
-        if kind == "cursor" and own.get("from_record") and stream.schema.get("properties") \
-                and own["from_record"] not in stream.schema["properties"]:
-            self.report(file, doc, ["pagination", "from_record"],
-                        f"{own['from_record']!r} is not a property of {stream.schema_file.name}")
+            self.report(
+                file,
+                doc,
+                ["pagination", "restart_after"],
+                "needs a replication_key and an incremental_param to restart from",
+                warning=True,
+            )
+        if (
+            kind == "cursor"
+            and own.get("from_record")
+            and stream.schema.get("properties")
+            and own["from_record"] not in stream.schema["properties"]
+        ):
+            self.report(
+                file,
+                doc,
+                ["pagination", "from_record"],
+                f"{own['from_record']!r} is not a property of {stream.schema_file.name}",
+            )
 
     # -- sinks
 
@@ -337,10 +442,17 @@ class Checker:
         if schema:
             for index, name in enumerate(doc.get("exclude", [])):
                 if name not in properties:
-                    self.report(file, doc, ["exclude", index], f"{name!r} is not a property of {doc['schema']}")
+                    self.report(
+                        file, doc, ["exclude", index], f"{name!r} is not a property of {doc['schema']}"
+                    )
             for index, name in enumerate((doc.get("batch") or {}).get("group_by", [])):
                 if name not in properties:
-                    self.report(file, doc, ["batch", "group_by", index], f"{name!r} is not a property of {doc['schema']}")
+                    self.report(
+                        file,
+                        doc,
+                        ["batch", "group_by", index],
+                        f"{name!r} is not a property of {doc['schema']}",
+                    )
         if sink.kind == "request":
             self.check_request_sink(sink, file, doc, schema)
         else:
@@ -351,26 +463,46 @@ class Checker:
         for key in REQUEST_FIELDS:
             if key in doc:
                 for path, source in strings(doc[key], [key]):
-                    found = self.check_template(file, doc, path, source, SINK_VARIABLES, self.target_settings, schema)
+                    found = self.check_template(
+                        file, doc, path, source, SINK_VARIABLES, self.target_settings, schema
+                    )
                     if found is not None:
                         used_by[field_name(path)] = found
         if "url" in doc:
             url = str(doc["url"])
             self.check_url(file, doc, ["url"], url)
-            in_url = sorted(attr for name, attr in used_by.get("url", Usage(frozenset(), frozenset())).attributes
-                            if name == "record")
+            in_url = sorted(
+                attr
+                for name, attr in used_by.get("url", Usage(frozenset(), frozenset())).attributes
+                if name == "record"
+            )
             missing = [attr for attr in in_url if attr != sink.id_field]
             if missing and not sink.id_field:
-                self.report(file, doc, ["url"], f"uses record.{missing[0]} but the sink has no id_field: set "
-                                                f"`id_field: {missing[0]}` so a record without it is rejected, "
-                                                "not sent to a collection URL", warning=True)
+                self.report(
+                    file,
+                    doc,
+                    ["url"],
+                    f"uses record.{missing[0]} but the sink has no id_field: set "
+                    f"`id_field: {missing[0]}` so a record without it is rejected, "
+                    "not sent to a collection URL",
+                    warning=True,
+                )
         body_uses = set()
         for name, found in used_by.items():
             if name.startswith("body"):
                 body_uses |= found.variables
-        if sink.batch_size > 1 and doc.get("body") not in (None, "record", "none") and "records" not in body_uses:
-            self.report(file, doc, ["body"], f"batch.size is {sink.batch_size} but the body does not use `records`: "
-                                             "each request would carry the first record only")
+        if (
+            sink.batch_size > 1
+            and doc.get("body") not in (None, "record", "none")
+            and "records" not in body_uses
+        ):
+            self.report(
+                file,
+                doc,
+                ["body"],
+                f"batch.size is {sink.batch_size} but the body does not use `records`: "
+                "each request would carry the first record only",
+            )
 
     def check_job(self, file: Path, doc: Any) -> None:
         for step_name, step in (doc.get("job") or {}).items():
@@ -383,8 +515,15 @@ class Checker:
             if "url" in step:
                 self.check_url(file, doc, ["job", step_name, "url"], str(step["url"]))
             if "done" in step:
-                self.check_template(file, doc, ["job", step_name, "done"], str(step["done"]), DONE_VARIABLES,
-                                    self.target_settings, expression=True)
+                self.check_template(
+                    file,
+                    doc,
+                    ["job", step_name, "done"],
+                    str(step["done"]),
+                    DONE_VARIABLES,
+                    self.target_settings,
+                    expression=True,
+                )
 
     def run(self) -> list[Finding]:
         self.check_connection()
@@ -438,8 +577,9 @@ def targets(paths: list[str]) -> list[tuple[Path, Path | None]]:
         if path.is_file() and path.suffix in (".yaml", ".yml") and path.name != "connection.yaml":
             folder = path.resolve().parent.parent
             if not (folder / "connection.yaml").is_file():
-                raise CommandError(f"{spec} is not inside a connection folder (streams/ or sinks/ next to a "
-                                   "connection.yaml)")
+                raise CommandError(
+                    f"{spec} is not inside a connection folder (streams/ or sinks/ next to a connection.yaml)"
+                )
             found.append((folder, path.resolve()))
         elif not path.exists() and "/" in spec:
             raise CommandError(f"{spec} does not exist")
@@ -459,4 +599,3 @@ def main(paths: list[str], strict: bool = False) -> int:
         print(report.summary(strict))
         failed |= bool(report.errors) or (strict and bool(report.warnings))
     return 1 if failed else 0
-

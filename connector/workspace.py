@@ -31,7 +31,9 @@ def connection_folder(spec: str) -> Path:
     if "/" not in spec and (connection_dir(spec) / "connection.yaml").is_file():
         return connection_dir(spec)
     known = ", ".join(available_connections()) or "none"
-    raise CommandError(f"no connection {spec!r}: give a bundled name ({known}) or a folder with a connection.yaml")
+    raise CommandError(
+        f"no connection {spec!r}: give a bundled name ({known}) or a folder with a connection.yaml"
+    )
 
 
 def load(spec: str) -> Connection:

@@ -43,6 +43,8 @@ class Options:
         for name, size in self.sizes.items():
             if size < 0:
                 raise ValueError(f"--size {name}: must be >= 0 (got {size})")
+        if self.sizes.get("users", 1) < 1:
+            raise ValueError("--size users: must be >= 1 (the API key belongs to the first user)")
         if self.time_scale <= 0:
             raise ValueError(f"--time-scale: must be > 0 (got {self.time_scale})")
         if self.budget < 0:

@@ -195,6 +195,8 @@ class Generator:
         self.records: dict[str, list[Record]] = {}
         self._refs: dict[tuple[str, int], dict] = {}
         self._first_ids = {name: res.first_id for name, res in CATALOG.items()}
+        self._bulk_job_rows: list[Row] = []
+        self.bulk_result_jobs: dict[int, int] = {}  # bulk job result id -> its job id
 
     # -- references ----------------------------------------------------------------------
 
@@ -221,10 +223,6 @@ class Generator:
         record_id = self._first_ids[resource] + int(rng.random() * size)
         cached = self._refs.get((resource, record_id))
         return cached if cached is not None else self.ref(resource, record_id)
-
-    def pick_record(self, rng: Random, resource: str) -> Record | None:
-        rows = self.records.get(resource) or []
-        return rows[int(rng.random() * len(rows))] if rows else None
 
     # -- driver --------------------------------------------------------------------------
 
@@ -956,8 +954,8 @@ class Generator:
         return rows
 
     def _generate_bulk_job_results(self, size: int) -> list[Row]:
-        jobs = [row[0] for row in getattr(self, "_bulk_job_rows", []) if row[0]["state"] == "done"]
-        self.bulk_result_jobs: dict[int, int] = {}
+        jobs = [row[0] for row in self._bulk_job_rows if row[0]["state"] == "done"]
+        self.bulk_result_jobs = {}
         people = self.records.get("people", [])
         if not jobs or not people:
             return []

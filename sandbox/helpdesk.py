@@ -30,9 +30,42 @@ STATUSES = ("open", "pending", "solved", "closed")
 PRIORITIES = ("low", "normal", "high", "urgent")
 IMPORT_LIMIT = 100
 
-_WORDS = ["login", "printer", "invoice", "refund", "password", "export", "laptop", "vpn", "email", "sync", "crash", "upgrade", "billing", "report", "calendar", "mobile", "license", "backup", "access", "slow"]
-_NAMES = ("Ada Lovelace", "Grace Hopper", "Alan Turing", "Edsger Dijkstra", "Barbara Liskov", "Ken Thompson",
-          "Frances Allen", "John Backus", "Margaret Hamilton", "Dennis Ritchie", "Radia Perlman", "Niklaus Wirth")
+_WORDS = [
+    "login",
+    "printer",
+    "invoice",
+    "refund",
+    "password",
+    "export",
+    "laptop",
+    "vpn",
+    "email",
+    "sync",
+    "crash",
+    "upgrade",
+    "billing",
+    "report",
+    "calendar",
+    "mobile",
+    "license",
+    "backup",
+    "access",
+    "slow",
+]
+_NAMES = (
+    "Ada Lovelace",
+    "Grace Hopper",
+    "Alan Turing",
+    "Edsger Dijkstra",
+    "Barbara Liskov",
+    "Ken Thompson",
+    "Frances Allen",
+    "John Backus",
+    "Margaret Hamilton",
+    "Dennis Ritchie",
+    "Radia Perlman",
+    "Niklaus Wirth",
+)
 _COLORS = ("red", "orange", "yellow", "green", "blue", "purple", "grey")
 
 
@@ -68,11 +101,16 @@ class HelpdeskData:
         data = cls()
         start = dt.datetime(2024, 1, 1, 9, 0, tzinfo=dt.timezone.utc)
         for i, name in enumerate(_NAMES, start=1):
-            data.agents.append({
-                "id": i, "name": name, "email": f"{name.split()[0].lower()}@helpdesk.test",
-                "role": "admin" if i <= 2 else "agent", "active": i % 5 != 0,
-                "created_at": _iso(start - dt.timedelta(days=400 - i)),
-            })
+            data.agents.append(
+                {
+                    "id": i,
+                    "name": name,
+                    "email": f"{name.split()[0].lower()}@helpdesk.test",
+                    "role": "admin" if i <= 2 else "agent",
+                    "active": i % 5 != 0,
+                    "created_at": _iso(start - dt.timedelta(days=400 - i)),
+                }
+            )
         for i, word in enumerate(sorted(set(_WORDS)), start=1):
             data.tags.append({"id": i, "name": word, "color": _COLORS[i % len(_COLORS)]})
         comment_id = 0
@@ -94,8 +132,11 @@ class HelpdeskData:
             for _ in range(rng.randint(0, 4)):
                 comment_id += 1
                 data.comments[comment_id] = {
-                    "id": comment_id, "ticket_id": i, "author_email": f"customer{i}@example.org",
-                    "body": f"Comment {comment_id} on ticket {i}", "public": rng.random() < 0.8,
+                    "id": comment_id,
+                    "ticket_id": i,
+                    "author_email": f"customer{i}@example.org",
+                    "body": f"Comment {comment_id} on ticket {i}",
+                    "public": rng.random() < 0.8,
                     "created_at": _iso(updated - dt.timedelta(minutes=comment_id % 50)),
                 }
         data.clock = start + dt.timedelta(days=60)
@@ -141,8 +182,9 @@ class HelpdeskApi:
         self.api_key = api_key
         self.lock = threading.Lock()
 
-    def handle(self, method: str, path: str, query: dict[str, list[str]], body: Any, origin: str,
-               api_key: str | None) -> tuple[int, Any, dict[str, str]]:
+    def handle(
+        self, method: str, path: str, query: dict[str, list[str]], body: Any, origin: str, api_key: str | None
+    ) -> tuple[int, Any, dict[str, str]]:
         if api_key != self.api_key:
             raise ApiError(401, "missing or invalid API key (send it in the X-Api-Key header)")
         routes = (
@@ -196,7 +238,7 @@ class HelpdeskApi:
 
     def _check_ticket(self, fields: Any, creating: bool) -> dict[str, Any]:
         if not isinstance(fields, dict):
-            raise ApiError(422, "body must be {\"ticket\": {...}}")
+            raise ApiError(422, 'body must be {"ticket": {...}}')
         unknown = sorted(set(fields) - set(self.TICKET_FIELDS))
         if unknown:
             raise ApiError(422, f"unknown ticket fields: {', '.join(unknown)}")
@@ -205,28 +247,46 @@ class HelpdeskApi:
         if "status" in fields and fields["status"] not in STATUSES:
             raise ApiError(422, f"status must be one of {', '.join(STATUSES)} (got {fields['status']!r})")
         if "priority" in fields and fields["priority"] not in PRIORITIES:
-            raise ApiError(422, f"priority must be one of {', '.join(PRIORITIES)} (got {fields['priority']!r})")
+            raise ApiError(
+                422, f"priority must be one of {', '.join(PRIORITIES)} (got {fields['priority']!r})"
+            )
         external_id = fields.get("external_id")
-        if creating and external_id and any(t["external_id"] == external_id for t in self.data.tickets.values()):
+        if (
+            creating
+            and external_id
+            and any(t["external_id"] == external_id for t in self.data.tickets.values())
+        ):
             raise ApiError(422, f"external_id {external_id!r} is already used by another ticket")
         return fields
 
     def _new_ticket(self, fields: dict[str, Any]) -> dict[str, Any]:
         now = self.data.now()
         ident = max(self.data.tickets, default=0) + 1
-        ticket = {"id": ident, "status": "open", "priority": "normal", "requester_email": None, "assignee_id": None,
-                  "tags": [], "external_id": None, **fields, "created_at": now, "updated_at": now}
+        ticket = {
+            "id": ident,
+            "status": "open",
+            "priority": "normal",
+            "requester_email": None,
+            "assignee_id": None,
+            "tags": [],
+            "external_id": None,
+            **fields,
+            "created_at": now,
+            "updated_at": now,
+        }
         self.data.tickets[ident] = ticket
         return ticket
 
     def create_ticket(self, *, query: dict, body: Any, origin: str) -> tuple[int, Any, dict]:
-        fields = self._check_ticket((body or {}).get("ticket") if isinstance(body, dict) else None, creating=True)
+        fields = self._check_ticket(
+            (body or {}).get("ticket") if isinstance(body, dict) else None, creating=True
+        )
         return 201, {"ticket": self._new_ticket(fields)}, {}
 
     def import_tickets(self, *, query: dict, body: Any, origin: str) -> tuple[int, Any, dict]:
         rows = body.get("tickets") if isinstance(body, dict) else None
         if not isinstance(rows, list) or not rows:
-            raise ApiError(422, "body must be {\"tickets\": [...]} with at least one ticket")
+            raise ApiError(422, 'body must be {"tickets": [...]} with at least one ticket')
         if len(rows) > IMPORT_LIMIT:
             raise ApiError(422, f"at most {IMPORT_LIMIT} tickets per import (got {len(rows)})")
         for n, row in enumerate(rows):
@@ -239,7 +299,9 @@ class HelpdeskApi:
 
     def update_ticket(self, ident: str, *, query: dict, body: Any, origin: str) -> tuple[int, Any, dict]:
         ticket = self._ticket(int(ident))
-        fields = self._check_ticket((body or {}).get("ticket") if isinstance(body, dict) else None, creating=False)
+        fields = self._check_ticket(
+            (body or {}).get("ticket") if isinstance(body, dict) else None, creating=False
+        )
         ticket.update(fields)
         ticket["updated_at"] = self.data.now()
         return 200, {"ticket": ticket}, {}
@@ -257,8 +319,10 @@ class HelpdeskApi:
         self._ticket(int(ident))
         per_page = _int_param(query, "per_page", 10, 1, 100)
         page = _int_param(query, "page", 1, 1, 10_000)
-        rows = sorted((c for c in self.data.comments.values() if c["ticket_id"] == int(ident)), key=lambda c: c["id"])
-        chunk = rows[(page - 1) * per_page:page * per_page]
+        rows = sorted(
+            (c for c in self.data.comments.values() if c["ticket_id"] == int(ident)), key=lambda c: c["id"]
+        )
+        chunk = rows[(page - 1) * per_page : page * per_page]
         headers = {}
         if page * per_page < len(rows):
             link = f"/api/v1/tickets/{ident}/comments?{urlencode({'page': page + 1, 'per_page': per_page})}"
@@ -271,8 +335,14 @@ class HelpdeskApi:
         if not isinstance(fields, dict) or not str(fields.get("body") or "").strip():
             raise ApiError(422, "comment body is required")
         comment_id = max(self.data.comments, default=0) + 1
-        comment = {"id": comment_id, "ticket_id": ticket["id"], "author_email": fields.get("author_email"),
-                   "body": fields["body"], "public": bool(fields.get("public", True)), "created_at": self.data.now()}
+        comment = {
+            "id": comment_id,
+            "ticket_id": ticket["id"],
+            "author_email": fields.get("author_email"),
+            "body": fields["body"],
+            "public": bool(fields.get("public", True)),
+            "created_at": self.data.now(),
+        }
         self.data.comments[comment_id] = comment
         ticket["updated_at"] = comment["created_at"]
         return 201, {"comment": comment}, {}
@@ -282,7 +352,7 @@ class HelpdeskApi:
     def list_agents(self, *, query: dict, body: Any, origin: str) -> tuple[int, Any, dict]:
         offset = _int_param(query, "offset", 0, 0, 1_000_000)
         limit = _int_param(query, "limit", 10, 1, 50)
-        return 200, {"agents": self.data.agents[offset:offset + limit], "total": len(self.data.agents)}, {}
+        return 200, {"agents": self.data.agents[offset : offset + limit], "total": len(self.data.agents)}, {}
 
     # -- tags: the next page's full URL in the body
 
@@ -290,10 +360,12 @@ class HelpdeskApi:
         size = 8
         token = query.get("page_token", ["0"])[-1]
         try:
-            start = int(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()) if token != "0" else 0
+            start = (
+                int(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()) if token != "0" else 0
+            )
         except ValueError as exc:
             raise ApiError(400, f"invalid page_token {token!r}") from exc
-        chunk = self.data.tags[start:start + size]
+        chunk = self.data.tags[start : start + size]
         following = start + size
         next_url = None
         if following < len(self.data.tags):
@@ -332,9 +404,11 @@ class _Handler(BaseHTTPRequestHandler):
                 body = json.loads(raw) if raw else None
             except ValueError as exc:
                 raise ApiError(400, f"body is not valid JSON: {exc}") from exc
-            origin = f"http://{self.headers.get('Host') or '127.0.0.1:%d' % self.server.server_address[1]}"
+            host = self.headers.get("Host") or f"127.0.0.1:{self.server.server_address[1]}"
+            origin = f"http://{host}"
             status, payload, headers = self.server.api.handle(
-                self.command, parts.path, query, body, origin, self.headers.get("X-Api-Key"))
+                self.command, parts.path, query, body, origin, self.headers.get("X-Api-Key")
+            )
         except ApiError as exc:
             status, payload = exc.status, {"error": {"status": exc.status, "message": exc.message}}
         self.server.record(JournalEntry(self.command, parts.path, query, body, status))
@@ -369,8 +443,9 @@ class _Server(ThreadingHTTPServer):
 class HelpdeskSandbox:
     """A running helpdesk server: its URL, key, request journal and data."""
 
-    def __init__(self, tickets: int = 60, seed: int = 7, api_key: str = API_KEY, port: int = 0,
-                 verbose: bool = False) -> None:
+    def __init__(
+        self, tickets: int = 60, seed: int = 7, api_key: str = API_KEY, port: int = 0, verbose: bool = False
+    ) -> None:
         self.tickets = tickets
         self.seed = seed
         self.api_key = api_key
@@ -387,7 +462,9 @@ class HelpdeskSandbox:
         return {"base_url": self.url, "api_token": self.api_key, **extra}
 
     def start(self) -> HelpdeskSandbox:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="helpdesk-sandbox", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="helpdesk-sandbox", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -437,7 +514,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m sandbox.helpdesk",
         description="Serve the local helpdesk API (the `helpdesk` connection's sandbox) on 127.0.0.1.",
     )
-    parser.add_argument("--port", type=int, default=8566, help="port to listen on (0 = any free port; default 8566)")
+    parser.add_argument(
+        "--port", type=int, default=8566, help="port to listen on (0 = any free port; default 8566)"
+    )
     parser.add_argument("--tickets", type=int, default=60, help="number of generated tickets (default 60)")
     parser.add_argument("--seed", type=int, default=7, help="seed of the generated data (default 7)")
     parser.add_argument("--api-key", default=API_KEY, help=f"the accepted X-Api-Key (default {API_KEY})")

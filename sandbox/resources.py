@@ -133,11 +133,3 @@ UNSERVED_REFS = frozenset({"mailing", "phone_client", "team", "role", "cadence_p
 
 def block_of(record_id: int) -> int:
     return record_id // ID_BLOCK
-
-
-def resource_of_id(record_id: int) -> Resource | None:
-    block = block_of(record_id)
-    for resource in _ENTRIES:
-        if resource.block == block:
-            return resource
-    return None

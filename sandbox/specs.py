@@ -28,11 +28,3 @@ def load_schemas(specs_dir: Path | None = None) -> dict[str, dict]:
                 schemas[name] = json.loads(path.read_text())
                 break
     return schemas
-
-
-def schema_source(name: str, specs_dir: Path | None = None) -> Path | None:
-    for folder in (Path(specs_dir) if specs_dir else REPO_SPECS, EXTRA_SPECS):
-        path = folder / f"{name}.json"
-        if path.is_file():
-            return path
-    return None

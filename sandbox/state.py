@@ -105,7 +105,7 @@ class State:
             self.indexes = Indexes(self.store)
             from sandbox.bulk import BulkRunner  # bulk imports writers, which import this module
 
-            self.bulk = BulkRunner(self, self.generator.__dict__.get("bulk_result_jobs", {}))
+            self.bulk = BulkRunner(self, self.generator.bulk_result_jobs)
         finally:
             gc.enable()
             gc.freeze()

@@ -15,12 +15,24 @@ BIN = Path(sys.executable).parent
 CONNECTOR = str(BIN / "connector")
 
 
-def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None, stdin: str | None = None,
-            timeout: float = 120) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    stdin: str | None = None,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess:
     """``connector ARGS...`` as a subprocess; stdout and stderr kept apart."""
     full_env = {**os.environ, "COLUMNS": "120", "NO_COLOR": "1", **(env or {})}
-    return subprocess.run([CONNECTOR, *args], cwd=cwd or REPO, env=full_env, input=stdin, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [CONNECTOR, *args],
+        cwd=cwd or REPO,
+        env=full_env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def isolated_templates(tmp_path: Path, *connections: str) -> dict[str, str]:
@@ -30,6 +42,7 @@ def isolated_templates(tmp_path: Path, *connections: str) -> dict[str, str]:
         if (REPO / "specs" / name).is_dir():
             shutil.copytree(REPO / "specs" / name, tmp_path / "specs" / name)
     shutil.copy(REPO / "specs" / "template.schema.json", tmp_path / "specs" / "template.schema.json")
+    shutil.copytree(REPO / "docs" / "connectors", tmp_path / "docs" / "connectors", dirs_exist_ok=True)
     return {"CONNECTOR_TEMPLATES": str(tmp_path / "templates"), "CONNECTOR_SPECS": str(tmp_path / "specs")}
 
 

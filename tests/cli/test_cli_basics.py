@@ -91,4 +91,3 @@ def test_tap_streams_option_needs_known_streams():
     result = run_cli("tap", "helpdesk", "--streams", "tickets,nope")
     assert result.returncode == 2
     assert "helpdesk has no stream nope" in result.stderr
-

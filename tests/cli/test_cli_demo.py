@@ -28,10 +28,17 @@ def test_demo_runs_end_to_end_and_reports_what_happened(tmp_path):
     assert len(people) == 300
     rejected = [json.loads(line) for line in (tmp_path / "out/rejected.jsonl").read_text().splitlines()]
     assert sorted(r["error"] for r in rejected) == [
-        "name: can't be blank", "owner_id: is invalid", "record has no 'domain' (the sink's id_field): not sent"]
+        "name: can't be blank",
+        "owner_id: is invalid",
+        "record has no 'domain' (the sink's id_field): not sent",
+    ]
     out = result.stdout
-    for text in ("Read: tap-salesloft -> JSON Lines", "Written: target-salesloft, sink upsert_account",
-                 "Rejected, with reasons", "connector preview upsert_account --input"):
+    for text in (
+        "Read: tap-salesloft -> JSON Lines",
+        "Written: target-salesloft, sink upsert_account",
+        "Rejected, with reasons",
+        "connector preview upsert_account --input",
+    ):
         assert text in out
 
 

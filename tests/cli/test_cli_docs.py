@@ -13,11 +13,18 @@ def test_committed_connector_docs_are_up_to_date():
 
 def test_page_lists_streams_and_sinks():
     page = (REPO / "docs/connectors/helpdesk.md").read_text()
-    assert ("| `tickets` | `/api/v1/tickets` | `id` | `updated_at` (`updated_since`) | cursor (`cursor` from "
-            "`meta.next_cursor`) |  | ") in page
-    assert "| `comments` | `/api/v1/tickets/{{ parent.id }}/comments` | `id` |  | link_header | `tickets` |" in page
-    assert ("| `import_tickets` | POST | `/api/v1/tickets/import` |  | `created_at`, `id`, `updated_at` | up to 100 "
-            "records per request |") in page
+    assert (
+        "| `tickets` | `/api/v1/tickets` | `id` | `updated_at` (`updated_since`) | cursor (`cursor` from "
+        "`meta.next_cursor`) |  | "
+    ) in page
+    assert (
+        "| `comments` | `/api/v1/tickets/{{ parent.id }}/comments` | `id` |  | link_header | `tickets` |"
+        in page
+    )
+    assert (
+        "| `import_tickets` | POST | `/api/v1/tickets/import` |  | `created_at`, `id`, `updated_at` | up to 100 "
+        "records per request |"
+    ) in page
     assert "| `api_token` | string, secret |  | API key, sent in the X-Api-Key header. |" in page
 
 

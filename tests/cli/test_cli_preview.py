@@ -10,21 +10,28 @@ HELPDESK_CONFIG = {"base_url": "https://helpdesk.example.com", "api_token": "hd-
 
 
 def test_sink_preview_shows_each_request_and_masks_secrets(tmp_path):
-    records = write_jsonl(tmp_path / "records.jsonl", [
-        {"id": 7, "status": "solved", "created_at": "2024-01-01T00:00:00Z", "subject": "Printer on fire"},
-        {"status": "open"},
-        "not json",
-        {"type": "RECORD", "stream": "tickets", "record": {"id": "a/b?c", "priority": "urgent"}},
-    ])
+    records = write_jsonl(
+        tmp_path / "records.jsonl",
+        [
+            {"id": 7, "status": "solved", "created_at": "2024-01-01T00:00:00Z", "subject": "Printer on fire"},
+            {"status": "open"},
+            "not json",
+            {"type": "RECORD", "stream": "tickets", "record": {"id": "a/b?c", "priority": "urgent"}},
+        ],
+    )
     config = write_json(tmp_path / "config.json", HELPDESK_CONFIG)
-    result = run_cli("preview", "update_ticket", "-c", "helpdesk", "--input", str(records), "--config", str(config))
+    result = run_cli(
+        "preview", "update_ticket", "-c", "helpdesk", "--input", str(records), "--config", str(config)
+    )
     assert result.returncode == 1, result.stderr  # some records would be rejected
     out = result.stdout
     assert "hd-secret-token-123" not in out
-    assert out.startswith("Preview of sink update_ticket (helpdesk): nothing is sent.\n"
-                          "  id_field id; excludes created_at, id, updated_at; 1 record per request\n")
+    assert out.startswith(
+        "Preview of sink update_ticket (helpdesk): nothing is sent.\n"
+        "  id_field id; excludes created_at, id, updated_at; 1 record per request\n"
+    )
     assert ": 3 records and 1 unreadable line -> 2 requests carrying 2 records; 2 rejected." in out
-    first = out[out.index("--- request 1 of 2 (1 record)"):out.index("--- request 2 of 2")]
+    first = out[out.index("--- request 1 of 2 (1 record)") : out.index("--- request 2 of 2")]
     assert first.splitlines()[1:6] == [
         "PATCH https://helpdesk.example.com/api/v1/tickets/7",
         "Accept: application/json",
@@ -55,7 +62,8 @@ def test_batched_sink_groups_records_into_requests(tmp_path):
 def test_render_error_is_a_rejection(tmp_path):
     env = isolated_templates(tmp_path, "helpdesk")
     (tmp_path / "templates/helpdesk/sinks/strict.yaml").write_text(
-        'name: strict\nurl: /api/v1/tickets\nbody: {subject: "{{ record.subject.upper() }}"}\n')
+        'name: strict\nurl: /api/v1/tickets\nbody: {subject: "{{ record.subject.upper() }}"}\n'
+    )
     records = write_jsonl(tmp_path / "r.jsonl", [{"subject": "ok"}, {"other": 1}])
     result = run_cli("preview", "strict", "-c", "helpdesk", "--input", str(records), env=env, cwd=tmp_path)
     assert result.returncode == 1
@@ -73,14 +81,21 @@ def test_salesloft_default_base_url_and_bearer_masked(tmp_path):
 
 
 def test_bulk_job_sink_preview_shows_the_flow(tmp_path):
-    records = write_jsonl(tmp_path / "people.jsonl", [{"email_address": f"p{i}@x.example", "id": i} for i in range(3)])
+    records = write_jsonl(
+        tmp_path / "people.jsonl", [{"email_address": f"p{i}@x.example", "id": i} for i in range(3)]
+    )
     result = run_cli("preview", "bulk_upsert_people", "--input", str(records), "--json")
     assert result.returncode == 0, result.stderr
     preview = json.loads(result.stdout)
     steps = [(r["method"], r["url"].removeprefix("https://api.salesloft.com")) for r in preview["requests"]]
-    assert steps == [("POST", "/v2/bulk_jobs"), ("POST", "/v2/bulk_jobs/{job.id}/job_data"),
-                     ("PUT", "/v2/bulk_jobs/{job.id}")]
-    assert preview["requests"][1]["body"] == {"data": [{"email_address": f"p{i}@x.example"} for i in range(3)]}
+    assert steps == [
+        ("POST", "/v2/bulk_jobs"),
+        ("POST", "/v2/bulk_jobs/{job.id}/job_data"),
+        ("PUT", "/v2/bulk_jobs/{job.id}"),
+    ]
+    assert preview["requests"][1]["body"] == {
+        "data": [{"email_address": f"p{i}@x.example"} for i in range(3)]
+    }
     assert any("until `response.data.state == 'done'`" in note for note in preview["notes"])
 
 
@@ -126,16 +141,28 @@ def test_sink_needs_input_and_input_must_exist(tmp_path):
 def test_bad_config_file(tmp_path):
     (tmp_path / "c.json").write_text("{not json")
     records = write_jsonl(tmp_path / "r.jsonl", [{"id": 1}])
-    result = run_cli("preview", "update_ticket", "-c", "helpdesk", "--input", str(records), "--config",
-                     str(tmp_path / "c.json"))
+    result = run_cli(
+        "preview",
+        "update_ticket",
+        "-c",
+        "helpdesk",
+        "--input",
+        str(records),
+        "--config",
+        str(tmp_path / "c.json"),
+    )
     assert result.returncode == 2
     assert "c.json is not valid JSON: line 1:" in result.stderr
 
 
 def test_connection_that_fails_validation(tmp_path):
     env = isolated_templates(tmp_path, "helpdesk")
-    (tmp_path / "templates/helpdesk/sinks/broken.yaml").write_text("name: broken\nurl: /x\nbatch: {size: 0}\n")
+    (tmp_path / "templates/helpdesk/sinks/broken.yaml").write_text(
+        "name: broken\nurl: /x\nbatch: {size: 0}\n"
+    )
     result = run_cli("preview", "tickets", "-c", "helpdesk", env=env, cwd=tmp_path)
     assert result.returncode == 2
     assert "the helpdesk templates do not load (1 errors; run `connector validate helpdesk`)" in result.stderr
-    assert "templates/helpdesk/sinks/broken.yaml:3: batch.size: 0 is less than the minimum of 1" in result.stderr
+    assert (
+        "templates/helpdesk/sinks/broken.yaml:3: batch.size: 0 is less than the minimum of 1" in result.stderr
+    )

@@ -38,14 +38,21 @@ def test_invalid_yaml_is_reported_with_its_line(helpdesk, tmp_path):
     write(folder, "sinks/broken.yaml", "name: broken\n  url: [\n")
     result = run_cli("validate", str(folder), env=env, cwd=tmp_path)
     assert result.returncode == 1
-    assert "templates/helpdesk/sinks/broken.yaml:2: invalid YAML: mapping values are not allowed here" in result.stdout
+    assert (
+        "templates/helpdesk/sinks/broken.yaml:2: invalid YAML: mapping values are not allowed here"
+        in result.stdout
+    )
     assert "the templates do not load" in result.stdout
 
 
 def test_format_errors_name_file_line_and_field(helpdesk, tmp_path):
     folder, env = helpdesk
     write(folder, "sinks/zero.yaml", "name: zero\nurl: /api/v1/x\nbatch: {size: 0}\n")
-    write(folder, "streams/typo.yaml", "name: typo\nurl: /api/v1/x\nprimary_key: [id]\nschema: tags.json\npagination: {tipe: none}\n")
+    write(
+        folder,
+        "streams/typo.yaml",
+        "name: typo\nurl: /api/v1/x\nprimary_key: [id]\nschema: tags.json\npagination: {tipe: none}\n",
+    )
     result = run_cli("validate", "templates/helpdesk", env=env, cwd=tmp_path)
     assert result.returncode == 1
     out = result.stdout
@@ -63,7 +70,10 @@ def test_jinja_syntax_error(helpdesk, tmp_path):
 
 def test_deeper_checks_of_a_sink(helpdesk, tmp_path):
     folder, env = helpdesk
-    write(folder, "sinks/bad.yaml", """name: bad
+    write(
+        folder,
+        "sinks/bad.yaml",
+        """name: bad
 method: PUT
 url: /api/v1/tickets/{{ record.idd }}/{{ config.nope }}
 id_field: id
@@ -71,7 +81,8 @@ schema: tickets.json
 exclude: [id, nonexistent]
 batch: {size: 10, group_by: [zzz]}
 body: {ticket: "{{ record }}", x: "{{ recod.x }}"}
-""")
+""",
+    )
     result = run_cli("validate", str(folder), env=env, cwd=tmp_path)
     assert result.returncode == 1
     expected = [
@@ -93,75 +104,132 @@ body: {ticket: "{{ record }}", x: "{{ recod.x }}"}
 def test_loader_errors_then_deeper_checks(helpdesk, tmp_path):
     """id_field is checked by the loader, which stops the deeper checks: fix one, see the next."""
     folder, env = helpdesk
-    write(folder, "sinks/bad.yaml", "name: bad\nurl: /api/v1/x/{{ record.idd }}\nid_field: ident\nschema: tickets.json\n")
+    write(
+        folder,
+        "sinks/bad.yaml",
+        "name: bad\nurl: /api/v1/x/{{ record.idd }}\nid_field: ident\nschema: tickets.json\n",
+    )
     first = run_cli("validate", str(folder), env=env, cwd=tmp_path)
     assert "id_field: 'ident' is not a property" in first.stdout
     assert "record.idd" not in first.stdout
-    write(folder, "sinks/bad.yaml", "name: bad\nurl: /api/v1/x/{{ record.idd }}\nid_field: id\nschema: tickets.json\n")
+    write(
+        folder,
+        "sinks/bad.yaml",
+        "name: bad\nurl: /api/v1/x/{{ record.idd }}\nid_field: id\nschema: tickets.json\n",
+    )
     second = run_cli("validate", str(folder), env=env, cwd=tmp_path)
-    assert "templates/helpdesk/sinks/bad.yaml:2: url: record.idd is not a property of the record schema" in second.stdout
+    assert (
+        "templates/helpdesk/sinks/bad.yaml:2: url: record.idd is not a property of the record schema"
+        in second.stdout
+    )
     assert second.returncode == 1
 
 
 def test_urls_must_stay_paths_on_the_host(helpdesk, tmp_path):
     folder, env = helpdesk
-    write(folder, "streams/away.yaml", "name: away\nurl: //evil.example.com/x\nprimary_key: [id]\nschema: tags.json\n")
+    write(
+        folder,
+        "streams/away.yaml",
+        "name: away\nurl: //evil.example.com/x\nprimary_key: [id]\nschema: tags.json\n",
+    )
     write(folder, "sinks/full.yaml", "name: full\nurl: /redirect/https://evil.example.com/x\n")
-    write(folder, "sinks/segment.yaml", "name: segment\nurl: \"{{ record.path }}\"\nid_field: path\n")
+    write(folder, "sinks/segment.yaml", 'name: segment\nurl: "{{ record.path }}"\nid_field: path\n')
     result = run_cli("validate", str(folder), env=env, cwd=tmp_path)
     assert result.returncode == 1
     out = result.stdout
-    assert "templates/helpdesk/streams/away.yaml:2: url: must be a path on the connection's host, not //host/..." in out
-    assert "templates/helpdesk/sinks/full.yaml:2: url: must be a path joined to the base URL, not a full URL" in out
-    assert ("templates/helpdesk/sinks/segment.yaml:2: url: a value at the start of the url is escaped as one "
-            "segment and cannot make a path: start with '/' or filter it with |path") in out
+    assert (
+        "templates/helpdesk/streams/away.yaml:2: url: must be a path on the connection's host, not //host/..."
+        in out
+    )
+    assert (
+        "templates/helpdesk/sinks/full.yaml:2: url: must be a path joined to the base URL, not a full URL"
+        in out
+    )
+    assert (
+        "templates/helpdesk/sinks/segment.yaml:2: url: a value at the start of the url is escaped as one "
+        "segment and cannot make a path: start with '/' or filter it with |path"
+    ) in out
 
 
 def test_parents_and_parent_fields(helpdesk, tmp_path):
     folder, env = helpdesk
-    write(folder, "streams/orphan.yaml", "name: orphan\nurl: /x/{{ parent.id }}\nprimary_key: [id]\nschema: tags.json\nparent: nosuch\n")
+    write(
+        folder,
+        "streams/orphan.yaml",
+        "name: orphan\nurl: /x/{{ parent.id }}\nprimary_key: [id]\nschema: tags.json\nparent: nosuch\n",
+    )
     result = run_cli("validate", str(folder), env=env, cwd=tmp_path)
     assert result.returncode == 1
     assert "orphan.yaml: parent: unknown parent stream 'nosuch'" in result.stdout
-    write(folder, "streams/orphan.yaml", "name: orphan\nurl: /x/{{ parent.number }}\nprimary_key: [id]\n"
-          "schema: tags.json\nparent: tickets\nparent_fields: [id, nosuch]\n")
+    write(
+        folder,
+        "streams/orphan.yaml",
+        "name: orphan\nurl: /x/{{ parent.number }}\nprimary_key: [id]\n"
+        "schema: tags.json\nparent: tickets\nparent_fields: [id, nosuch]\n",
+    )
     result = run_cli("validate", str(folder), env=env, cwd=tmp_path)
     assert result.returncode == 1
-    assert ("templates/helpdesk/streams/orphan.yaml:2: url: parent.number is not passed to the child: a parent "
-            "passes id, nosuch (set parent_fields)") in result.stdout
-    assert ("templates/helpdesk/streams/orphan.yaml:6: parent_fields[1]: 'nosuch' is not a property of the "
-            "parent stream tickets") in result.stdout
+    assert (
+        "templates/helpdesk/streams/orphan.yaml:2: url: parent.number is not passed to the child: a parent "
+        "passes id, nosuch (set parent_fields)"
+    ) in result.stdout
+    assert (
+        "templates/helpdesk/streams/orphan.yaml:6: parent_fields[1]: 'nosuch' is not a property of the "
+        "parent stream tickets"
+    ) in result.stdout
 
 
 def test_variables_a_stream_does_not_have(helpdesk, tmp_path):
     folder, env = helpdesk
-    write(folder, "streams/vars.yaml", "name: vars\nurl: /x/{{ parent.id }}\nprimary_key: [id]\nschema: tags.json\n"
-          "params: {q: \"{{ record.id }}\"}\nincremental_param: since\n")
+    write(
+        folder,
+        "streams/vars.yaml",
+        "name: vars\nurl: /x/{{ parent.id }}\nprimary_key: [id]\nschema: tags.json\n"
+        'params: {q: "{{ record.id }}"}\nincremental_param: since\n',
+    )
     result = run_cli("validate", str(folder), env=env, cwd=tmp_path)
     out = result.stdout
-    assert ("templates/helpdesk/streams/vars.yaml:2: url: unknown variable 'parent': these templates see config "
-            "(set `parent:` to the parent stream)") in out
-    assert "templates/helpdesk/streams/vars.yaml:5: params.q: unknown variable 'record': these templates see config" in out
-    assert "templates/helpdesk/streams/vars.yaml:6: incremental_param: has no effect without a replication_key" in out
+    assert (
+        "templates/helpdesk/streams/vars.yaml:2: url: unknown variable 'parent': these templates see config "
+        "(set `parent:` to the parent stream)"
+    ) in out
+    assert (
+        "templates/helpdesk/streams/vars.yaml:5: params.q: unknown variable 'record': these templates see config"
+        in out
+    )
+    assert (
+        "templates/helpdesk/streams/vars.yaml:6: incremental_param: has no effect without a replication_key"
+        in out
+    )
 
 
 def test_record_schema_must_be_valid_json_schema(helpdesk, tmp_path):
     folder, env = helpdesk
-    (tmp_path / "specs" / "helpdesk" / "tags.json").write_text('{"type": "object", "properties": {"id": {"type": "int"}}}')
+    (tmp_path / "specs" / "helpdesk" / "tags.json").write_text(
+        '{"type": "object", "properties": {"id": {"type": "int"}}}'
+    )
     result = run_cli("validate", str(folder), env=env, cwd=tmp_path)
     assert result.returncode == 1
-    assert "templates/helpdesk/streams/tags.yaml:5: schema: tags.json is not a valid JSON Schema at properties/id/type" \
+    assert (
+        "templates/helpdesk/streams/tags.yaml:5: schema: tags.json is not a valid JSON Schema at properties/id/type"
         in result.stdout
+    )
 
 
 def test_warnings_pass_unless_strict(helpdesk, tmp_path):
     folder, env = helpdesk
-    write(folder, "streams/warned.yaml", "name: warned\nurl: /x\nprimary_key: [id]\nschema: tags.json\n"
-          "pagination: {type: offset, next: a.b}\n")
+    write(
+        folder,
+        "streams/warned.yaml",
+        "name: warned\nurl: /x\nprimary_key: [id]\nschema: tags.json\n"
+        "pagination: {type: offset, next: a.b}\n",
+    )
     result = run_cli("validate", str(folder), env=env, cwd=tmp_path)
     assert result.returncode == 0
-    assert ("templates/helpdesk/streams/warned.yaml:5: pagination.next: warning: is ignored by offset pagination "
-            "(it uses: offset_param, size, size_param, start)") in result.stdout
+    assert (
+        "templates/helpdesk/streams/warned.yaml:5: pagination.next: warning: is ignored by offset pagination "
+        "(it uses: offset_param, size, size_param, start)"
+    ) in result.stdout
     assert result.stdout.splitlines()[-1] == "helpdesk: 5 streams, 5 sinks OK (1 warning)"
     strict = run_cli("validate", "--strict", str(folder), env=env, cwd=tmp_path)
     assert strict.returncode == 1

@@ -52,16 +52,20 @@ def test_full_sync_reads_every_record_through_every_paging_style(helpdesk, tmp_p
     comment_pages = [e for e in journal if e.path.endswith("/comments") and e.query.get("page") == ["2"]]
     assert comment_pages  # Link: rel="next" followed
     assert states[-1]["bookmarks"]["tickets"]["replication_key_value"] == max(
-        t["updated_at"] for t in helpdesk.records("tickets"))
+        t["updated_at"] for t in helpdesk.records("tickets")
+    )
 
 
 def test_incremental_sync_reads_only_changed_tickets(helpdesk, tmp_path):
     config = write_json(tmp_path / "config.json", helpdesk.config())
     _, states = tap(config, "--streams", "tickets", cwd=tmp_path)
-    changes = write_jsonl(tmp_path / "changes.jsonl", [{"id": 3, "status": "solved"}, {"id": 9, "priority": "urgent"}])
+    changes = write_jsonl(
+        tmp_path / "changes.jsonl", [{"id": 3, "status": "solved"}, {"id": 9, "priority": "urgent"}]
+    )
     target_config = write_json(tmp_path / "target.json", helpdesk.config(sink="update_ticket"))
-    result = run_cli("target", "helpdesk", "--config", str(target_config), stdin=_singer("tickets", changes),
-                     cwd=tmp_path)
+    result = run_cli(
+        "target", "helpdesk", "--config", str(target_config), stdin=_singer("tickets", changes), cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     state = write_json(tmp_path / "state.json", states[-1])
     records, _ = tap(config, "--streams", "tickets", "--state", str(state), cwd=tmp_path)
@@ -71,17 +75,29 @@ def test_incremental_sync_reads_only_changed_tickets(helpdesk, tmp_path):
 
 
 def _singer(stream: str, path: Path) -> str:
-    lines = [json.dumps({"type": "SCHEMA", "stream": stream, "key_properties": [],
-                         "schema": {"type": "object", "properties": {}, "additionalProperties": True}})]
-    lines += [json.dumps({"type": "RECORD", "stream": stream, "record": json.loads(line)})
-              for line in path.read_text().splitlines()]
+    lines = [
+        json.dumps(
+            {
+                "type": "SCHEMA",
+                "stream": stream,
+                "key_properties": [],
+                "schema": {"type": "object", "properties": {}, "additionalProperties": True},
+            }
+        )
+    ]
+    lines += [
+        json.dumps({"type": "RECORD", "stream": stream, "record": json.loads(line)})
+        for line in path.read_text().splitlines()
+    ]
     return "\n".join(lines) + "\n"
 
 
 def test_every_sink_writes_or_rejects_with_a_reason(helpdesk, tmp_path):
     streams = {
-        "new_tickets": [{"subject": "VPN down", "priority": "high", "id": 999, "created_at": "2020-01-01T00:00:00Z"},
-                        {"priority": "low"}],  # no subject: the API says 422
+        "new_tickets": [
+            {"subject": "VPN down", "priority": "high", "id": 999, "created_at": "2020-01-01T00:00:00Z"},
+            {"priority": "low"},
+        ],  # no subject: the API says 422
         "imports": [{"subject": f"Imported {i}", "external_id": f"ext-{i}"} for i in range(130)],
         "edits": [{"id": 1, "status": "pending"}, {"id": 4242, "status": "open"}, {"status": "closed"}],
         "notes": [{"ticket_id": 2, "body": "Called the customer"}, {"ticket_id": 2}],
@@ -89,15 +105,34 @@ def test_every_sink_writes_or_rejects_with_a_reason(helpdesk, tmp_path):
     }
     lines = []
     for stream, rows in streams.items():
-        lines.append(json.dumps({"type": "SCHEMA", "stream": stream, "key_properties": [],
-                                 "schema": {"type": "object", "properties": {}, "additionalProperties": True}}))
+        lines.append(
+            json.dumps(
+                {
+                    "type": "SCHEMA",
+                    "stream": stream,
+                    "key_properties": [],
+                    "schema": {"type": "object", "properties": {}, "additionalProperties": True},
+                }
+            )
+        )
         lines += [json.dumps({"type": "RECORD", "stream": stream, "record": row}) for row in rows]
-    config = write_json(tmp_path / "target.json", helpdesk.config(
-        rejected_path=str(tmp_path / "rejected.jsonl"),
-        stream_sinks={"new_tickets": "create_ticket", "imports": "import_tickets", "edits": "update_ticket",
-                      "notes": "add_comment", "removals": "delete_ticket"}))
+    config = write_json(
+        tmp_path / "target.json",
+        helpdesk.config(
+            rejected_path=str(tmp_path / "rejected.jsonl"),
+            stream_sinks={
+                "new_tickets": "create_ticket",
+                "imports": "import_tickets",
+                "edits": "update_ticket",
+                "notes": "add_comment",
+                "removals": "delete_ticket",
+            },
+        ),
+    )
     before = {t["id"] for t in helpdesk.records("tickets")}
-    result = run_cli("target", "helpdesk", "--config", str(config), stdin="\n".join(lines) + "\n", cwd=tmp_path)
+    result = run_cli(
+        "target", "helpdesk", "--config", str(config), stdin="\n".join(lines) + "\n", cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     tickets = {t["id"]: t for t in helpdesk.records("tickets")}
     created = [t for i, t in tickets.items() if i not in before]
