@@ -152,3 +152,21 @@ def test_every_sink_writes_or_rejects_with_a_reason(helpdesk, tmp_path):
         ("new_tickets", "api", 422, "subject is required"),
         ("notes", "api", 422, "comment body is required"),
     ]
+
+
+def test_the_server_runs_as_a_command():
+    import subprocess
+    import sys
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sandbox.helpdesk", "--port", "0", "--tickets", "3"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = process.stdout.readline()
+        assert line.startswith("Helpdesk sandbox listening on http://127.0.0.1:")
+        assert "(X-Api-Key: helpdesk-key, 3 tickets)" in line
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
