@@ -72,6 +72,9 @@ class BulkJobRun:
         job = self.job_template
         outcomes = self.sink.outcomes
         bodies = [item.body for item in self.items]
+        if self.sink.connector_target.dry_run:
+            self._plan(bodies)
+            return
         try:
             created, _ = self._call(job.create)
         except (HTTPStatusError, ConnectorError) as exc:
@@ -129,6 +132,22 @@ class BulkJobRun:
         outcomes.accept(self.stream, accepted)
         logger.info("bulk job %s done: %d accepted, %d rejected, %d requests", self.job["id"], accepted,
                     len(failures), self.requests)
+
+    def _plan(self, bodies: list[dict]) -> None:
+        """Dry run: record the create and upload requests the job would send; nothing is sent."""
+        job = self.job_template
+        self.job = {"id": "{job.id}"}
+        steps = [(job.create, [])]
+        chunk = job.upload.max_records or max(len(bodies), 1)
+        steps += [(job.upload, bodies[i:i + chunk]) for i in range(0, len(bodies), chunk)]
+        if job.start is not None:
+            steps.append((job.start, []))
+        for step, records in steps:
+            built = self._builder(step).build({"job": self.job, "records": records, "stream": self.stream})
+            shown = SentRequest(built.method, built.url, built.params or None,
+                                self.client.visible_headers(built.headers), built.body)
+            self.sink.outcomes.record_request(self.stream, shown, len(records))
+        self.sink.outcomes.accept(self.stream, len(bodies))
 
     def _poll(self, step: JobStep) -> Any:
         deadline = time.monotonic() + step.timeout_seconds

@@ -17,10 +17,12 @@ from typing import Any
 import httpx
 import orjson
 
+from connector import __version__
 from connector.errors import AuthError, HTTPStatusError, RequestFailed, UnsafeRequestError
 from connector.render import Origin, dot_path
 from connector.secrets import REDACTOR, safe_headers
 from connector.templates import AuthMethod, Connection, RateLimit, Retry
+from connector.wire import WireRequest, WireSender, prepare
 
 logger = logging.getLogger("connector.http")
 
@@ -299,6 +301,10 @@ class ApiClient:
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
             follow_redirects=False,
         )
+        # The lean sender unless a test transport is given or the user asks for httpx's stack (HTTP/2).
+        use_wire = transport is None and str(config.get("http_transport") or "wire") == "wire"
+        self.wire = WireSender(self.retry.timeout_seconds, min(10.0, self.retry.timeout_seconds)) if use_wire else None
+        self._wire_headers = {"Accept-Encoding": "gzip", "User-Agent": f"declarative-connector/{__version__}"}
         REDACTOR.add(*(config.get(name) for name in connection.secret_settings))
         self.auth = Authenticator(Authenticator.choose(connection.auth, config), config, self.http, on_rotate)
         static_headers = {"Accept": "application/json"}
@@ -310,6 +316,8 @@ class ApiClient:
 
     def close(self) -> None:
         self.http.close()
+        if self.wire:
+            self.wire.close()
 
     def visible_headers(self, headers: Mapping[str, str] | None = None) -> dict[str, str]:
         """The headers a request carries, as a user may see them: credentials masked."""
@@ -345,14 +353,8 @@ class ApiClient:
             attempt += 1
             self.budget.acquire(cost)
             auth_headers = self.auth.headers()
-            request = self.http.build_request(
-                method,
-                url,
-                params=params,
-                headers={**self.static_headers, **(headers or {}), **auth_headers},
-                content=content,
-                data=form_body,
-            )
+            request = self._build(method, url, params, {**self.static_headers, **(headers or {}), **auth_headers},
+                                  content, form_body)
             self.stats.requests += 1
             try:
                 response = self._send_following(request)
@@ -387,7 +389,7 @@ class ApiClient:
     def _send_following(self, request: httpx.Request) -> httpx.Response:
         """Follow redirects on the same origin only; never carry credentials elsewhere."""
         for _ in range(5):
-            response = self.http.send(request, stream=True)
+            response = self.wire.send(request) if self.wire else self.http.send(request, stream=True)
             if not response.is_redirect:
                 return response
             location = response.headers.get("location", "")
@@ -398,13 +400,22 @@ class ApiClient:
                     f"{request.method} {request.url.path} redirected to another origin "
                     f"({target.scheme}://{target.host}); not followed, credentials not sent"
                 )
-            request = self.http.build_request(
+            request = self._build(
                 request.method if response.status_code in (307, 308) else "GET",
-                target,
-                headers=request.headers,
-                content=request.content if response.status_code in (307, 308) else None,
+                str(target),
+                None,
+                request.headers,
+                request.content if response.status_code in (307, 308) else None,
+                None,
             )
         raise UnsafeRequestError(f"too many redirects from {request.url.path}")
+
+    def _build(self, method: str, url: str, params: Mapping[str, Any] | None, headers: Mapping[str, str],
+               content: bytes | None, form_body: Mapping[str, Any] | None) -> httpx.Request | WireRequest:
+        if self.wire is None:
+            return self.http.build_request(method, url, params=params, headers=headers, content=content,
+                                           data=form_body)
+        return prepare(method, url, params, {**self._wire_headers, **headers}, content, form_body)
 
     def _backoff(self, attempt: int, retry_after: float | None, what: str) -> None:
         self.stats.retries += 1

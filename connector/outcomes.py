@@ -113,6 +113,10 @@ class Outcomes:
                 + (f" (see {self.rejected_path})" if self.rejected_path else "")
             )
 
+    @property
+    def records_requests(self) -> bool:
+        return self._requests_file is not None
+
     def record_request(self, stream: str, request: SentRequest, records: int) -> None:
         if self._requests_file:
             with self._lock:

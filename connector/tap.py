@@ -52,6 +52,8 @@ ENGINE_SETTINGS = [
     Setting("max_attempts", "integer", "Attempts per request before giving up on 429/5xx/network errors."),
     Setting("max_backoff_seconds", "number", "Longest wait between two attempts."),
     Setting("request_timeout", "number", "Seconds before a request times out."),
+    Setting("http_transport", "string", "wire (default: lean HTTP/1.1 keep-alive) or httpx (HTTP/2 where offered).",
+            default="wire"),
 ]
 
 

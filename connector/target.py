@@ -144,6 +144,10 @@ class TemplateSink(BatchSink):
                 continue
             body = {k: v for k, v in record.items() if k not in self._exclude}
             items.append(Item(index, record, body))
+        if not items:
+            self.outcomes.flush()
+            context["records"] = []
+            return
         try:
             if self.template.kind == "bulk_job":
                 from connector.bulk import run_bulk_job
@@ -216,10 +220,15 @@ class TemplateSink(BatchSink):
                 body_context={"record": bodies[0], "records": bodies, "stream": self.stream_name},
                 default_body=bodies,
             )
-        shown = SentRequest(built.method, built.url, built.params or None, self.client.visible_headers(built.headers),
-                            _json_safe(built.body) if built.body is not None else None)
         records = [item.record for item, _ in members]
-        self.outcomes.record_request(self.stream_name, shown, len(records))
+
+        def shown() -> SentRequest:  # only built when someone will read it: a rejection or the requests file
+            return SentRequest(built.method, built.url, built.params or None,
+                               self.client.visible_headers(built.headers),
+                               _json_safe(built.body) if built.body is not None else None)
+
+        if self.outcomes.records_requests:
+            self.outcomes.record_request(self.stream_name, shown(), len(records))
         if self.connector_target.dry_run:
             self.outcomes.accept(self.stream_name, len(records))
             return
@@ -237,7 +246,7 @@ class TemplateSink(BatchSink):
         except (ConnectorError, httpx.HTTPError) as exc:  # retries exhausted, unsafe redirect, ...
             for record in records:
                 self.outcomes.reject(self.stream_name, _json_safe(record), error=f"{type(exc).__name__}: {exc}",
-                                     request=shown, sink=self.template.name, kind="transport")
+                                     request=shown(), sink=self.template.name, kind="transport")
             return
         if response.status_code in self.template.accept:
             captured = None
@@ -247,9 +256,10 @@ class TemplateSink(BatchSink):
             self.outcomes.accept(self.stream_name, len(records), response=captured)
             return
         error = self.client.error_message(response)
+        sent = shown()
         for record in records:
             self.outcomes.reject(self.stream_name, _json_safe(record), status=response.status_code, error=error,
-                                 request=shown, sink=self.template.name)
+                                 request=sent, sink=self.template.name)
 
     def clean_up(self) -> None:
         self._pool.shutdown(wait=True)

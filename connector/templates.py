@@ -89,7 +89,7 @@ class StreamTemplate:
     pagination: Pagination = field(default_factory=Pagination)
     parent: str | None = None
     parent_fields: list[str] = field(default_factory=list)
-    raw: dict[str, Any] = field(default_factory=dict)
+    raw: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -132,7 +132,7 @@ class SinkTemplate:
     schema: dict[str, Any] | None
     max_records: int | None = None
     job: JobTemplate | None = None
-    raw: dict[str, Any] = field(default_factory=dict)
+    raw: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -338,8 +338,10 @@ class _Compiler:
         if "{{" not in method and method.upper() not in HTTP_METHODS:
             self.error([*path, "method"], f"must be one of {', '.join(sorted(HTTP_METHODS))} (got {method!r})")
         url = str(doc.get("url", ""))
-        if not (url.startswith("/") or url.startswith("{{")):
-            self.error([*path, "url"], f"must be a path starting with '/', joined to the base URL (got {url!r})")
+        compact = url.replace(" ", "")
+        if url.startswith("//") or not (url.startswith("/") or (url.startswith("{{") and "|path" in compact)):
+            self.error([*path, "url"], "must be a path starting with '/' (or a {{ value | path }}), joined to the "
+                                       f"base URL (got {url!r})")
         body_source = doc.get("body", default_body)
         body: CompiledValue | str | None
         if body_source in ("record", None, "none"):
@@ -422,7 +424,7 @@ def compile_stream(doc: Mapping, file: str, specs_dir: Path, defaults: Mapping |
         pagination=pagination,
         parent=merged.get("parent"),
         parent_fields=list(merged.get("parent_fields", [])),
-        raw=dict(doc),
+        raw=doc,
     )
     if c.errors:
         raise TemplateErrors(c.errors)
@@ -488,7 +490,7 @@ def compile_sink(doc: Mapping, file: str, specs_dir: Path, defaults: Mapping | N
         schema=schema,
         max_records=batch.get("max_records"),
         job=job,
-        raw=dict(doc),
+        raw=doc,
     )
     if schema and sink.id_field and sink.id_field not in schema.get("properties", {}):
         c.error(["id_field"], f"{sink.id_field!r} is not a property of the record schema {merged['schema']}")

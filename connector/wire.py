@@ -1,0 +1,215 @@
+"""A lean HTTP/1.1 client: keep-alive sockets per thread, requests written and responses parsed directly.
+
+httpx's client stack costs ~300 us of CPU per request on this kind of machine and ``http.client``
+~75 us (most of it in the email-package header parser); this costs ~30 us. For a sink that sends
+one request per record that difference is most of the engine's CPU, so the ApiClient sends through
+this by default. It speaks httpx's language at its edges (``httpx.Response`` out, httpx's exception
+classes for transport failures) so that retries, auth and pacing are the same whichever stack runs.
+``http_transport: httpx`` in the config switches to httpx's own stack (HTTP/2 where offered).
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+import zlib
+from dataclasses import dataclass
+from functools import cached_property
+from urllib.parse import urlencode, urlsplit
+
+import httpx
+
+MAX_LINE = 65536
+
+
+@dataclass
+class WireRequest:
+    """What the wire sends; ``url`` parses lazily (only error and redirect paths look at it)."""
+
+    method: str
+    target: str  # absolute URL with its query
+    headers: dict[str, str]
+    content: bytes | None
+
+    @cached_property
+    def url(self) -> httpx.URL:
+        return httpx.URL(self.target)
+
+
+def prepare(method: str, url: str, params: object, headers: dict[str, str], content: bytes | None,
+            form_body: object) -> WireRequest:
+    if params:
+        url = f"{url}{'&' if '?' in url else '?'}{urlencode(params, doseq=True)}"  # type: ignore[arg-type]
+    if form_body is not None and content is None:
+        content = urlencode(form_body, doseq=True).encode()  # type: ignore[arg-type]
+        headers = {**headers, "Content-Type": "application/x-www-form-urlencoded"}
+    return WireRequest(method, url, headers, content)
+
+
+class _Connection:
+    def __init__(self, scheme: str, host: str, port: int, timeout: float, connect_timeout: float,
+                 context: ssl.SSLContext) -> None:
+        try:
+            sock = socket.create_connection((host, port), timeout=connect_timeout)
+            if scheme == "https":
+                sock = context.wrap_socket(sock, server_hostname=host)
+        except TimeoutError as exc:
+            raise httpx.ConnectTimeout(f"connecting to {host}:{port} timed out") from exc
+        except OSError as exc:
+            raise httpx.ConnectError(f"cannot connect to {host}:{port}: {exc}") from exc
+        sock.settimeout(timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock = sock
+        self.rfile = sock.makefile("rb")
+        self.host_header = host if port in (80, 443) else f"{host}:{port}"
+
+    def close(self) -> None:
+        try:
+            self.rfile.close()
+            self.sock.close()
+        except OSError:
+            pass
+
+    def exchange(self, method: str, target: str, headers: dict[str, str], body: bytes | None
+                 ) -> tuple[int, list[tuple[str, str]], bytes, bool]:
+        lines = [f"{method} {target} HTTP/1.1", f"Host: {self.host_header}"]
+        lines += [f"{name}: {value}" for name, value in headers.items()]
+        if body is not None or method in ("POST", "PUT", "PATCH"):
+            lines.append(f"Content-Length: {len(body or b'')}")
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        self.sock.sendall(head + body if body else head)
+        while True:
+            status, response_headers = self._read_head()
+            if not 100 <= status < 200:
+                break
+        fields = {k.lower(): v for k, v in response_headers}
+        will_close = fields.get("connection", "").lower() == "close"
+        if method == "HEAD" or status in (204, 304):
+            content = b""
+        elif "chunked" in fields.get("transfer-encoding", "").lower():
+            content = self._read_chunked()
+        elif "content-length" in fields:
+            length = int(fields["content-length"])
+            content = self.rfile.read(length)
+            if len(content) < length:
+                raise httpx.RemoteProtocolError(f"incomplete response body: {len(content)} of {length} bytes")
+        else:
+            content, will_close = self.rfile.read(), True
+        return status, response_headers, content, will_close
+
+    def _read_head(self) -> tuple[int, list[tuple[str, str]]]:
+        line = self.rfile.readline(MAX_LINE)
+        if not line:
+            raise httpx.RemoteProtocolError("server closed the connection without a response")
+        parts = line.split(None, 2)
+        if len(parts) < 2 or not parts[0].startswith(b"HTTP/"):
+            raise httpx.RemoteProtocolError(f"malformed status line {line[:80]!r}")
+        status = int(parts[1])
+        headers = []
+        while True:
+            line = self.rfile.readline(MAX_LINE)
+            if line in (b"\r\n", b"\n"):
+                return status, headers
+            if not line:
+                raise httpx.RemoteProtocolError("server closed the connection in the response headers")
+            name, _, value = line.decode("latin-1").partition(":")
+            headers.append((name.strip(), value.strip()))
+
+    def _read_chunked(self) -> bytes:
+        chunks = []
+        while True:
+            size_line = self.rfile.readline(MAX_LINE)
+            if not size_line:
+                raise httpx.RemoteProtocolError("server closed the connection in a chunked body")
+            size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
+            if size == 0:
+                while self.rfile.readline(MAX_LINE) not in (b"\r\n", b"\n", b""):
+                    pass
+                return b"".join(chunks)
+            chunk = self.rfile.read(size + 2)
+            if len(chunk) < size + 2:
+                raise httpx.RemoteProtocolError("incomplete chunk in response body")
+            chunks.append(chunk[:size])
+
+
+class WireSender:
+    """One keep-alive connection per thread and origin."""
+
+    def __init__(self, timeout: float, connect_timeout: float) -> None:
+        self.timeout = timeout
+        self.connect_timeout = connect_timeout
+        self._local = threading.local()
+        self._ssl = ssl.create_default_context()
+        self._all: list[_Connection] = []
+        self._lock = threading.Lock()
+
+    def _connections(self) -> dict[tuple, _Connection]:
+        conns = getattr(self._local, "conns", None)
+        if conns is None:
+            conns = self._local.conns = {}
+        return conns
+
+    def send(self, request: WireRequest) -> httpx.Response:
+        parts = urlsplit(request.target)
+        key = (parts.scheme, parts.hostname, parts.port)
+        target = f"{parts.path or '/'}?{parts.query}" if parts.query else (parts.path or "/")
+        conns = self._connections()
+        conn = conns.get(key)
+        reused = conn is not None
+        for _ in range(2):
+            if conn is None:
+                conn = _Connection(parts.scheme, parts.hostname or "", parts.port or (443 if parts.scheme == "https"
+                                                                                      else 80),
+                                   self.timeout, self.connect_timeout, self._ssl)
+                with self._lock:
+                    self._all.append(conn)
+                conns[key] = conn
+            try:
+                status, headers, content, will_close = conn.exchange(request.method, target, request.headers,
+                                                                     request.content)
+            except httpx.TransportError:
+                self._drop(conns, key, conn)
+                if reused:  # the server had closed an idle kept-alive connection: one fresh attempt
+                    conn, reused = None, False
+                    continue
+                raise
+            except TimeoutError as exc:
+                self._drop(conns, key, conn)
+                raise httpx.ReadTimeout(f"{request.method} {parts.path}: timed out") from exc
+            except (OSError, ValueError) as exc:
+                self._drop(conns, key, conn)
+                if reused:
+                    conn, reused = None, False
+                    continue
+                raise httpx.ReadError(f"{request.method} {parts.path}: {type(exc).__name__}: {exc}") from exc
+            if will_close:
+                self._drop(conns, key, conn)
+            return _response(status, headers, content, request)
+        raise AssertionError("unreachable")
+
+    def _drop(self, conns: dict, key: tuple, conn: _Connection) -> None:
+        conns.pop(key, None)
+        conn.close()
+        with self._lock:
+            if conn in self._all:
+                self._all.remove(conn)
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+
+
+def _response(status: int, headers: list[tuple[str, str]], content: bytes, request: WireRequest) -> httpx.Response:
+    encoding = next((v.lower() for k, v in headers if k.lower() == "content-encoding"), "")
+    if encoding in ("gzip", "deflate") and content:
+        try:
+            content = zlib.decompress(content, 16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS)
+        except zlib.error as exc:
+            raise httpx.DecodingError(f"bad {encoding} response body: {exc}") from exc
+        headers = [(k, v) for k, v in headers if k.lower() not in ("content-encoding", "content-length")]
+    response = httpx.Response(status, headers=headers, content=content)
+    response.request = request  # type: ignore[assignment]  # method, url: all the engine reads
+    return response

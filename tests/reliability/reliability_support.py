@@ -1,0 +1,134 @@
+"""Shared tools of the reliability tests: CLI processes read line by line, summaries, fault counts."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from helpers import TAP, TARGET, catalog_for, write_json
+
+FAULT_KINDS = ("500", "502", "503", "429", "reset", "slow", "truncate")
+
+
+def fault_spec(rate: float, seed: int, kinds: Iterable[str] = FAULT_KINDS, delay: float = 1.2, burst: int = 3) -> str:
+    return f"rate={rate},seed={seed},kinds={','.join(kinds)},delay={delay},burst={burst}"
+
+
+def faults_injected(journal: list[dict]) -> dict[str, int]:
+    """Fault kind -> requests that got it, as the sandbox journaled them."""
+    return dict(sorted(Counter(e["fault"] for e in journal if e["fault"]).items()))
+
+
+def logged_json(stderr: str, prefix: str) -> dict[str, Any]:
+    """The JSON object of the last log line carrying ``prefix`` (``HTTP summary: ``, ``Target summary: ``)."""
+    lines = [line for line in stderr.splitlines() if prefix in line]
+    assert lines, f"no {prefix!r} line in the output:\n{stderr[-3000:]}"
+    return json.loads(lines[-1].split(prefix, 1)[1])
+
+
+def singer_messages(stream: str, records: list[dict], key_properties: list[str] | None = None,
+                    schema: dict | None = None) -> list[dict]:
+    schema = schema or {"type": "object", "properties": {}, "additionalProperties": True}
+    return [{"type": "SCHEMA", "stream": stream, "schema": schema, "key_properties": key_properties or []},
+            *({"type": "RECORD", "stream": stream, "record": r} for r in records)]
+
+
+def as_lines(messages: list[dict]) -> str:
+    return "".join(json.dumps(m) + "\n" for m in messages)
+
+
+def canonical(record: dict) -> str:
+    return json.dumps(record, sort_keys=True)
+
+
+def by_key(records: list[dict], key: tuple[str, ...] = ("id",)) -> dict[tuple, str]:
+    """Primary key -> canonical content; duplicates of a key are an error of the run being checked."""
+    out: dict[tuple, str] = {}
+    for record in records:
+        pk = tuple(record[k] for k in key)
+        assert pk not in out, f"record {pk} emitted twice"
+        out[pk] = canonical(record)
+    return out
+
+
+class SingerProcess:
+    """A tap or target process whose stdout is read line by line while it runs (to kill it mid-stream)."""
+
+    def __init__(self, argv: list[str], stdin_path: Path | None = None, env: dict[str, str] | None = None) -> None:
+        self._stdin = open(stdin_path, "rb") if stdin_path else subprocess.DEVNULL  # noqa: SIM115
+        self.process = subprocess.Popen(argv, stdin=self._stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                        env={**os.environ, **(env or {})})
+        self.lines: list[dict] = []
+        self._queue: queue.Queue[dict | None] = queue.Queue()
+        self._stderr: list[bytes] = []
+        threading.Thread(target=self._read_stdout, daemon=True).start()
+        threading.Thread(target=self._read_stderr, daemon=True).start()
+
+    def _read_stdout(self) -> None:
+        assert self.process.stdout is not None
+        for raw in self.process.stdout:
+            if raw.endswith(b"\n"):  # a line cut by a kill is not a message
+                self._queue.put(json.loads(raw))
+        self._queue.put(None)
+
+    def _read_stderr(self) -> None:
+        assert self.process.stderr is not None
+        for raw in self.process.stderr:
+            self._stderr.append(raw)
+
+    def read_until(self, done: Callable[[list[dict]], bool], timeout: float = 120) -> None:
+        """Take messages until ``done(lines)`` holds (or the output ends)."""
+        deadline = time.monotonic() + timeout
+        while not done(self.lines):
+            message = self._queue.get(timeout=max(0.01, deadline - time.monotonic()))
+            if message is None:
+                return
+            self.lines.append(message)
+
+    def kill(self) -> None:
+        """SIGKILL: no clean-up, no flush, as a crash or an OOM kill would end it."""
+        os.kill(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+        self._close()
+
+    def wait(self, timeout: float = 300) -> int:
+        code = self.process.wait(timeout=timeout)
+        self.read_until(lambda _lines: False, timeout=30)
+        self._close()
+        return code
+
+    def _close(self) -> None:
+        if self._stdin is not subprocess.DEVNULL:
+            self._stdin.close()
+
+    @property
+    def stderr(self) -> str:
+        return b"".join(self._stderr).decode("utf-8", "replace")
+
+
+def start_tap(config: dict, tmp_path: Path, streams: list[str], state: dict | None = None) -> SingerProcess:
+    config_path = write_json(tmp_path / "tap-config.json", config)
+    argv = [TAP, "--config", str(config_path), "--catalog", str(catalog_for(streams, tmp_path, config_path))]
+    if state is not None:
+        argv += ["--state", str(write_json(tmp_path / "state.json", state))]
+    return SingerProcess(argv)
+
+
+def start_target(config: dict, tmp_path: Path, stdin: str, name: str = "target") -> SingerProcess:
+    config_path = write_json(tmp_path / f"{name}-config.json", config)
+    input_path = tmp_path / f"{name}-input.jsonl"
+    input_path.write_text(stdin)
+    return SingerProcess([TARGET, "--config", str(config_path)], stdin_path=input_path)
+
+
+def records_of(lines: list[dict], stream: str) -> list[dict]:
+    return [m["record"] for m in lines if m["type"] == "RECORD" and m["stream"] == stream]
