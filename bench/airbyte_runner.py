@@ -27,18 +27,32 @@ def main() -> None:
     manifest = yaml.safe_load((Path(package_dir) / "source_salesloft" / "manifest.yaml").read_text())
     manifest["definitions"]["base_requester"]["url_base"] = base_url.rstrip("/") + "/v2"
     _migrate(manifest)
-    config = {"credentials": {"auth_type": "api_key", "api_key": api_key}, "start_date": "2000-01-01T00:00:00Z"}
+    config = {
+        "credentials": {"auth_type": "api_key", "api_key": api_key},
+        "start_date": "2000-01-01T00:00:00Z",
+    }
     import logging
 
     discovered = ConcurrentDeclarativeSource(config=config, source_config=manifest).discover(
-        logging.getLogger("bench"), config)
+        logging.getLogger("bench"), config
+    )
     entry = next(s for s in discovered.streams if s.name == stream)
-    stream_dict = {"name": entry.name, "json_schema": entry.json_schema,
-                   "supported_sync_modes": [m.value for m in entry.supported_sync_modes]}
-    configured = {"streams": [{"stream": stream_dict, "sync_mode": "full_refresh",
-                               "destination_sync_mode": "overwrite"}]}
-    source = ConcurrentDeclarativeSource(catalog=ConfiguredAirbyteCatalogSerializer.load(configured), config=config,
-                                         state=None, source_config=manifest)
+    stream_dict = {
+        "name": entry.name,
+        "json_schema": entry.json_schema,
+        "supported_sync_modes": [m.value for m in entry.supported_sync_modes],
+    }
+    configured = {
+        "streams": [
+            {"stream": stream_dict, "sync_mode": "full_refresh", "destination_sync_mode": "overwrite"}
+        ]
+    }
+    source = ConcurrentDeclarativeSource(
+        catalog=ConfiguredAirbyteCatalogSerializer.load(configured),
+        config=config,
+        state=None,
+        source_config=manifest,
+    )
     with tempfile.TemporaryDirectory() as tmp:
         config_path = Path(tmp) / "config.json"
         catalog_path = Path(tmp) / "catalog.json"

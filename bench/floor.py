@@ -1,6 +1,6 @@
 """The floor: plain httpx + orjson, paging a stream and printing Singer RECORD lines, nothing else.
 
-    python bench/floor.py BASE_URL API_KEY [PATH]
+python bench/floor.py BASE_URL API_KEY [PATH]
 """
 
 from __future__ import annotations
@@ -21,8 +21,12 @@ def main() -> None:
             body = orjson.loads(client.get(path, params=params).content)
             records = body["data"]
             for record in records:
-                out.write(orjson.dumps({"type": "RECORD", "stream": "people", "record": record},
-                                       option=orjson.OPT_APPEND_NEWLINE))
+                out.write(
+                    orjson.dumps(
+                        {"type": "RECORD", "stream": "people", "record": record},
+                        option=orjson.OPT_APPEND_NEWLINE,
+                    )
+                )
             nxt = body["metadata"]["paging"]["next_page"]
             if not nxt:
                 break

@@ -27,7 +27,9 @@ def _venv(work: Path, name: str, packages: list[str]) -> Path | None:
     if not marker.exists():
         print(f"  installing {', '.join(packages)} into {venv} ...", file=sys.stderr)
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        done = subprocess.run([str(python), "-m", "pip", "install", "-q", *packages], capture_output=True, text=True)
+        done = subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", *packages], capture_output=True, text=True
+        )
         if done.returncode != 0:
             print(f"  could not install {packages}: {done.stderr[-500:]}", file=sys.stderr)
             return None
@@ -41,8 +43,23 @@ def _airbyte_manifest(work: Path) -> Path | None:
         return target
     download = work / "downloads"
     done = subprocess.run(
-        [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:", "--python-version", "3.10",
-         "airbyte-source-salesloft==1.2.24", "-d", str(download)], capture_output=True, text=True)
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "-q",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--python-version",
+            "3.10",
+            "airbyte-source-salesloft==1.2.24",
+            "-d",
+            str(download),
+        ],
+        capture_output=True,
+        text=True,
+    )
     wheels = list(download.glob("airbyte_source_salesloft-*.whl"))
     if done.returncode != 0 or not wheels:
         print(f"  could not download airbyte-source-salesloft: {done.stderr[-300:]}", file=sys.stderr)
@@ -62,7 +79,14 @@ class Peer:
 
     def command(self, work: Path, base_url: str, api_key: str) -> tuple[list[str], dict]:
         if self.name.startswith("airbyte"):
-            return [str(self.python), str(HERE / "airbyte_runner.py"), str(self.extra), base_url, api_key, "people"], {}
+            return [
+                str(self.python),
+                str(HERE / "airbyte_runner.py"),
+                str(self.extra),
+                base_url,
+                api_key,
+                "people",
+            ], {}
         config = {
             "api_url": base_url,
             "auth_method": "bearer_token",
@@ -71,13 +95,15 @@ class Peer:
             "pagination_request_style": "default",
             "pagination_response_style": "default",
             "pagination_next_page_param": "page",
-            "streams": [{
-                "name": "people",
-                "path": "/v2/people.json",
-                "params": {"per_page": 100, "sort_by": "updated_at", "sort_direction": "ASC"},
-                "records_path": "$.data[*]",
-                "primary_keys": ["id"],
-            }],
+            "streams": [
+                {
+                    "name": "people",
+                    "path": "/v2/people.json",
+                    "params": {"per_page": 100, "sort_by": "updated_at", "sort_direction": "ASC"},
+                    "records_path": "$.data[*]",
+                    "primary_keys": ["id"],
+                }
+            ],
         }
         path = work / "msdk-config.json"
         path.write_text(json.dumps(config))
@@ -89,7 +115,9 @@ def available(work: Path) -> list[Peer]:
     python = _venv(work, "airbyte", ["airbyte-cdk"])
     manifest = _airbyte_manifest(work)
     if python and manifest:
-        peers.append(Peer("airbyte-source-salesloft 1.2.24 manifest on current airbyte-cdk", python, manifest))
+        peers.append(
+            Peer("airbyte-source-salesloft 1.2.24 manifest on current airbyte-cdk", python, manifest)
+        )
     python = _venv(work, "msdk", ["tap-rest-api-msdk"])
     if python:
         peers.append(Peer("tap-rest-api-msdk", python))

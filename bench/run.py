@@ -53,14 +53,17 @@ class Result:
         return self.cpu_s / self.records * 1e6 if self.records else 0.0
 
 
-def measure(cmd: list[str], *, stdin_path: Path | None = None, env: dict | None = None,
-            count_records: bool = True) -> tuple[int, float, float, float, str]:
+def measure(
+    cmd: list[str], *, stdin_path: Path | None = None, env: dict | None = None, count_records: bool = True
+) -> tuple[int, float, float, float, str]:
     """Run one process; return (RECORD lines on stdout, wall s, CPU s, peak RSS MB, stderr tail)."""
     start = time.perf_counter()
     stdin = open(stdin_path, "rb") if stdin_path else subprocess.DEVNULL  # noqa: SIM115
     err_path = WORK / "stderr.log"
     with open(err_path, "wb") as err:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, stdin=stdin, env={**os.environ, **(env or {})})
+        proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=err, stdin=stdin, env={**os.environ, **(env or {})}
+        )
         records = 0
         assert proc.stdout is not None
         for line in proc.stdout:
@@ -87,8 +90,11 @@ def write_json(path: Path, value: Any) -> Path:
 
 
 def people_catalog(config_path: Path) -> Path:
-    out = subprocess.run([str(BIN / "tap-salesloft"), "--config", str(config_path), "--discover"],
-                         capture_output=True, check=True)
+    out = subprocess.run(
+        [str(BIN / "tap-salesloft"), "--config", str(config_path), "--discover"],
+        capture_output=True,
+        check=True,
+    )
     catalog = json.loads(out.stdout)
     for entry in catalog["streams"]:
         for meta in entry["metadata"]:
@@ -102,7 +108,9 @@ def bench_reads(args: argparse.Namespace, results: list[Result]) -> None:
         config = write_json(WORK / "tap-config.json", {"base_url": sb.url, "api_key": sb.api_key})
         catalog = people_catalog(config)
 
-        def run(name: str, cmd: list[str], kind: str = "read", env: dict | None = None, **extra: Any) -> Result:
+        def run(
+            name: str, cmd: list[str], kind: str = "read", env: dict | None = None, **extra: Any
+        ) -> Result:
             sb.clear_journal()
             records, wall, cpu, rss, tail = measure(cmd, env=env)
             requests, cost = journal_totals(sb)
@@ -121,7 +129,11 @@ def bench_reads(args: argparse.Namespace, results: list[Result]) -> None:
         print(f"  tap-salesloft full: {records} records in {wall:.1f}s", file=sys.stderr)
         changed = max(1, args.people // 100)
         sb.touch("people", count=changed)
-        run("tap-salesloft (incremental, 1% changed)", [*tap_cmd, "--state", str(state_file)], kind="read-incremental")
+        run(
+            "tap-salesloft (incremental, 1% changed)",
+            [*tap_cmd, "--state", str(state_file)],
+            kind="read-incremental",
+        )
         if args.peers:
             for peer in peers.available(WORK):
                 cmd, env = peer.command(WORK, sb.url, sb.api_key)
@@ -154,7 +166,9 @@ def measure_with_state(cmd: list[str], state_file: Path) -> tuple[int, float, fl
 def singer_input(path: Path, stream: str, records: list[dict], key: str) -> Path:
     schema = {"type": "object", "properties": {k: {"type": ["string", "null"]} for k in records[0]}}
     with open(path, "w") as out:
-        out.write(json.dumps({"type": "SCHEMA", "stream": stream, "schema": schema, "key_properties": [key]}) + "\n")
+        out.write(
+            json.dumps({"type": "SCHEMA", "stream": stream, "schema": schema, "key_properties": [key]}) + "\n"
+        )
         for record in records:
             out.write(json.dumps({"type": "RECORD", "stream": stream, "record": record}) + "\n")
         out.write(json.dumps({"type": "STATE", "value": {"bookmarks": {stream: {"done": True}}}}) + "\n")
@@ -168,72 +182,161 @@ def target_summary(stderr: str) -> dict[str, Any]:
 
 
 def bench_writes(args: argparse.Namespace, results: list[Result]) -> None:
-    accounts = [{"name": f"Bench {i}", "domain": f"bench-{i}.example", "industry": "Software"}
-                for i in range(args.accounts)]
+    accounts = [
+        {"name": f"Bench {i}", "domain": f"bench-{i}.example", "industry": "Software"}
+        for i in range(args.accounts)
+    ]
     accounts_in = singer_input(WORK / "accounts.jsonl", "accounts", accounts, "domain")
     window = 60.0 / args.time_scale
     with running_sandbox(budget=600, time_scale=args.time_scale, journal_limit=10**7) as sb:
-        base = {"base_url": sb.url, "api_key": sb.api_key, "sink": "upsert_account",
-                "rejected_path": str(WORK / "rejected.jsonl"), "rate_window_seconds": window,
-                "concurrency": args.concurrency}
+        base = {
+            "base_url": sb.url,
+            "api_key": sb.api_key,
+            "sink": "upsert_account",
+            "rejected_path": str(WORK / "rejected.jsonl"),
+            "rate_window_seconds": window,
+            "concurrency": args.concurrency,
+        }
         # Our own CPU per record: render + bookkeeping without the network (dry run), then for real,
         # each net of the target's start-up (a run with no records).
         dry = write_json(WORK / "target-dry.json", {**base, "dry_run": True})
         empty = singer_input(WORK / "empty.jsonl", "accounts", accounts[:1], "domain")
-        _, _, startup_cpu, _, _ = measure([str(BIN / "target-salesloft"), "--config", str(dry)],
-                                          stdin_path=empty, count_records=False)
-        _, wall, cpu, rss, _ = measure([str(BIN / "target-salesloft"), "--config", str(dry)],
-                                       stdin_path=accounts_in, count_records=False)
-        results.append(Result("target-salesloft upsert_account (dry run)", "write", len(accounts), wall, cpu, rss, 0, 0,
-                              {"net_cpu_us_per_record": round((cpu - startup_cpu) / len(accounts) * 1e6, 1)}))
+        _, _, startup_cpu, _, _ = measure(
+            [str(BIN / "target-salesloft"), "--config", str(dry)], stdin_path=empty, count_records=False
+        )
+        _, wall, cpu, rss, _ = measure(
+            [str(BIN / "target-salesloft"), "--config", str(dry)], stdin_path=accounts_in, count_records=False
+        )
+        results.append(
+            Result(
+                "target-salesloft upsert_account (dry run)",
+                "write",
+                len(accounts),
+                wall,
+                cpu,
+                rss,
+                0,
+                0,
+                {"net_cpu_us_per_record": round((cpu - startup_cpu) / len(accounts) * 1e6, 1)},
+            )
+        )
         sb.clear_journal()
         live = write_json(WORK / "target-live.json", base)
-        _, wall, cpu, rss, tail = measure([str(BIN / "target-salesloft"), "--config", str(live)],
-                                          stdin_path=accounts_in, count_records=False)
+        _, wall, cpu, rss, tail = measure(
+            [str(BIN / "target-salesloft"), "--config", str(live)],
+            stdin_path=accounts_in,
+            count_records=False,
+        )
         requests, cost = journal_totals(sb)
         throttled = sum(1 for e in sb.journal() if e["status"] == 429)
         summary = target_summary(tail)
         minutes = wall / window
-        results.append(Result(
-            "target-salesloft upsert_account", "write", len(accounts), wall, cpu, rss, requests, cost,
-            {"net_cpu_us_per_record": round((cpu - startup_cpu) / len(accounts) * 1e6, 1),
-             "accepted": summary.get("accepted"), "rejected": summary.get("rejected"), "throttled_429": throttled,
-             "budget_used_pct": round(100 * cost / (600 * minutes), 1) if minutes else None,
-             "scaled_minutes": round(minutes, 2), "time_scale": args.time_scale},
-        ))
+        results.append(
+            Result(
+                "target-salesloft upsert_account",
+                "write",
+                len(accounts),
+                wall,
+                cpu,
+                rss,
+                requests,
+                cost,
+                {
+                    "net_cpu_us_per_record": round((cpu - startup_cpu) / len(accounts) * 1e6, 1),
+                    "accepted": summary.get("accepted"),
+                    "rejected": summary.get("rejected"),
+                    "throttled_429": throttled,
+                    "budget_used_pct": round(100 * cost / (600 * minutes), 1) if minutes else None,
+                    "scaled_minutes": round(minutes, 2),
+                    "time_scale": args.time_scale,
+                },
+            )
+        )
         print(f"  upsert_account: {len(accounts)} in {wall:.1f}s", file=sys.stderr)
 
-    people = [{"email_address": f"bulk{i}@bench.example", "first_name": f"P{i}", "last_name": "Bench"}
-              for i in range(args.bulk)]
+    people = [
+        {"email_address": f"bulk{i}@bench.example", "first_name": f"P{i}", "last_name": "Bench"}
+        for i in range(args.bulk)
+    ]
     for i in range(0, args.bulk, 100):  # 1 % fail: not an email address
         people[i] = {"email_address": f"broken-{i}", "first_name": "Broken", "last_name": "Bench"}
     people_in = singer_input(WORK / "people.jsonl", "people", people, "email_address")
     with running_sandbox(budget=600, time_scale=args.time_scale, bulk_latency=0.2) as sb:
-        config = write_json(WORK / "target-bulk.json", {
-            "base_url": sb.url, "api_key": sb.api_key, "sink": "bulk_upsert_people",
-            "rejected_path": str(WORK / "rejected-bulk.jsonl"), "rate_window_seconds": window})
+        config = write_json(
+            WORK / "target-bulk.json",
+            {
+                "base_url": sb.url,
+                "api_key": sb.api_key,
+                "sink": "bulk_upsert_people",
+                "rejected_path": str(WORK / "rejected-bulk.jsonl"),
+                "rate_window_seconds": window,
+            },
+        )
         sb.clear_journal()
-        _, wall, cpu, rss, tail = measure([str(BIN / "target-salesloft"), "--config", str(config)],
-                                          stdin_path=people_in, count_records=False)
+        _, wall, cpu, rss, tail = measure(
+            [str(BIN / "target-salesloft"), "--config", str(config)],
+            stdin_path=people_in,
+            count_records=False,
+        )
         requests, cost = journal_totals(sb)
         summary = target_summary(tail)
-        results.append(Result(
-            "target-salesloft bulk_upsert_people (1% invalid)", "write-bulk", len(people), wall, cpu, rss, requests,
-            cost, {"accepted": summary.get("accepted"), "rejected": summary.get("rejected"),
-                   "requests_per_record": round(requests / len(people), 5)},
-        ))
+        results.append(
+            Result(
+                "target-salesloft bulk_upsert_people (1% invalid)",
+                "write-bulk",
+                len(people),
+                wall,
+                cpu,
+                rss,
+                requests,
+                cost,
+                {
+                    "accepted": summary.get("accepted"),
+                    "rejected": summary.get("rejected"),
+                    "requests_per_record": round(requests / len(people), 5),
+                },
+            )
+        )
         print(f"  bulk: {len(people)} in {wall:.1f}s", file=sys.stderr)
 
 
 def table(results: list[Result]) -> str:
     floor = next((r for r in results if r.name.startswith("floor")), None)
-    rows = [("program", "records", "rec/s", "CPU s", "CPU us/rec", "x floor CPU", "peak MB", "requests", "cost",
-             "notes")]
+    rows = [
+        (
+            "program",
+            "records",
+            "rec/s",
+            "CPU s",
+            "CPU us/rec",
+            "x floor CPU",
+            "peak MB",
+            "requests",
+            "cost",
+            "notes",
+        )
+    ]
     for r in results:
-        ratio = f"{r.cpu_us_per_record / floor.cpu_us_per_record:.2f}" if floor and r.kind.startswith("read") else ""
+        ratio = (
+            f"{r.cpu_us_per_record / floor.cpu_us_per_record:.2f}"
+            if floor and r.kind.startswith("read")
+            else ""
+        )
         notes = ", ".join(f"{k}={v}" for k, v in r.extra.items() if v is not None)
-        rows.append((r.name, str(r.records), f"{r.records_per_s:,.0f}", f"{r.cpu_s:.2f}", f"{r.cpu_us_per_record:.1f}",
-                     ratio, f"{r.peak_rss_mb:.0f}", str(r.requests), str(r.cost), notes))
+        rows.append(
+            (
+                r.name,
+                str(r.records),
+                f"{r.records_per_s:,.0f}",
+                f"{r.cpu_s:.2f}",
+                f"{r.cpu_us_per_record:.1f}",
+                ratio,
+                f"{r.peak_rss_mb:.0f}",
+                str(r.requests),
+                str(r.cost),
+                notes,
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = [" | ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)) for row in rows]
     lines.insert(1, "-+-".join("-" * w for w in widths))
@@ -241,12 +344,20 @@ def table(results: list[Result]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--people", type=int, default=100_000, help="people to read (default 100,000)")
-    parser.add_argument("--accounts", type=int, default=10_000, help="accounts to upsert one by one (default 10,000)")
+    parser.add_argument(
+        "--accounts", type=int, default=10_000, help="accounts to upsert one by one (default 10,000)"
+    )
     parser.add_argument("--bulk", type=int, default=100_000, help="people to upsert through a bulk job")
-    parser.add_argument("--time-scale", type=float, default=30.0,
-                        help="sandbox minutes per real minute for the write budget (default 30: 600 points / 2 s)")
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=30.0,
+        help="sandbox minutes per real minute for the write budget (default 30: 600 points / 2 s)",
+    )
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--peers", action="store_true", help="also run the peers (installs them in .bench/)")
     parser.add_argument("--quick", action="store_true", help="a small smoke run")
@@ -261,11 +372,20 @@ def main(argv: list[str] | None = None) -> int:
     print("writing...", file=sys.stderr)
     bench_writes(args, results)
     print(table(results))
-    machine = {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(),
-               "system": platform.platform()}
-    payload = {"machine": machine, "args": {k: str(v) for k, v in vars(args).items()},
-               "results": [{**asdict(r), "records_per_s": r.records_per_s, "cpu_us_per_record": r.cpu_us_per_record}
-                           for r in results]}
+    machine = {
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "system": platform.platform(),
+    }
+    payload = {
+        "machine": machine,
+        "args": {k: str(v) for k, v in vars(args).items()},
+        "results": [
+            {**asdict(r), "records_per_s": r.records_per_s, "cpu_us_per_record": r.cpu_us_per_record}
+            for r in results
+        ],
+    }
     args.out.write_text(json.dumps(payload, indent=2) + "\n")
     print(f"\nwritten to {args.out}")
     return 0

@@ -52,21 +52,26 @@ class RequestBuilder:
         static_headers, self._headers = _split(template.headers)
         self._static_params = render_mapping(static_params, run)
         self._static_headers = {k: str(v) for k, v in render_mapping(static_headers, run).items()}
-        self._body_static = (
-            isinstance(template.body, CompiledValue) and template.body.variables <= {"config"}
-        )
+        self._body_static = isinstance(template.body, CompiledValue) and template.body.variables <= {"config"}
         self._body_value = template.body.render(run) if self._body_static else None
 
-    def build(self, context: Mapping[str, Any], body_context: Mapping[str, Any] | None = None,
-              default_body: Any = None) -> BuiltRequest:
+    def build(
+        self,
+        context: Mapping[str, Any],
+        body_context: Mapping[str, Any] | None = None,
+        default_body: Any = None,
+    ) -> BuiltRequest:
         """Render for one context; ``body_context`` is what the body sees (records minus excluded)."""
         ctx = {**self._run, **context}
         method = self._method or str(self.template.method.render(ctx)).strip().upper()
         if method not in HTTP_METHODS:
             raise RenderError(f"method renders to {method!r}, not one of {', '.join(sorted(HTTP_METHODS))}")
         url = self._url or self.origin.join(str(self.template.url.render(ctx)))
-        params = {**self._static_params, **render_mapping(self._params, ctx)} if self._params else dict(
-            self._static_params)
+        params = (
+            {**self._static_params, **render_mapping(self._params, ctx)}
+            if self._params
+            else dict(self._static_params)
+        )
         headers = self._static_headers
         if self._headers:
             headers = {**headers, **{k: str(v) for k, v in render_mapping(self._headers, ctx).items()}}

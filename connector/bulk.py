@@ -50,12 +50,22 @@ class BulkJobRun:
             self._builders[key] = RequestBuilder(step.request, self.client.origin, self.config)
         return self._builders[key]
 
-    def _call(self, step: JobStep, records: list[dict] | None = None, params: dict | None = None,
-              url: str | None = None) -> tuple[Any, SentRequest]:
+    def _call(
+        self,
+        step: JobStep,
+        records: list[dict] | None = None,
+        params: dict | None = None,
+        url: str | None = None,
+    ) -> tuple[Any, SentRequest]:
         context = {"job": self.job, "records": records or [], "stream": self.stream}
         built = self._builder(step).build(context)
-        shown = SentRequest(built.method, url or built.url, built.params or None,
-                            self.client.visible_headers(built.headers), None)
+        shown = SentRequest(
+            built.method,
+            url or built.url,
+            built.params or None,
+            self.client.visible_headers(built.headers),
+            None,
+        )
         self.requests += 1
         response = self.client.send(
             built.method,
@@ -81,8 +91,13 @@ class BulkJobRun:
             if isinstance(exc, AuthError):
                 raise
             for item in self.items:
-                outcomes.reject(self.stream, item.record, error=f"bulk job not created: {exc}", kind="api",
-                                sink=self.sink.template.name)
+                outcomes.reject(
+                    self.stream,
+                    item.record,
+                    error=f"bulk job not created: {exc}",
+                    kind="api",
+                    sink=self.sink.template.name,
+                )
             return
         self.job = {"id": dot_path(job.create.id or "data.id")(created), "created": created}
         logger.info("bulk job %s created for %d records of %s", self.job["id"], len(bodies), self.stream)
@@ -99,8 +114,14 @@ class BulkJobRun:
                     raise
                 status = exc.status if isinstance(exc, HTTPStatusError) else None
                 for i in part:
-                    outcomes.reject(self.stream, self.items[i].record, status=status, kind="api",
-                                    error=f"job data upload refused: {exc}", sink=self.sink.template.name)
+                    outcomes.reject(
+                        self.stream,
+                        self.items[i].record,
+                        status=status,
+                        kind="api",
+                        error=f"job data upload refused: {exc}",
+                        sink=self.sink.template.name,
+                    )
         if not uploaded:
             return
         try:
@@ -113,25 +134,43 @@ class BulkJobRun:
         except ConnectorError as exc:
             # The job may or may not have applied them: hand them back for a re-run (upserts are idempotent).
             for i in uploaded:
-                outcomes.reject(self.stream, self.items[i].record, kind="unknown_outcome",
-                                error=f"bulk job {self.job['id']} outcome unknown: {exc}",
-                                sink=self.sink.template.name)
+                outcomes.reject(
+                    self.stream,
+                    self.items[i].record,
+                    kind="unknown_outcome",
+                    error=f"bulk job {self.job['id']} outcome unknown: {exc}",
+                    sink=self.sink.template.name,
+                )
             return
         expected = dot_path(job.poll.failed_count)(final) if job.poll.failed_count else None
         if expected is not None and int(expected) != sum(len(v) for v in failures.values()):
-            logger.warning("bulk job %s reports %s failed records, %d were read back", self.job["id"], expected,
-                           sum(len(v) for v in failures.values()))
+            logger.warning(
+                "bulk job %s reports %s failed records, %d were read back",
+                self.job["id"],
+                expected,
+                sum(len(v) for v in failures.values()),
+            )
         accepted = 0
         for i in uploaded:
             if i in failures:
-                outcomes.reject(self.stream, self.items[i].record, error=failures[i], kind="api",
-                                sink=self.sink.template.name,
-                                request=SentRequest("BULK", f"job {self.job['id']}", None, None, bodies[i]))
+                outcomes.reject(
+                    self.stream,
+                    self.items[i].record,
+                    error=failures[i],
+                    kind="api",
+                    sink=self.sink.template.name,
+                    request=SentRequest("BULK", f"job {self.job['id']}", None, None, bodies[i]),
+                )
             else:
                 accepted += 1
         outcomes.accept(self.stream, accepted)
-        logger.info("bulk job %s done: %d accepted, %d rejected, %d requests", self.job["id"], accepted,
-                    len(failures), self.requests)
+        logger.info(
+            "bulk job %s done: %d accepted, %d rejected, %d requests",
+            self.job["id"],
+            accepted,
+            len(failures),
+            self.requests,
+        )
 
     def _plan(self, bodies: list[dict]) -> None:
         """Dry run: record the create and upload requests the job would send; nothing is sent."""
@@ -139,13 +178,18 @@ class BulkJobRun:
         self.job = {"id": "{job.id}"}
         steps = [(job.create, [])]
         chunk = job.upload.max_records or max(len(bodies), 1)
-        steps += [(job.upload, bodies[i:i + chunk]) for i in range(0, len(bodies), chunk)]
+        steps += [(job.upload, bodies[i : i + chunk]) for i in range(0, len(bodies), chunk)]
         if job.start is not None:
             steps.append((job.start, []))
         for step, records in steps:
             built = self._builder(step).build({"job": self.job, "records": records, "stream": self.stream})
-            shown = SentRequest(built.method, built.url, built.params or None,
-                                self.client.visible_headers(built.headers), built.body)
+            shown = SentRequest(
+                built.method,
+                built.url,
+                built.params or None,
+                self.client.visible_headers(built.headers),
+                built.body,
+            )
             self.sink.outcomes.record_request(self.stream, shown, len(records))
         self.sink.outcomes.accept(self.stream, len(bodies))
 
@@ -189,8 +233,9 @@ class BulkJobRun:
                     unmatched += 1
             page = paginator.next(page, _NoResponse(), body, results)
         if unmatched:
-            logger.warning("bulk job %s: %d failed results did not match a submitted record", self.job["id"],
-                           unmatched)
+            logger.warning(
+                "bulk job %s: %d failed results did not match a submitted record", self.job["id"], unmatched
+            )
         return failures
 
 

@@ -199,6 +199,7 @@ def run_sink(
             "dry_run": False,
             "max_rejected": None,
             "concurrency": 1,  # one request at a time: the output follows the input's order
+            "http_transport": "httpx",  # its event hooks record each exchange for display
         }
         lines = "".join(json.dumps(m, default=str) + "\n" for m in messages)
         with quiet_logs():

@@ -276,7 +276,9 @@ class ApiClient:
         base_url = str(connection.base_url.render({"config": config}))
         self.origin = Origin.parse(base_url)
         retry = connection.retry
-        overrides = {k: config.get(k) for k in ("max_attempts", "request_timeout") if config.get(k) is not None}
+        overrides = {
+            k: config.get(k) for k in ("max_attempts", "request_timeout") if config.get(k) is not None
+        }
         self.retry = Retry(
             max_attempts=int(overrides.get("max_attempts", retry.max_attempts)),
             backoff_seconds=retry.backoff_seconds,
@@ -303,7 +305,11 @@ class ApiClient:
         )
         # The lean sender unless a test transport is given or the user asks for httpx's stack (HTTP/2).
         use_wire = transport is None and str(config.get("http_transport") or "wire") == "wire"
-        self.wire = WireSender(self.retry.timeout_seconds, min(10.0, self.retry.timeout_seconds)) if use_wire else None
+        self.wire = (
+            WireSender(self.retry.timeout_seconds, min(10.0, self.retry.timeout_seconds))
+            if use_wire
+            else None
+        )
         self._wire_headers = {"Accept-Encoding": "gzip", "User-Agent": f"declarative-connector/{__version__}"}
         REDACTOR.add(*(config.get(name) for name in connection.secret_settings))
         self.auth = Authenticator(Authenticator.choose(connection.auth, config), config, self.http, on_rotate)
@@ -353,8 +359,14 @@ class ApiClient:
             attempt += 1
             self.budget.acquire(cost)
             auth_headers = self.auth.headers()
-            request = self._build(method, url, params, {**self.static_headers, **(headers or {}), **auth_headers},
-                                  content, form_body)
+            request = self._build(
+                method,
+                url,
+                params,
+                {**self.static_headers, **(headers or {}), **auth_headers},
+                content,
+                form_body,
+            )
             self.stats.requests += 1
             try:
                 response = self._send_following(request)
@@ -378,11 +390,15 @@ class ApiClient:
                 if status == 429:
                     self.stats.throttled += 1
                     wait = self.budget.throttled(_retry_after(response.headers))
-                    logger.warning("429 from %s %s: waiting %.2fs for the rate budget", method, request.url.path, wait)
+                    logger.warning(
+                        "429 from %s %s: waiting %.2fs for the rate budget", method, request.url.path, wait
+                    )
                     self.stats.retries += 1
                     continue
                 self.stats.server_errors += 1
-                self._backoff(attempt, _retry_after(response.headers), f"{method} {request.url.path} -> {status}")
+                self._backoff(
+                    attempt, _retry_after(response.headers), f"{method} {request.url.path} -> {status}"
+                )
                 continue
             return response
 
@@ -410,11 +426,19 @@ class ApiClient:
             )
         raise UnsafeRequestError(f"too many redirects from {request.url.path}")
 
-    def _build(self, method: str, url: str, params: Mapping[str, Any] | None, headers: Mapping[str, str],
-               content: bytes | None, form_body: Mapping[str, Any] | None) -> httpx.Request | WireRequest:
+    def _build(
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, Any] | None,
+        headers: Mapping[str, str],
+        content: bytes | None,
+        form_body: Mapping[str, Any] | None,
+    ) -> httpx.Request | WireRequest:
         if self.wire is None:
-            return self.http.build_request(method, url, params=params, headers=headers, content=content,
-                                           data=form_body)
+            return self.http.build_request(
+                method, url, params=params, headers=headers, content=content, data=form_body
+            )
         return prepare(method, url, params, {**self._wire_headers, **headers}, content, form_body)
 
     def _backoff(self, attempt: int, retry_after: float | None, what: str) -> None:
@@ -424,7 +448,9 @@ class ApiClient:
         else:
             cap = min(self.retry.max_backoff_seconds, self.retry.backoff_seconds * (2 ** (attempt - 1)))
             delay = random.uniform(cap / 2, cap)
-        logger.warning("retrying %s in %.2fs (attempt %d of %d)", what, delay, attempt + 1, self.retry.max_attempts)
+        logger.warning(
+            "retrying %s in %.2fs (attempt %d of %d)", what, delay, attempt + 1, self.retry.max_attempts
+        )
         self.stats.waited_seconds += delay
         time.sleep(delay)
 
@@ -445,7 +471,10 @@ class ApiClient:
         ok = response.status_code in accept if accept else response.is_success
         if not ok:
             raise HTTPStatusError(
-                response.status_code, self.error_message(response), response.request.method, response.request.url.path
+                response.status_code,
+                self.error_message(response),
+                response.request.method,
+                response.request.url.path,
             )
 
 

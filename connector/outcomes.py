@@ -121,7 +121,8 @@ class Outcomes:
         if self._requests_file:
             with self._lock:
                 self._requests_file.write(
-                    _dumps(REDACTOR.redact_value({"stream": stream, "records": records, **request.as_dict()})) + b"\n"
+                    _dumps(REDACTOR.redact_value({"stream": stream, "records": records, **request.as_dict()}))
+                    + b"\n"
                 )
 
     def flush(self) -> None:

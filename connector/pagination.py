@@ -44,7 +44,9 @@ class Paginator:
     def _short(self, records: list) -> bool:
         return not records or (self.page_size is not None and len(records) < self.page_size)
 
-    def next(self, current: PageRequest, response: httpx.Response, body: Any, records: list) -> PageRequest | None:
+    def next(
+        self, current: PageRequest, response: httpx.Response, body: Any, records: list
+    ) -> PageRequest | None:
         spec = self.spec
         kind = spec.type
         number = current.number + 1

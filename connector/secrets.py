@@ -47,9 +47,7 @@ SENSITIVE_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie",
 
 def safe_headers(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
     """Headers fit to show a user or write to a file: credentials masked."""
-    return {
-        k: (MASK if k.lower() in SENSITIVE_HEADERS else REDACTOR.redact(v)) for k, v in headers
-    }
+    return {k: (MASK if k.lower() in SENSITIVE_HEADERS else REDACTOR.redact(v)) for k, v in headers}
 
 
 class RedactingFilter(logging.Filter):

@@ -46,14 +46,24 @@ SETTING_TYPES = {
 
 # Settings of the engine itself, offered by every connection's tap and target.
 ENGINE_SETTINGS = [
-    Setting("rate_window_seconds", "number", "Length of the API's rate-limit window (for sandboxes with scaled time)."),
-    Setting("rate_budget", "integer", "Cost points per window, if the API's is not the connection's default."),
+    Setting(
+        "rate_window_seconds",
+        "number",
+        "Length of the API's rate-limit window (for sandboxes with scaled time).",
+    ),
+    Setting(
+        "rate_budget", "integer", "Cost points per window, if the API's is not the connection's default."
+    ),
     Setting("rate_reserve", "integer", "Cost points per window left unused for other integrations."),
     Setting("max_attempts", "integer", "Attempts per request before giving up on 429/5xx/network errors."),
     Setting("max_backoff_seconds", "number", "Longest wait between two attempts."),
     Setting("request_timeout", "number", "Seconds before a request times out."),
-    Setting("http_transport", "string", "wire (default: lean HTTP/1.1 keep-alive) or httpx (HTTP/2 where offered).",
-            default="wire"),
+    Setting(
+        "http_transport",
+        "string",
+        "wire (default: lean HTTP/1.1 keep-alive) or httpx (HTTP/2 where offered).",
+        default="wire",
+    ),
 ]
 
 
@@ -138,8 +148,9 @@ class TemplateStream(Stream):
         request = template.request
         run_context = {"config": tap.config}
         # Parts that depend only on the run's config are rendered once, here.
-        self._static_params = render_mapping({k: v for k, v in request.params.items() if v.variables <= {"config"}},
-                                             run_context)
+        self._static_params = render_mapping(
+            {k: v for k, v in request.params.items() if v.variables <= {"config"}}, run_context
+        )
         self._dynamic_params = {k: v for k, v in request.params.items() if not v.variables <= {"config"}}
         self._static_headers = render_mapping(
             {k: v for k, v in request.headers.items() if v.variables <= {"config"}}, run_context
@@ -166,7 +177,9 @@ class TemplateStream(Stream):
         # A record parsed from JSON whose top-level keys the schema declares is already conformant:
         # conforming it again costs ~100 us per record (most of a sync's CPU). Anything else takes the SDK path.
         if self._fast_path() and self._schema_keys.issuperset(record):
-            yield RecordMessage(stream=self.name, record=record, version=self._stream_version, time_extracted=utc_now())
+            yield RecordMessage(
+                stream=self.name, record=record, version=self._stream_version, time_extracted=utc_now()
+            )
             return
         yield from super()._generate_record_messages(record)
 
@@ -246,7 +259,9 @@ class TemplateStream(Stream):
         url = self._static_url if self._static_url is not None else template.request.url.render(render_ctx)
         base_params = {**self._static_params, **render_mapping(self._dynamic_params, render_ctx)}
         headers = {**self._static_headers, **render_mapping(self._dynamic_headers, render_ctx)}
-        start = self._start_value(context) if template.replication_key and template.incremental_param else None
+        start = (
+            self._start_value(context) if template.replication_key and template.incremental_param else None
+        )
         if start is not None:
             base_params[template.incremental_param] = start
         spec = template.pagination
@@ -284,8 +299,11 @@ class TemplateStream(Stream):
             if next_page is not None:
                 pending = request(next_page)
             for record in records:
-                if (skip_value is not None and record.get(key) == skip_value
-                        and tuple(record.get(k) for k in pk) in skip_keys):
+                if (
+                    skip_value is not None
+                    and record.get(key) == skip_value
+                    and tuple(record.get(k) for k in pk) in skip_keys
+                ):
                     continue
                 yield record
             page, skip_value, skip_keys = next_page, next_skip_value, next_skip_keys
@@ -316,7 +334,10 @@ class ConnectorTap(Tap):
     @property
     def client(self) -> ApiClient:
         if self._client is None:
-            if not any(self.config.get(m.when) for m in self.connection.auth if m.when) and self.connection.auth:
+            if (
+                not any(self.config.get(m.when) for m in self.connection.auth if m.when)
+                and self.connection.auth
+            ):
                 names = " or ".join(m.when for m in self.connection.auth if m.when)
                 raise ConnectorError(f"{self.name}: no credentials in the config: set {names}")
             live = dict(self.config)
@@ -341,7 +362,9 @@ class ConnectorTap(Tap):
 def stream_classes(connection: Connection) -> dict[str, type[TemplateStream]]:
     classes: dict[str, type[TemplateStream]] = {}
     for name, template in connection.streams.items():
-        classes[name] = type(f"{name.title().replace('_', '')}Stream", (TemplateStream,), {"template": template})
+        classes[name] = type(
+            f"{name.title().replace('_', '')}Stream", (TemplateStream,), {"template": template}
+        )
     for name, template in connection.streams.items():
         if template.parent:
             classes[name].parent_stream_type = classes[template.parent]

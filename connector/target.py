@@ -36,12 +36,26 @@ logger = logging.getLogger("connector.target")
 TARGET_SETTINGS = [
     Setting("sink", "string", "Sink (destination template) used for every incoming stream."),
     Setting("stream_sinks", "object", "Stream name -> sink name, overriding `sink` per stream."),
-    Setting("rejected_path", "string", "JSON Lines file for rejected records (record, status, API error, request).",
-            default="rejected.jsonl"),
-    Setting("responses_path", "string", "JSON Lines file capturing the API's response to each accepted request."),
-    Setting("requests_path", "string", "JSON Lines file recording every request rendered (with dry_run: the plan)."),
+    Setting(
+        "rejected_path",
+        "string",
+        "JSON Lines file for rejected records (record, status, API error, request).",
+        default="rejected.jsonl",
+    ),
+    Setting(
+        "responses_path", "string", "JSON Lines file capturing the API's response to each accepted request."
+    ),
+    Setting(
+        "requests_path",
+        "string",
+        "JSON Lines file recording every request rendered (with dry_run: the plan).",
+    ),
     Setting("dry_run", "boolean", "Render and record the requests without sending them.", default=False),
-    Setting("max_rejected", "integer", "Stop the run once more than this many records were rejected (0 = fail fast)."),
+    Setting(
+        "max_rejected",
+        "integer",
+        "Stop the run once more than this many records were rejected (0 = fail fast).",
+    ),
     Setting("batch_records", "integer", "Records buffered per sink before its requests are sent."),
     Setting("concurrency", "integer", "Requests in flight per sink (default: the template's)."),
 ]
@@ -80,13 +94,24 @@ class TemplateSink(BatchSink):
         self._stopped = False
         self.outcomes = target.outcomes
         self.client = target.client
-        self._builder = RequestBuilder(self.template.request, self.client.origin, target.config) \
-            if self.template.request is not None else None
+        self._builder = (
+            RequestBuilder(self.template.request, self.client.origin, target.config)
+            if self.template.request is not None
+            else None
+        )
         self._concurrency = int(target.config.get("concurrency") or self.template.concurrency)
-        self._pool = ThreadPoolExecutor(max_workers=self._concurrency, thread_name_prefix=f"sink-{stream_name}")
-        self._exclude = self.template.exclude | {"_sdc_extracted_at", "_sdc_received_at", "_sdc_batched_at",
-                                                  "_sdc_deleted_at", "_sdc_sequence", "_sdc_table_version",
-                                                  "_sdc_sync_started_at"}
+        self._pool = ThreadPoolExecutor(
+            max_workers=self._concurrency, thread_name_prefix=f"sink-{stream_name}"
+        )
+        self._exclude = self.template.exclude | {
+            "_sdc_extracted_at",
+            "_sdc_received_at",
+            "_sdc_batched_at",
+            "_sdc_deleted_at",
+            "_sdc_sequence",
+            "_sdc_table_version",
+            "_sdc_sync_started_at",
+        }
 
     @property
     def max_size(self) -> int:
@@ -108,8 +133,9 @@ class TemplateSink(BatchSink):
                 self._invalid = f"record does not match the stream's schema: {exc.error_message}"
                 return record
         try:
-            self._parse_timestamps_in_record(record=record, schema=self.schema,
-                                             treatment=self.datetime_error_treatment)
+            self._parse_timestamps_in_record(
+                record=record, schema=self.schema, treatment=self.datetime_error_treatment
+            )
         except Exception as exc:  # a bad timestamp is one record's problem
             self._invalid = f"bad timestamp: {exc}"
         return record
@@ -124,8 +150,13 @@ class TemplateSink(BatchSink):
 
     def process_record(self, record: dict, context: dict) -> None:
         if self._invalid is not None:
-            self.outcomes.reject(self.stream_name, _json_safe(record), error=self._invalid,
-                                 sink=self.template.name, kind="invalid")
+            self.outcomes.reject(
+                self.stream_name,
+                _json_safe(record),
+                error=self._invalid,
+                sink=self.template.name,
+                kind="invalid",
+            )
             return
         context.setdefault("records", []).append(record)
 
@@ -139,8 +170,13 @@ class TemplateSink(BatchSink):
         for index, record in enumerate(records):
             id_field = self.template.id_field
             if id_field and record.get(id_field) in (None, ""):
-                self.outcomes.reject(self.stream_name, _json_safe(record), sink=self.template.name, kind="missing_id",
-                                     error=f"record has no {id_field!r} (the sink's id_field): not sent")
+                self.outcomes.reject(
+                    self.stream_name,
+                    _json_safe(record),
+                    sink=self.template.name,
+                    kind="missing_id",
+                    error=f"record has no {id_field!r} (the sink's id_field): not sent",
+                )
                 continue
             body = {k: v for k, v in record.items() if k not in self._exclude}
             items.append(Item(index, record, body))
@@ -174,8 +210,13 @@ class TemplateSink(BatchSink):
             try:
                 built = self._render(item)
             except (RenderError, UnsafeRequestError) as exc:
-                self.outcomes.reject(self.stream_name, _json_safe(item.record), error=f"cannot render request: {exc}",
-                                     sink=self.template.name, kind="render")
+                self.outcomes.reject(
+                    self.stream_name,
+                    _json_safe(item.record),
+                    error=f"cannot render request: {exc}",
+                    sink=self.template.name,
+                    kind="render",
+                )
                 continue
             if self.template.batch_size == 1:
                 # Records about the same object go out one after another, in input order: the last one wins.
@@ -187,7 +228,7 @@ class TemplateSink(BatchSink):
         chains = []  # each chain's requests are sent in order; chains run concurrently
         for members in groups.values():
             size = self.template.batch_size
-            chains.append([members[start:start + size] for start in range(0, len(members), size)])
+            chains.append([members[start : start + size] for start in range(0, len(members), size)])
         for error in self._pool.map(self._send_chain, chains):
             if error is not None:
                 raise error
@@ -223,9 +264,13 @@ class TemplateSink(BatchSink):
         records = [item.record for item, _ in members]
 
         def shown() -> SentRequest:  # only built when someone will read it: a rejection or the requests file
-            return SentRequest(built.method, built.url, built.params or None,
-                               self.client.visible_headers(built.headers),
-                               _json_safe(built.body) if built.body is not None else None)
+            return SentRequest(
+                built.method,
+                built.url,
+                built.params or None,
+                self.client.visible_headers(built.headers),
+                _json_safe(built.body) if built.body is not None else None,
+            )
 
         if self.outcomes.records_requests:
             self.outcomes.record_request(self.stream_name, shown(), len(records))
@@ -245,21 +290,38 @@ class TemplateSink(BatchSink):
             raise
         except (ConnectorError, httpx.HTTPError) as exc:  # retries exhausted, unsafe redirect, ...
             for record in records:
-                self.outcomes.reject(self.stream_name, _json_safe(record), error=f"{type(exc).__name__}: {exc}",
-                                     request=shown(), sink=self.template.name, kind="transport")
+                self.outcomes.reject(
+                    self.stream_name,
+                    _json_safe(record),
+                    error=f"{type(exc).__name__}: {exc}",
+                    request=shown(),
+                    sink=self.template.name,
+                    kind="transport",
+                )
             return
         if response.status_code in self.template.accept:
             captured = None
             if self.connector_target.capture_responses:
-                captured = {"stream": self.stream_name, "sink": self.template.name, "status": response.status_code,
-                            "request": {"method": built.method, "url": built.url}, "response": _payload(response)}
+                captured = {
+                    "stream": self.stream_name,
+                    "sink": self.template.name,
+                    "status": response.status_code,
+                    "request": {"method": built.method, "url": built.url},
+                    "response": _payload(response),
+                }
             self.outcomes.accept(self.stream_name, len(records), response=captured)
             return
         error = self.client.error_message(response)
         sent = shown()
         for record in records:
-            self.outcomes.reject(self.stream_name, _json_safe(record), status=response.status_code, error=error,
-                                 request=sent, sink=self.template.name)
+            self.outcomes.reject(
+                self.stream_name,
+                _json_safe(record),
+                status=response.status_code,
+                error=error,
+                request=sent,
+                sink=self.template.name,
+            )
 
     def clean_up(self) -> None:
         self._pool.shutdown(wait=True)
@@ -282,7 +344,9 @@ class LenientReader(SingerReader):
             self.on_bad_line(self.line_number, line, f"invalid JSON: {exc}")
             return {"type": "_INVALID"}
         if not isinstance(value, dict):
-            self.on_bad_line(self.line_number, line, f"a Singer message must be a JSON object, got {type(value).__name__}")
+            self.on_bad_line(
+                self.line_number, line, f"a Singer message must be a JSON object, got {type(value).__name__}"
+            )
             return {"type": "_INVALID"}
         return value
 
@@ -338,14 +402,23 @@ class ConnectorTarget(Target):
     def client(self) -> ApiClient:
         if self._client is None:
             live = dict(self.config)
-            if not self.dry_run and self.connection.auth and not any(
-                    live.get(m.when) for m in self.connection.auth if m.when):
+            if (
+                not self.dry_run
+                and self.connection.auth
+                and not any(live.get(m.when) for m in self.connection.auth if m.when)
+            ):
                 names = " or ".join(m.when for m in self.connection.auth if m.when)
                 raise ConnectorError(f"{self.name}: no credentials in the config: set {names}")
-            concurrency = int(live.get("concurrency") or max(
-                (s.concurrency for s in self.connection.sinks.values()), default=8))
-            self._client = ApiClient(self.connection, live, on_rotate=lambda u: self._config_writer(u, live),
-                                     max_connections=max(concurrency, 4))
+            concurrency = int(
+                live.get("concurrency")
+                or max((s.concurrency for s in self.connection.sinks.values()), default=8)
+            )
+            self._client = ApiClient(
+                self.connection,
+                live,
+                on_rotate=lambda u: self._config_writer(u, live),
+                max_connections=max(concurrency, 4),
+            )
         return self._client
 
     def sink_template_for(self, stream_name: str) -> SinkTemplate:
@@ -362,8 +435,12 @@ class ConnectorTarget(Target):
 
     def _bad_line(self, number: int, line: str, error: str) -> None:
         logger.error("input line %d rejected: %s", number, error)
-        self.outcomes.reject("(input)", {"line_number": number, "line": line[:2000]}, error=f"line {number}: {error}",
-                             kind="bad_input")
+        self.outcomes.reject(
+            "(input)",
+            {"line_number": number, "line": line[:2000]},
+            error=f"line {number}: {error}",
+            kind="bad_input",
+        )
 
     def _process_record_message(self, message_dict: dict) -> None:
         """Protocol violations stop the run, after every record before them got its outcome."""

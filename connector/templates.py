@@ -303,7 +303,9 @@ class _Compiler:
         self.errors: list[TemplateError] = []
 
     def error(self, path: list[Any], message: str) -> None:
-        self.errors.append(TemplateError(self.file, _field_name(path), message, _line_of(self.document, path)))
+        self.errors.append(
+            TemplateError(self.file, _field_name(path), message, _line_of(self.document, path))
+        )
 
     def text(self, path: list[Any], source: Any, url: bool = False) -> Compiled:
         try:
@@ -333,15 +335,22 @@ class _Compiler:
             self.error(path, f"Jinja syntax error: {exc.message}")
         return None
 
-    def request(self, doc: Mapping, path: list[Any], default_method: str, default_body: Any) -> RequestTemplate:
+    def request(
+        self, doc: Mapping, path: list[Any], default_method: str, default_body: Any
+    ) -> RequestTemplate:
         method = str(doc.get("method", default_method))
         if "{{" not in method and method.upper() not in HTTP_METHODS:
-            self.error([*path, "method"], f"must be one of {', '.join(sorted(HTTP_METHODS))} (got {method!r})")
+            self.error(
+                [*path, "method"], f"must be one of {', '.join(sorted(HTTP_METHODS))} (got {method!r})"
+            )
         url = str(doc.get("url", ""))
         compact = url.replace(" ", "")
         if url.startswith("//") or not (url.startswith("/") or (url.startswith("{{") and "|path" in compact)):
-            self.error([*path, "url"], "must be a path starting with '/' (or a {{ value | path }}), joined to the "
-                                       f"base URL (got {url!r})")
+            self.error(
+                [*path, "url"],
+                "must be a path starting with '/' (or a {{ value | path }}), joined to the "
+                f"base URL (got {url!r})",
+            )
         body_source = doc.get("body", default_body)
         body: CompiledValue | str | None
         if body_source in ("record", None, "none"):
@@ -362,7 +371,11 @@ def _merge(defaults: Mapping | None, doc: Mapping) -> dict:
     """Template fields override connection defaults; params and headers merge key by key."""
     merged = dict(defaults or {})
     for key, value in doc.items():
-        if key in ("params", "headers") and isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+        if (
+            key in ("params", "headers")
+            and isinstance(value, Mapping)
+            and isinstance(merged.get(key), Mapping)
+        ):
             merged[key] = {**merged[key], **value}
         else:
             merged[key] = value
@@ -373,7 +386,9 @@ def _pagination(doc: Mapping | None) -> Pagination:
     return Pagination(**dict(doc)) if doc else Pagination()
 
 
-def _load_record_schema(c: _Compiler, specs_dir: Path, name: str | None, path: list[Any]) -> tuple[dict, Path]:
+def _load_record_schema(
+    c: _Compiler, specs_dir: Path, name: str | None, path: list[Any]
+) -> tuple[dict, Path]:
     file = specs_dir / (name or "")
     if not name:
         return {}, file
@@ -397,7 +412,9 @@ def compile_stream(doc: Mapping, file: str, specs_dir: Path, defaults: Mapping |
         raise TemplateErrors(errors)
     c = _Compiler(doc, file)
     merged = _merge(defaults, doc)
-    schema, schema_file = _load_record_schema(c, specs_dir, merged.get("schema", f"{doc['name']}.json"), ["schema"])
+    schema, schema_file = _load_record_schema(
+        c, specs_dir, merged.get("schema", f"{doc['name']}.json"), ["schema"]
+    )
     properties = schema.get("properties", {})
     for key in merged["primary_key"]:
         if properties and key not in properties:
@@ -406,7 +423,9 @@ def compile_stream(doc: Mapping, file: str, specs_dir: Path, defaults: Mapping |
     if replication_key and properties and replication_key not in properties:
         c.error(["replication_key"], f"{replication_key!r} is not a property of {schema_file.name}")
     pagination = _pagination(merged.get("pagination"))
-    if pagination.type == "cursor" and not (pagination.param and (pagination.from_record or pagination.from_response)):
+    if pagination.type == "cursor" and not (
+        pagination.param and (pagination.from_record or pagination.from_response)
+    ):
         c.error(["pagination"], "cursor pagination needs 'param' and 'from_record' or 'from_response'")
     if pagination.type == "next_url" and not pagination.from_response:
         c.error(["pagination"], "next_url pagination needs 'from_response'")
@@ -433,7 +452,16 @@ def compile_stream(doc: Mapping, file: str, specs_dir: Path, defaults: Mapping |
 
 def _job_step(c: _Compiler, doc: Mapping, path: list[Any]) -> JobStep:
     step = JobStep(request=c.request(doc, path, "GET", None))
-    for name in ("id", "max_records", "interval_seconds", "timeout_seconds", "records", "record", "error", "failed_count"):
+    for name in (
+        "id",
+        "max_records",
+        "interval_seconds",
+        "timeout_seconds",
+        "records",
+        "record",
+        "error",
+        "failed_count",
+    ):
         if name in doc:
             setattr(step, name, doc[name])
     if "done" in doc:
@@ -471,7 +499,9 @@ def compile_sink(doc: Mapping, file: str, specs_dir: Path, defaults: Mapping | N
                 upload=_job_step(c, steps["upload"], ["job", "upload"]),
                 poll=_job_step(c, steps["poll"], ["job", "poll"]),
                 start=_job_step(c, steps["start"], ["job", "start"]) if "start" in steps else None,
-                failures=_job_step(c, steps["failures"], ["job", "failures"]) if "failures" in steps else None,
+                failures=_job_step(c, steps["failures"], ["job", "failures"])
+                if "failures" in steps
+                else None,
             )
             if job.poll.done is None:
                 c.error(["job", "poll", "done"], "the poll step needs a 'done' expression")
@@ -555,8 +585,12 @@ def load_connection(directory: str | Path) -> Connection:
     for stream in connection.streams.values():
         if stream.parent and stream.parent not in connection.streams:
             errors.append(
-                TemplateError(str(stream.file), "parent", f"unknown parent stream {stream.parent!r}",
-                              _line_of(stream.raw, ["parent"]))
+                TemplateError(
+                    str(stream.file),
+                    "parent",
+                    f"unknown parent stream {stream.parent!r}",
+                    _line_of(stream.raw, ["parent"]),
+                )
             )
     if errors:
         raise TemplateErrors(errors)

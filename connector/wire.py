@@ -37,8 +37,9 @@ class WireRequest:
         return httpx.URL(self.target)
 
 
-def prepare(method: str, url: str, params: object, headers: dict[str, str], content: bytes | None,
-            form_body: object) -> WireRequest:
+def prepare(
+    method: str, url: str, params: object, headers: dict[str, str], content: bytes | None, form_body: object
+) -> WireRequest:
     if params:
         url = f"{url}{'&' if '?' in url else '?'}{urlencode(params, doseq=True)}"  # type: ignore[arg-type]
     if form_body is not None and content is None:
@@ -48,8 +49,15 @@ def prepare(method: str, url: str, params: object, headers: dict[str, str], cont
 
 
 class _Connection:
-    def __init__(self, scheme: str, host: str, port: int, timeout: float, connect_timeout: float,
-                 context: ssl.SSLContext) -> None:
+    def __init__(
+        self,
+        scheme: str,
+        host: str,
+        port: int,
+        timeout: float,
+        connect_timeout: float,
+        context: ssl.SSLContext,
+    ) -> None:
         try:
             sock = socket.create_connection((host, port), timeout=connect_timeout)
             if scheme == "https":
@@ -71,8 +79,9 @@ class _Connection:
         except OSError:
             pass
 
-    def exchange(self, method: str, target: str, headers: dict[str, str], body: bytes | None
-                 ) -> tuple[int, list[tuple[str, str]], bytes, bool]:
+    def exchange(
+        self, method: str, target: str, headers: dict[str, str], body: bytes | None
+    ) -> tuple[int, list[tuple[str, str]], bytes, bool]:
         lines = [f"{method} {target} HTTP/1.1", f"Host: {self.host_header}"]
         lines += [f"{name}: {value}" for name, value in headers.items()]
         if body is not None or method in ("POST", "PUT", "PATCH"):
@@ -159,15 +168,21 @@ class WireSender:
         reused = conn is not None
         for _ in range(2):
             if conn is None:
-                conn = _Connection(parts.scheme, parts.hostname or "", parts.port or (443 if parts.scheme == "https"
-                                                                                      else 80),
-                                   self.timeout, self.connect_timeout, self._ssl)
+                conn = _Connection(
+                    parts.scheme,
+                    parts.hostname or "",
+                    parts.port or (443 if parts.scheme == "https" else 80),
+                    self.timeout,
+                    self.connect_timeout,
+                    self._ssl,
+                )
                 with self._lock:
                     self._all.append(conn)
                 conns[key] = conn
             try:
-                status, headers, content, will_close = conn.exchange(request.method, target, request.headers,
-                                                                     request.content)
+                status, headers, content, will_close = conn.exchange(
+                    request.method, target, request.headers, request.content
+                )
             except httpx.TransportError:
                 self._drop(conns, key, conn)
                 if reused:  # the server had closed an idle kept-alive connection: one fresh attempt
@@ -202,7 +217,9 @@ class WireSender:
             self._all.clear()
 
 
-def _response(status: int, headers: list[tuple[str, str]], content: bytes, request: WireRequest) -> httpx.Response:
+def _response(
+    status: int, headers: list[tuple[str, str]], content: bytes, request: WireRequest
+) -> httpx.Response:
     encoding = next((v.lower() for k, v in headers if k.lower() == "content-encoding"), "")
     if encoding in ("gzip", "deflate") and content:
         try:

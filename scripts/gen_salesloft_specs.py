@@ -26,20 +26,40 @@ STREAM_TABLE: dict[str, tuple[str, str, str]] = {
     "actions": ("/v2/actions.json", "Action", "Due actions of cadence steps."),
     "activity_histories": ("/v2/activity_histories", "ActivityHistory", "Activity history feed."),
     "bulk_jobs": ("/v2/bulk_jobs", "BulkJob", "Bulk jobs."),
-    "bulk_job_results": ("/v2/bulk_jobs/{{ parent.id }}/results", "BulkJobResult", "Per-record results of each bulk job."),
+    "bulk_job_results": (
+        "/v2/bulk_jobs/{{ parent.id }}/results",
+        "BulkJobResult",
+        "Per-record results of each bulk job.",
+    ),
     "cadences": ("/v2/cadences.json", "Cadence", "Cadences."),
-    "cadence_memberships": ("/v2/cadence_memberships.json", "CadenceMembership", "People's memberships in cadences."),
+    "cadence_memberships": (
+        "/v2/cadence_memberships.json",
+        "CadenceMembership",
+        "People's memberships in cadences.",
+    ),
     "calendar_events": ("/v2/calendar/events", "CalendarEvent", "Calendar events."),
     "call_data_records": ("/v2/call_data_records.json", "CallDataRecord", "Call data records (telephony)."),
     "call_dispositions": ("/v2/call_dispositions.json", "CallDisposition", "Call dispositions."),
-    "call_instructions": ("/v2/action_details/call_instructions.json", "CallInstruction", "Call instructions of call steps."),
+    "call_instructions": (
+        "/v2/action_details/call_instructions.json",
+        "CallInstruction",
+        "Call instructions of call steps.",
+    ),
     "call_sentiments": ("/v2/call_sentiments.json", "CallSentiment", "Call sentiments."),
     "calls": ("/v2/activities/calls.json", "Call", "Logged call activities."),
     "crm_activities": ("/v2/crm_activities.json", "CrmActivity", "Activities synced to the CRM."),
-    "crm_activity_fields": ("/v2/crm_activity_fields.json", "CrmActivityField", "CRM activity field mappings."),
+    "crm_activity_fields": (
+        "/v2/crm_activity_fields.json",
+        "CrmActivityField",
+        "CRM activity field mappings.",
+    ),
     "crm_users": ("/v2/crm_users.json", "CrmUser", "CRM users mapped to Salesloft users."),
     "custom_fields": ("/v2/custom_fields.json", "CustomField", "Custom field definitions."),
-    "email_template_attachments": ("/v2/email_template_attachments.json", "EmailTemplateAttachment", "Attachments of email templates."),
+    "email_template_attachments": (
+        "/v2/email_template_attachments.json",
+        "EmailTemplateAttachment",
+        "Attachments of email templates.",
+    ),
     "email_templates": ("/v2/email_templates.json", "EmailTemplate", "Email templates."),
     "emails": ("/v2/activities/emails.json", "Email", "Email activities."),
     "groups": ("/v2/groups.json", "Group", "Groups (not paged by the API)."),
@@ -48,13 +68,21 @@ STREAM_TABLE: dict[str, tuple[str, str, str]] = {
     "notes": ("/v2/notes.json", "Note", "Notes on people and accounts."),
     "people": ("/v2/people.json", "Person", "People (contacts)."),
     "person_stages": ("/v2/person_stages.json", "PersonStage", "Person stages."),
-    "phone_number_assignments": ("/v2/phone_number_assignments.json", "PhoneNumberAssignment", "Phone numbers assigned to users."),
+    "phone_number_assignments": (
+        "/v2/phone_number_assignments.json",
+        "PhoneNumberAssignment",
+        "Phone numbers assigned to users.",
+    ),
     "saved_list_views": ("/v2/saved_list_views.json", "SavedListView", "Saved list views."),
     "steps": ("/v2/steps.json", "Step", "Cadence steps."),
     "successes": ("/v2/successes.json", "Success", "Successes (wins) of people."),
     "tags": ("/v2/tags.json", "Tag", "Tags."),
     "tasks": ("/v2/tasks.json", "Task", "Tasks."),
-    "team_template_attachments": ("/v2/team_template_attachments.json", "TeamTemplateAttachment", "Attachments of team templates."),
+    "team_template_attachments": (
+        "/v2/team_template_attachments.json",
+        "TeamTemplateAttachment",
+        "Attachments of team templates.",
+    ),
     "team_templates": ("/v2/team_templates.json", "TeamTemplate", "Team templates."),
     "users": ("/v2/users.json", "User", "Users of the team."),
     "webhook_subscriptions": ("/v2/webhook_subscriptions", "Subscription", "Webhook subscriptions."),
@@ -77,7 +105,9 @@ def convert(prop: dict, components: dict, depth: int = 0) -> dict:
             return {"type": ["object", "null"]}
         return {
             "type": ["object", "null"],
-            "properties": {k: convert(v, components, depth + 1) for k, v in sorted(target["properties"].items())},
+            "properties": {
+                k: convert(v, components, depth + 1) for k, v in sorted(target["properties"].items())
+            },
         }
     kind = prop.get("type", "string")
     if kind == "array":
@@ -87,7 +117,9 @@ def convert(prop: dict, components: dict, depth: int = 0) -> dict:
         if "properties" in prop:
             return {
                 "type": ["object", "null"],
-                "properties": {k: convert(v, components, depth + 1) for k, v in sorted(prop["properties"].items())},
+                "properties": {
+                    k: convert(v, components, depth + 1) for k, v in sorted(prop["properties"].items())
+                },
             }
         return {"type": ["object", "null"], "additionalProperties": True}
     out: dict = {"type": [kind, "null"]}

@@ -36,7 +36,9 @@ def tap_config(sandbox, **extra: Any) -> dict:
 def catalog_for(streams: list[str] | None, tmp_path: Path, config_path: Path) -> Path | None:
     if streams is None:
         return None
-    out = subprocess.run([TAP, "--config", str(config_path), "--discover"], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [TAP, "--config", str(config_path), "--discover"], capture_output=True, text=True, check=True
+    )
     catalog = json.loads(out.stdout)
     for entry in catalog["streams"]:
         selected = entry["tap_stream_id"] in streams
@@ -46,8 +48,14 @@ def catalog_for(streams: list[str] | None, tmp_path: Path, config_path: Path) ->
     return write_json(tmp_path / "catalog.json", catalog)
 
 
-def run_tap(config: dict, tmp_path: Path, streams: list[str] | None = None, state: dict | None = None,
-            timeout: float = 300, check: bool = True) -> TapRun:
+def run_tap(
+    config: dict,
+    tmp_path: Path,
+    streams: list[str] | None = None,
+    state: dict | None = None,
+    timeout: float = 300,
+    check: bool = True,
+) -> TapRun:
     config_path = write_json(tmp_path / "tap-config.json", config)
     args = [TAP, "--config", str(config_path)]
     catalog = catalog_for(streams, tmp_path, config_path)
@@ -78,10 +86,19 @@ class TargetRun:
     states: list[dict]
 
 
-def singer_lines(stream: str, records: list[dict], schema: dict | None = None, key_properties: list[str] | None = None,
-                 state: dict | None = None) -> str:
+def singer_lines(
+    stream: str,
+    records: list[dict],
+    schema: dict | None = None,
+    key_properties: list[str] | None = None,
+    state: dict | None = None,
+) -> str:
     schema = schema or {"type": "object", "properties": {}, "additionalProperties": True}
-    lines = [json.dumps({"type": "SCHEMA", "stream": stream, "schema": schema, "key_properties": key_properties or []})]
+    lines = [
+        json.dumps(
+            {"type": "SCHEMA", "stream": stream, "schema": schema, "key_properties": key_properties or []}
+        )
+    ]
     lines += [json.dumps({"type": "RECORD", "stream": stream, "record": r}) for r in records]
     if state is not None:
         lines.append(json.dumps({"type": "STATE", "value": state}))
@@ -92,8 +109,9 @@ def run_target(config: dict, tmp_path: Path, stdin: str, timeout: float = 600) -
     rejected = tmp_path / "rejected.jsonl"
     config = {"rejected_path": str(rejected), **config}
     config_path = write_json(tmp_path / "target-config.json", config)
-    proc = subprocess.run([TARGET, "--config", str(config_path)], input=stdin, capture_output=True, text=True,
-                          timeout=timeout)
+    proc = subprocess.run(
+        [TARGET, "--config", str(config_path)], input=stdin, capture_output=True, text=True, timeout=timeout
+    )
     path = Path(config["rejected_path"])
     rejected_rows = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
     states = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]

@@ -137,18 +137,17 @@ def test_urls_must_stay_paths_on_the_host(helpdesk, tmp_path):
     result = run_cli("validate", str(folder), env=env, cwd=tmp_path)
     assert result.returncode == 1
     out = result.stdout
-    assert (
-        "templates/helpdesk/streams/away.yaml:2: url: must be a path on the connection's host, not //host/..."
-        in out
-    )
+    # The loader refuses a host-relative url and a bare value at the start, with their lines.
+    assert "templates/helpdesk/streams/away.yaml:2: url: must be a path starting with '/'" in out
+    assert "templates/helpdesk/sinks/segment.yaml:2: url: must be a path starting with '/'" in out
+    (folder / "streams" / "away.yaml").unlink()
+    (folder / "sinks" / "segment.yaml").unlink()
+    result = run_cli("validate", str(folder), env=env, cwd=tmp_path)
+    assert result.returncode == 1
     assert (
         "templates/helpdesk/sinks/full.yaml:2: url: must be a path joined to the base URL, not a full URL"
-        in out
+        in result.stdout
     )
-    assert (
-        "templates/helpdesk/sinks/segment.yaml:2: url: a value at the start of the url is escaped as one "
-        "segment and cannot make a path: start with '/' or filter it with |path"
-    ) in out
 
 
 def test_parents_and_parent_fields(helpdesk, tmp_path):
@@ -160,7 +159,7 @@ def test_parents_and_parent_fields(helpdesk, tmp_path):
     )
     result = run_cli("validate", str(folder), env=env, cwd=tmp_path)
     assert result.returncode == 1
-    assert "orphan.yaml: parent: unknown parent stream 'nosuch'" in result.stdout
+    assert "orphan.yaml:5: parent: unknown parent stream 'nosuch'" in result.stdout
     write(
         folder,
         "streams/orphan.yaml",

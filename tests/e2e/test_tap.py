@@ -49,7 +49,9 @@ def test_incremental_run_returns_exactly_the_changed_records(sandbox, tmp_path):
     changed_accounts = sandbox.touch("accounts", count=2)
     second = run_tap(tap_config(sandbox), tmp_path, streams=["people", "accounts"], state=state)
     assert sorted(r["id"] for r in second.records.get("people", [])) == sorted(r["id"] for r in changed)
-    assert sorted(r["id"] for r in second.records.get("accounts", [])) == sorted(r["id"] for r in changed_accounts)
+    assert sorted(r["id"] for r in second.records.get("accounts", [])) == sorted(
+        r["id"] for r in changed_accounts
+    )
     third = run_tap(tap_config(sandbox), tmp_path, streams=["people", "accounts"], state=second.states[-1])
     assert third.records == {}
 
@@ -70,7 +72,9 @@ def test_requests_use_the_cursor_poller_parameters(sandbox, tmp_path):
     first = people_requests[0]["query"]
     assert first["sort_by"] == ["updated_at"] and first["sort_direction"] == ["ASC"]
     assert first["per_page"] == ["100"]
-    assert all("authorization" not in str(e).lower() or "bearer" not in str(e).lower() for e in people_requests)
+    assert all(
+        "authorization" not in str(e).lower() or "bearer" not in str(e).lower() for e in people_requests
+    )
 
 
 @pytest.fixture(scope="module")

@@ -24,8 +24,17 @@ def sb():
 def send(sb, tmp_path, sink, records, *, stream="input", key_properties=None, schema=None, **config):
     sb.clear_journal()
     cfg = {"base_url": sb.url, "api_key": sb.api_key, "sink": sink, **config}
-    run = run_target(cfg, tmp_path, singer_lines(stream, records, schema=schema, key_properties=key_properties,
-                                                     state={"bookmarks": {stream: {"done": True}}}))
+    run = run_target(
+        cfg,
+        tmp_path,
+        singer_lines(
+            stream,
+            records,
+            schema=schema,
+            key_properties=key_properties,
+            state={"bookmarks": {stream: {"done": True}}},
+        ),
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     writes = [e for e in sb.journal() if e["method"] != "GET"]
     return run, writes
@@ -37,17 +46,24 @@ def one(sb, resource):
 
 def case_ids(sb):
     """Ids that exist in the sandbox, for records that reference them."""
-    active = {(m["person"]["id"], m["cadence"]["id"]) for m in sb.records("cadence_memberships")
-              if m.get("currently_on_cadence")}
+    active = {
+        (m["person"]["id"], m["cadence"]["id"])
+        for m in sb.records("cadence_memberships")
+        if m.get("currently_on_cadence")
+    }
     cadence = one(sb, "cadences")["id"]
     free = next(p["id"] for p in sb.records("people") if (p["id"], cadence) not in active)
     open_jobs = [j["id"] for j in sb.records("bulk_jobs") if j["state"] == "open"]
     if not open_jobs:
         import httpx
 
-        httpx.post(f"{sb.url}/v2/bulk_jobs", json={"name": "for job data", "type": "person/upsert"},
-                   headers={"Authorization": f"Bearer {sb.api_key}"}).raise_for_status()
+        httpx.post(
+            f"{sb.url}/v2/bulk_jobs",
+            json={"name": "for job data", "type": "person/upsert"},
+            headers={"Authorization": f"Bearer {sb.api_key}"},
+        ).raise_for_status()
         open_jobs = [j["id"] for j in sb.records("bulk_jobs") if j["state"] == "open"]
+
     def create(path, body):
         import httpx
 
@@ -75,14 +91,18 @@ def _people_with(sb, email):
 
 CASES = {
     "create_account": (
-        lambda ids: [{"id": 999, "name": "Hooli", "domain": "hooli.example", "updated_at": "2024-01-01T00:00:00Z"}],
+        lambda ids: [
+            {"id": 999, "name": "Hooli", "domain": "hooli.example", "updated_at": "2024-01-01T00:00:00Z"}
+        ],
         [("POST", r"^/v2/accounts(\.json)?$")],
         lambda sb, recs: any(a["domain"] == "hooli.example" for a in sb.records("accounts")),
     ),
     "update_account": (
         lambda ids: [{"id": ids["account"], "name": "Renamed Inc", "created_at": "2020-01-01T00:00:00Z"}],
         [("PUT", r"^/v2/accounts/\d+(\.json)?$")],
-        lambda sb, recs: next(a for a in sb.records("accounts") if a["id"] == recs[0]["id"])["name"] == "Renamed Inc",
+        lambda sb, recs: (
+            next(a for a in sb.records("accounts") if a["id"] == recs[0]["id"])["name"] == "Renamed Inc"
+        ),
     ),
     "delete_account": (
         lambda ids: [{"id": ids["account"]}],
@@ -90,9 +110,14 @@ CASES = {
         lambda sb, recs: all(a["id"] != recs[0]["id"] for a in sb.records("accounts")),
     ),
     "upsert_account": (
-        lambda ids: [{"name": "Upsert Co", "domain": "upsert.example"}, {"name": "Upsert Co 2", "domain": "upsert.example"}],
+        lambda ids: [
+            {"name": "Upsert Co", "domain": "upsert.example"},
+            {"name": "Upsert Co 2", "domain": "upsert.example"},
+        ],
         [("POST", r"^/v2/account_upserts(\.json)?$")] * 2,
-        lambda sb, recs: [a["name"] for a in sb.records("accounts") if a["domain"] == "upsert.example"] == ["Upsert Co 2"],
+        lambda sb, recs: (
+            [a["name"] for a in sb.records("accounts") if a["domain"] == "upsert.example"] == ["Upsert Co 2"]
+        ),
     ),
     "create_person": (
         lambda ids: [{"email_address": "new.person@example.com", "first_name": "New", "last_name": "Person"}],
@@ -102,32 +127,62 @@ CASES = {
     "update_person": (
         lambda ids: [{"id": ids["person"], "title": "Chief Tester"}],
         [("PUT", r"^/v2/people/\d+(\.json)?$")],
-        lambda sb, recs: next(p for p in sb.records("people") if p["id"] == recs[0]["id"])["title"] == "Chief Tester",
+        lambda sb, recs: (
+            next(p for p in sb.records("people") if p["id"] == recs[0]["id"])["title"] == "Chief Tester"
+        ),
     ),
     "upsert_person": (
-        lambda ids: [{"email_address": "upsert.person@example.com", "first_name": "A"},
-                     {"email_address": "upsert.person@example.com", "first_name": "B"}],
+        lambda ids: [
+            {"email_address": "upsert.person@example.com", "first_name": "A"},
+            {"email_address": "upsert.person@example.com", "first_name": "B"},
+        ],
         [("POST", r"^/v2/person_upserts(\.json)?$")] * 2,
         lambda sb, recs: [p["first_name"] for p in _people_with(sb, "upsert.person@example.com")] == ["B"],
     ),
     "create_note": (
-        lambda ids: [{"content": "Called, left a message", "associated_with_type": "person",
-                      "associated_with_id": ids["person"]}],
+        lambda ids: [
+            {
+                "content": "Called, left a message",
+                "associated_with_type": "person",
+                "associated_with_id": ids["person"],
+            }
+        ],
         [("POST", r"^/v2/notes(\.json)?$")],
         lambda sb, recs: any(n["content"] == "Called, left a message" for n in sb.records("notes")),
     ),
     "create_task": (
-        lambda ids: [{"subject": "Follow up", "person_id": ids["person"], "user_id": ids["user"], "task_type": "call",
-                      "due_date": "2030-01-01", "current_state": "scheduled", "idempotency_key": "row-42"}] * 2,
+        lambda ids: (
+            [
+                {
+                    "subject": "Follow up",
+                    "person_id": ids["person"],
+                    "user_id": ids["user"],
+                    "task_type": "call",
+                    "due_date": "2030-01-01",
+                    "current_state": "scheduled",
+                    "idempotency_key": "row-42",
+                }
+            ]
+            * 2
+        ),
         [("POST", r"^/v2/tasks(\.json)?$")] * 2,
         lambda sb, recs: [t["subject"] for t in sb.records("tasks")].count("Follow up") == 1,
     ),
     "create_call": (
-        lambda ids: [{"person_id": ids["person"], "to": "+15555550100", "duration": 42, "disposition": "Connected",
-                      "notes": "Good call"}],
+        lambda ids: [
+            {
+                "person_id": ids["person"],
+                "to": "+15555550100",
+                "duration": 42,
+                "disposition": "Connected",
+                "notes": "Good call",
+            }
+        ],
         [("POST", r"^/v2/activities/calls(\.json)?$")],
-        lambda sb, recs: any(c["to"] == "+15555550100" and c["duration"] == 42 for c in sb.records("calls"))
-        and any(n["content"] == "Good call" for n in sb.records("notes")),
+        lambda sb, recs: (
+            any(c["to"] == "+15555550100" and c["duration"] == 42 for c in sb.records("calls"))
+            and any(n["content"] == "Good call" for n in sb.records("notes"))
+        ),
     ),
     "create_custom_field": (
         lambda ids: [{"name": "Favourite colour", "field_type": "person"}],
@@ -147,13 +202,19 @@ CASES = {
     "create_cadence_membership": (
         lambda ids: [{"person_id": ids["free_person"], "cadence_id": ids["cadence"], "user_id": ids["user"]}],
         [("POST", r"^/v2/cadence_memberships(\.json)?$")],
-        lambda sb, recs: any(m["person"]["id"] == recs[0]["person_id"] and m["cadence"]["id"] == recs[0]["cadence_id"]
-                             and m["currently_on_cadence"] for m in sb.records("cadence_memberships")),
+        lambda sb, recs: any(
+            m["person"]["id"] == recs[0]["person_id"]
+            and m["cadence"]["id"] == recs[0]["cadence_id"]
+            and m["currently_on_cadence"]
+            for m in sb.records("cadence_memberships")
+        ),
     ),
     "create_external_configuration": (
         lambda ids: [{"external_type": "erp_opportunity", "object_type": "opportunities"}],
         [("POST", r"^/v2/external/configurations$")],
-        lambda sb, recs: any(c["external_type"] == "erp_opportunity" for c in sb.records("external_configurations")),
+        lambda sb, recs: any(
+            c["external_type"] == "erp_opportunity" for c in sb.records("external_configurations")
+        ),
     ),
     "create_opportunity_stage": (
         lambda ids: [{"name": "Signed and Sealed", "order": 99}],
@@ -163,7 +224,9 @@ CASES = {
     "redact_account_and_people": (
         lambda ids: [{"account_id": ids["account"], "dry_run": True}],
         [("POST", r"^/v2/data_control/account_and_people_redaction$")],
-        lambda sb, recs: any(r["account_id"] == recs[0]["account_id"] for r in sb.records("redaction_requests")),
+        lambda sb, recs: any(
+            r["account_id"] == recs[0]["account_id"] for r in sb.records("redaction_requests")
+        ),
     ),
     "raw_request": (
         lambda ids: [{"method": "PUT", "path": f"/v2/people/{ids['person']}.json", "body": {"title": "Raw"}}],
@@ -187,34 +250,92 @@ def _has(resource, **fields):
 
 def _updated(resource, **fields):
     return lambda sb, recs: all(
-        next(r for r in sb.records(resource) if r["id"] == recs[0]["id"]).get(k) == v for k, v in fields.items())
+        next(r for r in sb.records(resource) if r["id"] == recs[0]["id"]).get(k) == v
+        for k, v in fields.items()
+    )
 
 
 # Sinks whose record needs an id that exists: (resource for the id, record fields, method, path, effect)
 BY_ID = {
     "update_person": None,  # in CASES
     "delete_person": ("people", {}, "DELETE", r"^/v2/people/\d+\.json$", _gone("people")),
-    "update_note": ("notes", {"content": "Edited"}, "PUT", r"^/v2/notes/\d+\.json$", _updated("notes", content="Edited")),
+    "update_note": (
+        "notes",
+        {"content": "Edited"},
+        "PUT",
+        r"^/v2/notes/\d+\.json$",
+        _updated("notes", content="Edited"),
+    ),
     "delete_note": ("notes", {}, "DELETE", r"^/v2/notes/\d+\.json$", _gone("notes")),
-    "update_custom_field": ("custom_fields", {"name": "Renamed field"}, "PUT", r"^/v2/custom_fields/\d+\.json$",
-                            _updated("custom_fields", name="Renamed field")),
-    "delete_custom_field": ("custom_fields", {}, "DELETE", r"^/v2/custom_fields/\d+\.json$", _gone("custom_fields")),
-    "update_person_stage": ("person_stages", {"name": "Renamed stage"}, "PUT", r"^/v2/person_stages/\d+\.json$",
-                            _updated("person_stages", name="Renamed stage")),
-    "delete_person_stage": ("person_stages", {}, "DELETE", r"^/v2/person_stages/\d+\.json$", _gone("person_stages")),
-    "update_import": ("imports", {"name": "Renamed import"}, "PUT", r"^/v2/imports/\d+\.json$",
-                      _updated("imports", name="Renamed import")),
+    "update_custom_field": (
+        "custom_fields",
+        {"name": "Renamed field"},
+        "PUT",
+        r"^/v2/custom_fields/\d+\.json$",
+        _updated("custom_fields", name="Renamed field"),
+    ),
+    "delete_custom_field": (
+        "custom_fields",
+        {},
+        "DELETE",
+        r"^/v2/custom_fields/\d+\.json$",
+        _gone("custom_fields"),
+    ),
+    "update_person_stage": (
+        "person_stages",
+        {"name": "Renamed stage"},
+        "PUT",
+        r"^/v2/person_stages/\d+\.json$",
+        _updated("person_stages", name="Renamed stage"),
+    ),
+    "delete_person_stage": (
+        "person_stages",
+        {},
+        "DELETE",
+        r"^/v2/person_stages/\d+\.json$",
+        _gone("person_stages"),
+    ),
+    "update_import": (
+        "imports",
+        {"name": "Renamed import"},
+        "PUT",
+        r"^/v2/imports/\d+\.json$",
+        _updated("imports", name="Renamed import"),
+    ),
     "delete_import": ("imports", {}, "DELETE", r"^/v2/imports/\d+\.json$", _gone("imports")),
-    "update_task": ("tasks", {"subject": "Rescheduled"}, "PUT", r"^/v2/tasks/\d+\.json$",
-                    _updated("tasks", subject="Rescheduled")),
-    "delete_cadence_membership": ("cadence_memberships", {}, "DELETE", r"^/v2/cadence_memberships/\d+\.json$",
-                                  lambda sb, recs: not next(m for m in sb.records("cadence_memberships")
-                                                            if m["id"] == recs[0]["id"])["currently_on_cadence"]),
-    "delete_external_mapping": ("external_mappings", {}, "DELETE", r"^/v2/external/mappings/\d+$",
-                                _gone("external_mappings")),
+    "update_task": (
+        "tasks",
+        {"subject": "Rescheduled"},
+        "PUT",
+        r"^/v2/tasks/\d+\.json$",
+        _updated("tasks", subject="Rescheduled"),
+    ),
+    "delete_cadence_membership": (
+        "cadence_memberships",
+        {},
+        "DELETE",
+        r"^/v2/cadence_memberships/\d+\.json$",
+        lambda sb, recs: (
+            not next(m for m in sb.records("cadence_memberships") if m["id"] == recs[0]["id"])[
+                "currently_on_cadence"
+            ]
+        ),
+    ),
+    "delete_external_mapping": (
+        "external_mappings",
+        {},
+        "DELETE",
+        r"^/v2/external/mappings/\d+$",
+        _gone("external_mappings"),
+    ),
     "delete_opportunity": ("opportunities", {}, "DELETE", r"^/v2/opportunities/\d+$", _gone("opportunities")),
-    "delete_opportunity_person": ("opportunity_people", {}, "DELETE", r"^/v2/opportunity_people/\d+$",
-                                  _gone("opportunity_people")),
+    "delete_opportunity_person": (
+        "opportunity_people",
+        {},
+        "DELETE",
+        r"^/v2/opportunity_people/\d+$",
+        _gone("opportunity_people"),
+    ),
 }
 del BY_ID["update_person"]
 for _sink, (_resource, _fields, _method, _path, _effect) in BY_ID.items():
@@ -224,76 +345,134 @@ for _sink, (_resource, _fields, _method, _path, _effect) in BY_ID.items():
         _effect,
     )
 
-CASES.update({
-    "upsert_account_by_crm_id": (
-        lambda ids: [{"crm_id": "001CRMTEST", "crm_id_type": "salesforce", "name": "CRM Co", "domain": "crm-co.example"}],
-        [("POST", r"^/v2/account_upserts\.json$")],
-        _has("accounts", crm_id="001CRMTEST", name="CRM Co"),
-    ),
-    "upsert_person_by_crm_id": (
-        lambda ids: [{"crm_id": "003CRMTEST", "crm_id_type": "salesforce", "email_address": "crm.person@example.com",
-                      "last_name": "Crm"}],
-        [("POST", r"^/v2/person_upserts\.json$")],
-        _has("people", crm_id="003CRMTEST", email_address="crm.person@example.com"),
-    ),
-    "create_activity": (
-        lambda ids: [{"task_id": ids["open_task"]}],
-        [("POST", r"^/v2/activities\.json$")],
-        (lambda sb, recs: next(t for t in sb.records("tasks") if t["id"] == recs[0]["task_id"])[
-            "current_state"] == "completed"),
-    ),
-    "update_bulk_job": (
-        lambda ids: [{"id": ids["open_job"], "name": "Renamed job"}],
-        [("PUT", r"^/v2/bulk_jobs/\d+$")],
-        _updated("bulk_jobs", name="Renamed job"),
-    ),
-    "delete_external_configuration": (
-        lambda ids: [{"id": ids["create"]("/v2/external/configurations",
-                                          {"external_type": "throwaway", "object_type": "people"})}],
-        [("DELETE", r"^/v2/external/configurations/\d+$")],
-        _gone("external_configurations"),
-    ),
-    "create_bulk_job": (
-        lambda ids: [{"name": "nightly people", "type": "person/upsert"}],
-        [("POST", r"^/v2/bulk_jobs$")],
-        _has("bulk_jobs", name="nightly people", state="open"),
-    ),
-    "create_job_data": (
-        lambda ids: [{"bulk_job_id": ids["open_job"], "email_address": "job.data@example.com"}],
-        [("POST", r"^/v2/bulk_jobs/\d+/job_data$")],
-        lambda sb, recs: next(j for j in sb.records("bulk_jobs") if j["id"] == recs[0]["bulk_job_id"])["total"] >= 1,
-    ),
-    "create_external_mapping": (
-        lambda ids: [{"external_type": "crm", "external_id": "CONTACT-NEW", "object_type": "people",
-                      "object_id": ids["person"]}],
-        [("POST", r"^/v2/external/mappings$")],
-        _has("external_mappings", external_id="CONTACT-NEW"),
-    ),
-    "upsert_people_by_external_id": (
-        lambda ids: [{"external_type": "crm", "external_id": "CONTACT-XYZ", "email_address": "ext.person@example.com",
-                      "first_name": "Ext"}],
-        [("POST", r"^/v2/external/ids/crm/people/CONTACT-XYZ$")],
-        _has("people", email_address="ext.person@example.com", first_name="Ext"),
-    ),
-    "upsert_accounts_by_external_id": (
-        lambda ids: [{"external_type": "crm", "external_id": "ACCT-XYZ", "name": "Ext Co", "domain": "ext-co.example"}],
-        [("POST", r"^/v2/external/ids/crm/accounts/ACCT-XYZ$")],
-        _has("accounts", domain="ext-co.example"),
-    ),
-    "upsert_opportunities_by_external_id": (
-        lambda ids: [{"external_type": "crm_opportunity", "external_id": "OPP 1/2", "name": "Enterprise - Rhythm",
-                      "account_id": ids["account"], "stage_name": "Ready to Close", "amount": 100000.0,
-                      "close_date": "2024-09-30", "tags": ["Q3"], "custom_fields": {"Primary Contact": "Champion"}}],
-        [("POST", r"^/v2/external/ids/crm_opportunity/opportunities/OPP%201%2F2$")],
-        _has("opportunities", name="Enterprise - Rhythm"),
-    ),
-    "create_opportunity_person": (
-        lambda ids: [{"opportunity_id": ids["first"]("opportunities"), "person_id": ids["free_person"]}],
-        [("POST", r"^/v2/opportunity_people$")],
-        lambda sb, recs: any(op["person"]["id"] == recs[0]["person_id"] and op["opportunity"]["id"] == recs[0][
-            "opportunity_id"] for op in sb.records("opportunity_people")),
-    ),
-})
+CASES.update(
+    {
+        "upsert_account_by_crm_id": (
+            lambda ids: [
+                {
+                    "crm_id": "001CRMTEST",
+                    "crm_id_type": "salesforce",
+                    "name": "CRM Co",
+                    "domain": "crm-co.example",
+                }
+            ],
+            [("POST", r"^/v2/account_upserts\.json$")],
+            _has("accounts", crm_id="001CRMTEST", name="CRM Co"),
+        ),
+        "upsert_person_by_crm_id": (
+            lambda ids: [
+                {
+                    "crm_id": "003CRMTEST",
+                    "crm_id_type": "salesforce",
+                    "email_address": "crm.person@example.com",
+                    "last_name": "Crm",
+                }
+            ],
+            [("POST", r"^/v2/person_upserts\.json$")],
+            _has("people", crm_id="003CRMTEST", email_address="crm.person@example.com"),
+        ),
+        "create_activity": (
+            lambda ids: [{"task_id": ids["open_task"]}],
+            [("POST", r"^/v2/activities\.json$")],
+            (
+                lambda sb, recs: (
+                    next(t for t in sb.records("tasks") if t["id"] == recs[0]["task_id"])["current_state"]
+                    == "completed"
+                )
+            ),
+        ),
+        "update_bulk_job": (
+            lambda ids: [{"id": ids["open_job"], "name": "Renamed job"}],
+            [("PUT", r"^/v2/bulk_jobs/\d+$")],
+            _updated("bulk_jobs", name="Renamed job"),
+        ),
+        "delete_external_configuration": (
+            lambda ids: [
+                {
+                    "id": ids["create"](
+                        "/v2/external/configurations", {"external_type": "throwaway", "object_type": "people"}
+                    )
+                }
+            ],
+            [("DELETE", r"^/v2/external/configurations/\d+$")],
+            _gone("external_configurations"),
+        ),
+        "create_bulk_job": (
+            lambda ids: [{"name": "nightly people", "type": "person/upsert"}],
+            [("POST", r"^/v2/bulk_jobs$")],
+            _has("bulk_jobs", name="nightly people", state="open"),
+        ),
+        "create_job_data": (
+            lambda ids: [{"bulk_job_id": ids["open_job"], "email_address": "job.data@example.com"}],
+            [("POST", r"^/v2/bulk_jobs/\d+/job_data$")],
+            lambda sb, recs: (
+                next(j for j in sb.records("bulk_jobs") if j["id"] == recs[0]["bulk_job_id"])["total"] >= 1
+            ),
+        ),
+        "create_external_mapping": (
+            lambda ids: [
+                {
+                    "external_type": "crm",
+                    "external_id": "CONTACT-NEW",
+                    "object_type": "people",
+                    "object_id": ids["person"],
+                }
+            ],
+            [("POST", r"^/v2/external/mappings$")],
+            _has("external_mappings", external_id="CONTACT-NEW"),
+        ),
+        "upsert_people_by_external_id": (
+            lambda ids: [
+                {
+                    "external_type": "crm",
+                    "external_id": "CONTACT-XYZ",
+                    "email_address": "ext.person@example.com",
+                    "first_name": "Ext",
+                }
+            ],
+            [("POST", r"^/v2/external/ids/crm/people/CONTACT-XYZ$")],
+            _has("people", email_address="ext.person@example.com", first_name="Ext"),
+        ),
+        "upsert_accounts_by_external_id": (
+            lambda ids: [
+                {
+                    "external_type": "crm",
+                    "external_id": "ACCT-XYZ",
+                    "name": "Ext Co",
+                    "domain": "ext-co.example",
+                }
+            ],
+            [("POST", r"^/v2/external/ids/crm/accounts/ACCT-XYZ$")],
+            _has("accounts", domain="ext-co.example"),
+        ),
+        "upsert_opportunities_by_external_id": (
+            lambda ids: [
+                {
+                    "external_type": "crm_opportunity",
+                    "external_id": "OPP 1/2",
+                    "name": "Enterprise - Rhythm",
+                    "account_id": ids["account"],
+                    "stage_name": "Ready to Close",
+                    "amount": 100000.0,
+                    "close_date": "2024-09-30",
+                    "tags": ["Q3"],
+                    "custom_fields": {"Primary Contact": "Champion"},
+                }
+            ],
+            [("POST", r"^/v2/external/ids/crm_opportunity/opportunities/OPP%201%2F2$")],
+            _has("opportunities", name="Enterprise - Rhythm"),
+        ),
+        "create_opportunity_person": (
+            lambda ids: [{"opportunity_id": ids["first"]("opportunities"), "person_id": ids["free_person"]}],
+            [("POST", r"^/v2/opportunity_people$")],
+            lambda sb, recs: any(
+                op["person"]["id"] == recs[0]["person_id"]
+                and op["opportunity"]["id"] == recs[0]["opportunity_id"]
+                for op in sb.records("opportunity_people")
+            ),
+        ),
+    }
+)
 
 TESTED_ELSEWHERE = {"bulk_upsert_people"}  # test_bulk_upsert_accounts_for_every_person
 
@@ -323,8 +502,13 @@ def test_each_sink_sends_exactly_the_expected_request(sb, tmp_path, sink):
 
 def test_excluded_attributes_and_body_are_exact(sb, tmp_path):
     account = one(sb, "accounts")
-    record = {"id": account["id"], "name": "Exact", "industry": "Testing", "created_at": "2020-01-01T00:00:00Z",
-              "updated_at": "2020-01-02T00:00:00Z"}
+    record = {
+        "id": account["id"],
+        "name": "Exact",
+        "industry": "Testing",
+        "created_at": "2020-01-01T00:00:00Z",
+        "updated_at": "2020-01-02T00:00:00Z",
+    }
     _, writes = send(sb, tmp_path, "update_account", [record])
     assert writes[0]["body"] == {"name": "Exact", "industry": "Testing"}
 
@@ -338,10 +522,23 @@ def test_mixed_input_every_record_accounted_for(sb, tmp_path):
         {"id": second["id"], "domain": first["domain"]},  # 422: domain has already been taken
         {"id": 987654321, "name": "Unknown"},  # 404
     ]
-    schema = {"type": "object", "properties": {"id": {"type": ["integer", "null"]}, "name": {"type": "string"},
-                                               "domain": {"type": "string"}}}
-    run, writes = send(sb, tmp_path, "update_account", records, stream="accounts", schema=schema,
-                       stream_sinks={"accounts": "update_account"})
+    schema = {
+        "type": "object",
+        "properties": {
+            "id": {"type": ["integer", "null"]},
+            "name": {"type": "string"},
+            "domain": {"type": "string"},
+        },
+    }
+    run, writes = send(
+        sb,
+        tmp_path,
+        "update_account",
+        records,
+        stream="accounts",
+        schema=schema,
+        stream_sinks={"accounts": "update_account"},
+    )
     assert len(writes) == 3  # the invalid record and the one without id were never sent
     assert next(a for a in sb.records("accounts") if a["id"] == first["id"])["name"] == "Valid"
     assert next(a for a in sb.records("accounts") if a["id"] == second["id"])["domain"] == second["domain"]
@@ -352,7 +549,9 @@ def test_mixed_input_every_record_accounted_for(sb, tmp_path):
     assert rejected["No id"]["request"] is None
     duplicate = rejected[first["domain"]]
     assert duplicate["status"] == 422 and "domain: has already been taken" in duplicate["error"]
-    assert duplicate["request"]["method"] == "PUT" and duplicate["request"]["body"] == {"domain": first["domain"]}
+    assert duplicate["request"]["method"] == "PUT" and duplicate["request"]["body"] == {
+        "domain": first["domain"]
+    }
     assert duplicate["request"]["headers"]["Authorization"] == "***"
     assert rejected["Unknown"]["status"] == 404
     summary = json.loads(run.stderr.split("Target summary: ", 1)[1].splitlines()[0])
@@ -364,7 +563,13 @@ def test_mixed_input_every_record_accounted_for(sb, tmp_path):
 def test_fail_fast_stops_after_the_first_rejection(sb, tmp_path):
     records = [{"id": 987654321, "name": "Unknown"}] * 3
     sb.clear_journal()
-    cfg = {"base_url": sb.url, "api_key": sb.api_key, "sink": "update_account", "max_rejected": 0, "concurrency": 1}
+    cfg = {
+        "base_url": sb.url,
+        "api_key": sb.api_key,
+        "sink": "update_account",
+        "max_rejected": 0,
+        "concurrency": 1,
+    }
     run = run_target(cfg, tmp_path, singer_lines("accounts", records))
     assert run.returncode == 1
     assert "more than max_rejected=0" in run.stderr
@@ -373,8 +578,9 @@ def test_fail_fast_stops_after_the_first_rejection(sb, tmp_path):
 
 def test_dry_run_renders_without_sending(sb, tmp_path):
     plan = tmp_path / "plan.jsonl"
-    run, writes = send(sb, tmp_path, "update_account", [{"id": 5, "name": "Planned"}], dry_run=True,
-                       requests_path=str(plan))
+    run, writes = send(
+        sb, tmp_path, "update_account", [{"id": 5, "name": "Planned"}], dry_run=True, requests_path=str(plan)
+    )
     assert writes == []
     (line,) = plan.read_text().splitlines()
     assert json.loads(line)["url"] == f"{sb.url}/v2/accounts/5.json"
@@ -383,8 +589,13 @@ def test_dry_run_renders_without_sending(sb, tmp_path):
 
 def test_responses_are_captured_per_request(sb, tmp_path):
     captured = tmp_path / "responses.jsonl"
-    run, _ = send(sb, tmp_path, "upsert_account", [{"name": "Captured", "domain": "captured.example"}],
-                  responses_path=str(captured))
+    run, _ = send(
+        sb,
+        tmp_path,
+        "upsert_account",
+        [{"name": "Captured", "domain": "captured.example"}],
+        responses_path=str(captured),
+    )
     (line,) = captured.read_text().splitlines()
     response = json.loads(line)
     assert response["status"] == 200 and response["request"]["method"] == "POST"
@@ -409,8 +620,12 @@ def test_round_trip_tap_to_target_changes_nothing_that_should_not_change(sb, tmp
     lines = [json.dumps(m) for m in tap.messages]
     # A stream map keeps the writable fields: embedded objects and CRM links are Salesloft's own.
     keep = {name: name for name in ("id", "name", "domain", "industry", "website", "description")}
-    cfg = {"base_url": sb.url, "api_key": sb.api_key, "stream_sinks": {"accounts": "upsert_account"},
-           "stream_maps": {"accounts": {**keep, "__else__": None}}}
+    cfg = {
+        "base_url": sb.url,
+        "api_key": sb.api_key,
+        "stream_sinks": {"accounts": "upsert_account"},
+        "stream_maps": {"accounts": {**keep, "__else__": None}},
+    }
     sb.clear_journal()
     run = run_target(cfg, tmp_path, "\n".join(lines) + "\n")
     assert run.returncode == 0, run.stderr[-2000:]
@@ -418,13 +633,25 @@ def test_round_trip_tap_to_target_changes_nothing_that_should_not_change(sb, tmp
     after = {a["id"]: a for a in sb.records("accounts")}
     assert set(after) == set(before)  # upsert by domain: no account created
     for account_id, account in before.items():
-        for field in ("name", "domain", "industry", "website", "crm_id", "description", "owner", "custom_fields"):
+        for field in (
+            "name",
+            "domain",
+            "industry",
+            "website",
+            "crm_id",
+            "description",
+            "owner",
+            "custom_fields",
+        ):
             assert after[account_id].get(field) == account.get(field), (account_id, field)
     assert run.states[-1] == tap.states[-1]
 
 
 def test_bulk_upsert_accounts_for_every_person(sb, tmp_path):
-    records = [{"email_address": f"bulk{i}@example.com", "first_name": f"P{i}", "last_name": "Bulk"} for i in range(12_000)]
+    records = [
+        {"email_address": f"bulk{i}@example.com", "first_name": f"P{i}", "last_name": "Bulk"}
+        for i in range(12_000)
+    ]
     for i in range(0, 12_000, 400):
         records[i] = {"first_name": "no email", "last_name": f"x{i}", "email_address": f"not-an-email-{i}"}
     run, writes = send(sb, tmp_path, "bulk_upsert_people", records, stream="people")

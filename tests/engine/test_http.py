@@ -56,7 +56,9 @@ def test_429_waits_for_retry_after():
     def handler(request):
         calls.append(time.monotonic())
         if len(calls) == 1:
-            return httpx.Response(429, json={"error": "API rate limit exceeded"}, headers={"Retry-After": "0.2"})
+            return httpx.Response(
+                429, json={"error": "API rate limit exceeded"}, headers={"Retry-After": "0.2"}
+            )
         return httpx.Response(200, json={})
 
     api = client(handler)
@@ -75,8 +77,14 @@ def test_pacing_waits_for_the_window_instead_of_overdrawing():
         if remaining["left"] <= 0:
             return httpx.Response(429, json={"error": "API rate limit exceeded"})
         remaining["left"] -= 1
-        return httpx.Response(200, json={}, headers={"x-ratelimit-remaining-minute": str(remaining["left"]),
-                                                    "x-ratelimit-endpoint-cost": "1"})
+        return httpx.Response(
+            200,
+            json={},
+            headers={
+                "x-ratelimit-remaining-minute": str(remaining["left"]),
+                "x-ratelimit-endpoint-cost": "1",
+            },
+        )
 
     api = client(handler, rate_window_seconds=0.5)
     for _ in range(7):
@@ -140,8 +148,15 @@ def oauth_server(expires_in=7200, refuse=False):
             state["issued"] += 1
             state["access"] = f"access-{state['issued']}"
             state["refresh"] = f"refresh-{state['issued']}"
-            return httpx.Response(200, json={"access_token": state["access"], "refresh_token": state["refresh"],
-                                             "expires_in": expires_in, "token_type": "bearer"})
+            return httpx.Response(
+                200,
+                json={
+                    "access_token": state["access"],
+                    "refresh_token": state["refresh"],
+                    "expires_in": expires_in,
+                    "token_type": "bearer",
+                },
+            )
         if request.headers.get("authorization") != f"Bearer {state['access']}":
             return httpx.Response(401, json={"error": "Unauthorized"})
         return httpx.Response(200, json={"data": []})
@@ -149,15 +164,22 @@ def oauth_server(expires_in=7200, refuse=False):
     return state, handler
 
 
-OAUTH = {"api_key": None, "client_id": "cid", "client_secret": "shh-secret", "refresh_token": "refresh-0",
-         "token_url": f"{BASE}/oauth/token"}
+OAUTH = {
+    "api_key": None,
+    "client_id": "cid",
+    "client_secret": "shh-secret",
+    "refresh_token": "refresh-0",
+    "token_url": f"{BASE}/oauth/token",
+}
 
 
 def test_oauth_refresh_rotates_and_hands_back_the_new_token():
     state, handler = oauth_server()
     rotated = []
     settings = {"base_url": BASE, **OAUTH}
-    api = ApiClient(load_bundled("salesloft"), settings, transport=httpx.MockTransport(handler), on_rotate=rotated.append)
+    api = ApiClient(
+        load_bundled("salesloft"), settings, transport=httpx.MockTransport(handler), on_rotate=rotated.append
+    )
     assert api.send("GET", f"{BASE}/v2/people.json").status_code == 200
     assert rotated == [{"access_token": "access-1", "refresh_token": "refresh-1"}]
     # the server forgets the access token (revoked/expired early): a 401 triggers one refresh with the NEW token
@@ -168,7 +190,9 @@ def test_oauth_refresh_rotates_and_hands_back_the_new_token():
 
 def test_oauth_refreshes_before_expiry():
     state, handler = oauth_server(expires_in=301)  # inside the 300 s margin: every request refreshes first
-    api = ApiClient(load_bundled("salesloft"), {"base_url": BASE, **OAUTH}, transport=httpx.MockTransport(handler))
+    api = ApiClient(
+        load_bundled("salesloft"), {"base_url": BASE, **OAUTH}, transport=httpx.MockTransport(handler)
+    )
     api.send("GET", f"{BASE}/v2/people.json")
     time.sleep(1.1)
     api.send("GET", f"{BASE}/v2/people.json")
@@ -178,7 +202,9 @@ def test_oauth_refreshes_before_expiry():
 
 def test_refused_refresh_token_stops_with_a_clear_message_and_no_secret(caplog):
     _, handler = oauth_server(refuse=True)
-    api = ApiClient(load_bundled("salesloft"), {"base_url": BASE, **OAUTH}, transport=httpx.MockTransport(handler))
+    api = ApiClient(
+        load_bundled("salesloft"), {"base_url": BASE, **OAUTH}, transport=httpx.MockTransport(handler)
+    )
     with caplog.at_level(logging.DEBUG), pytest.raises(AuthError) as info:
         api.send("GET", f"{BASE}/v2/people.json")
     message = str(info.value)

@@ -26,12 +26,22 @@ sink_defaults:
   accept: [200, 201]
 """
 
-SCHEMA = {"type": "object", "properties": {"id": {"type": "integer"}, "name": {"type": ["string", "null"]},
-                                           "updated_at": {"type": ["string", "null"], "format": "date-time"}}}
+SCHEMA = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer"},
+        "name": {"type": ["string", "null"]},
+        "updated_at": {"type": ["string", "null"], "format": "date-time"},
+    },
+}
 
 
-def make_connection(tmp_path: Path, streams: dict[str, str] | None = None, sinks: dict[str, str] | None = None,
-                    connection: str = CONNECTION) -> Path:
+def make_connection(
+    tmp_path: Path,
+    streams: dict[str, str] | None = None,
+    sinks: dict[str, str] | None = None,
+    connection: str = CONNECTION,
+) -> Path:
     root = tmp_path / "demo"
     (root / "streams").mkdir(parents=True)
     (root / "sinks").mkdir()
@@ -64,7 +74,9 @@ incremental_param: "updated_at[gt]"
 def test_bundled_salesloft_loads_every_template():
     connection = load_bundled("salesloft")
     assert len(connection.streams) >= 30
-    assert {"accounts", "people", "bulk_job_results", "opportunities", "external_mappings"} <= set(connection.streams)
+    assert {"accounts", "people", "bulk_job_results", "opportunities", "external_mappings"} <= set(
+        connection.streams
+    )
     assert {"upsert_account", "update_account", "bulk_upsert_people", "raw_request"} <= set(connection.sinks)
     assert connection.streams["bulk_job_results"].parent == "bulk_jobs"
 
@@ -117,7 +129,9 @@ def test_missing_record_schema_is_reported(tmp_path):
 
 
 def test_id_field_must_exist_in_the_record_schema(tmp_path):
-    sink = "name: put_thing\nmethod: PUT\nurl: /v1/things/{{ record.uid }}\nid_field: uid\nschema: things.json\n"
+    sink = (
+        "name: put_thing\nmethod: PUT\nurl: /v1/things/{{ record.uid }}\nid_field: uid\nschema: things.json\n"
+    )
     root = make_connection(tmp_path, sinks={"put_thing": sink})
     (message,) = errors_of(root)
     assert ":4: id_field: 'uid' is not a property" in message

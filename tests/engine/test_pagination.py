@@ -32,9 +32,11 @@ def walk(spec: Pagination, handler, page_size=3) -> tuple[list[int], list[httpx.
 def test_page_number_with_next_page_in_body():
     def handler(request):
         page = int(request.url.params.get("page", 1))
-        chunk = DATA[(page - 1) * 3: page * 3]
+        chunk = DATA[(page - 1) * 3 : page * 3]
         nxt = page + 1 if page * 3 < len(DATA) else None
-        return httpx.Response(200, json={"data": [{"id": i} for i in chunk], "metadata": {"paging": {"next_page": nxt}}})
+        return httpx.Response(
+            200, json={"data": [{"id": i} for i in chunk], "metadata": {"paging": {"next_page": nxt}}}
+        )
 
     seen, urls = walk(Pagination(type="page_number", next="metadata.paging.next_page"), handler)
     assert seen == DATA
@@ -44,7 +46,7 @@ def test_page_number_with_next_page_in_body():
 def test_page_number_stops_on_a_short_page_without_next():
     def handler(request):
         page = int(request.url.params["p"])
-        return httpx.Response(200, json={"data": [{"id": i} for i in DATA[(page - 1) * 3: page * 3]]})
+        return httpx.Response(200, json={"data": [{"id": i} for i in DATA[(page - 1) * 3 : page * 3]]})
 
     seen, urls = walk(Pagination(type="page_number", page_param="p"), handler)
     assert seen == DATA and len(urls) == 3
@@ -53,7 +55,7 @@ def test_page_number_stops_on_a_short_page_without_next():
 def test_offset():
     def handler(request):
         offset = int(request.url.params["offset"])
-        return httpx.Response(200, json={"data": [{"id": i} for i in DATA[offset: offset + 3]]})
+        return httpx.Response(200, json={"data": [{"id": i} for i in DATA[offset : offset + 3]]})
 
     seen, urls = walk(Pagination(type="offset"), handler)
     assert seen == DATA
@@ -71,11 +73,13 @@ def test_cursor_from_record_and_from_response():
 
     def token(request):
         start = int(request.url.params.get("cursor", "0"))
-        chunk = DATA[start: start + 3]
+        chunk = DATA[start : start + 3]
         nxt = str(start + 3) if start + 3 < len(DATA) else None
         return httpx.Response(200, json={"data": [{"id": i} for i in chunk], "meta": {"next_cursor": nxt}})
 
-    seen, _ = walk(Pagination(type="cursor", param="cursor", from_response="meta.next_cursor"), token, page_size=None)
+    seen, _ = walk(
+        Pagination(type="cursor", param="cursor", from_response="meta.next_cursor"), token, page_size=None
+    )
     assert seen == DATA
 
 
@@ -83,7 +87,9 @@ def test_next_url_and_link_header_stay_on_the_origin():
     def next_url(request):
         start = int(request.url.params.get("start", "0"))
         nxt = f"/items?start={start + 3}" if start + 3 < len(DATA) else None
-        return httpx.Response(200, json={"data": [{"id": i} for i in DATA[start: start + 3]], "links": {"next": nxt}})
+        return httpx.Response(
+            200, json={"data": [{"id": i} for i in DATA[start : start + 3]], "links": {"next": nxt}}
+        )
 
     seen, _ = walk(Pagination(type="next_url", from_response="links.next"), next_url)
     assert seen == DATA
@@ -93,7 +99,9 @@ def test_next_url_and_link_header_stay_on_the_origin():
         headers = {}
         if start + 3 < len(DATA):
             headers["Link"] = f'<http://127.0.0.1:8555/items?start={start + 3}>; rel="next"'
-        return httpx.Response(200, json={"data": [{"id": i} for i in DATA[start: start + 3]]}, headers=headers)
+        return httpx.Response(
+            200, json={"data": [{"id": i} for i in DATA[start : start + 3]]}, headers=headers
+        )
 
     seen, _ = walk(Pagination(type="link_header"), link)
     assert seen == DATA
@@ -105,7 +113,9 @@ def test_a_next_link_to_another_host_is_refused():
     from connector.errors import UnsafeRequestError
 
     def evil(request):
-        return httpx.Response(200, json={"data": [{"id": 1}]}, headers={"Link": '<http://evil.example/items>; rel="next"'})
+        return httpx.Response(
+            200, json={"data": [{"id": 1}]}, headers={"Link": '<http://evil.example/items>; rel="next"'}
+        )
 
     with pytest.raises(UnsafeRequestError):
         walk(Pagination(type="link_header"), evil)

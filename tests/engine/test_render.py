@@ -8,29 +8,42 @@ import pytest
 
 from connector.builder import RequestBuilder
 from connector.errors import RenderError, UnsafeRequestError
-from connector.render import CompiledValue, Origin, compile_text, compile_url, encode_segment
+from connector.render import CompiledValue, Origin, compile_mapping, compile_text, compile_url, encode_segment
 from connector.templates import RequestTemplate
-from connector.render import compile_mapping
 
 ORIGIN = Origin.parse("http://127.0.0.1:8555")
 
 
 def request(url: str, body=None, method="PUT", params=None) -> RequestTemplate:
-    return RequestTemplate(method=compile_text(method), url=compile_url(url), params=compile_mapping(params),
-                           headers={}, body=CompiledValue(body) if body not in (None, "record") else body)
+    return RequestTemplate(
+        method=compile_text(method),
+        url=compile_url(url),
+        params=compile_mapping(params),
+        headers={},
+        body=CompiledValue(body) if body not in (None, "record") else body,
+    )
 
 
 def test_record_values_are_data_not_template_source():
-    builder = RequestBuilder(request("/v2/accounts/{{ record.id }}", body={"name": "{{ record.name }}"}),
-                             ORIGIN, {})
+    builder = RequestBuilder(
+        request("/v2/accounts/{{ record.id }}", body={"name": "{{ record.name }}"}), ORIGIN, {}
+    )
     built = builder.build({"record": {"id": 1, "name": "{{ 7*7 }}"}})
     assert built.body == {"name": "{{ 7*7 }}"}
 
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("../admin", "..%2Fadmin"), ("..", "%2E%2E"), (".", "%2E"), ("a?b=1", "a%3Fb%3D1"), ("x#frag", "x%23frag"),
-     ("%2F", "%252F"), ("a b", "a%20b"), (42, "42")],
+    [
+        ("../admin", "..%2Fadmin"),
+        ("..", "%2E%2E"),
+        (".", "%2E"),
+        ("a?b=1", "a%3Fb%3D1"),
+        ("x#frag", "x%23frag"),
+        ("%2F", "%252F"),
+        ("a b", "a%20b"),
+        (42, "42"),
+    ],
 )
 def test_path_values_are_one_escaped_segment(value, expected):
     builder = RequestBuilder(request("/v2/accounts/{{ record.id }}.json"), ORIGIN, {})
@@ -44,7 +57,9 @@ def test_path_filter_allows_segments_but_not_climbing_out():
     with pytest.raises(UnsafeRequestError):
         builder.build({"record": {"path": "/v2/../../etc"}})
     # a protocol-relative value cannot name a host: it becomes a path on the connection's origin
-    assert builder.build({"record": {"path": "//evil.example/x"}}).url == "http://127.0.0.1:8555/evil.example/x"
+    assert (
+        builder.build({"record": {"path": "//evil.example/x"}}).url == "http://127.0.0.1:8555/evil.example/x"
+    )
 
 
 def test_a_template_cannot_reach_another_host():
@@ -65,8 +80,15 @@ def test_undefined_variables_fail_with_their_name():
 
 
 def test_sandbox_exposes_nothing_beyond_the_context():
-    for source in ("{{ ''.__class__.__mro__ }}", "{{ config.__init__.__globals__ }}", "{{ lipsum }}",
-                   "{{ range(10) | list }}", "{{ cycler }}", "{{ namespace() }}", "{{ dict(a=1) }}"):
+    for source in (
+        "{{ ''.__class__.__mro__ }}",
+        "{{ config.__init__.__globals__ }}",
+        "{{ lipsum }}",
+        "{{ range(10) | list }}",
+        "{{ cycler }}",
+        "{{ namespace() }}",
+        "{{ dict(a=1) }}",
+    ):
         with pytest.raises(RenderError):
             compile_text(source).render({"config": {}})
 

@@ -28,5 +28,10 @@ TestTapSalesloft = get_tap_test_class(
 
 TestTargetSalesloft = get_target_test_class(
     build_target_class(CONNECTION),
-    config={"base_url": _SANDBOX.url, "api_key": _SANDBOX.api_key, "sink": "create_note", "rejected_path": "/dev/null"},
+    config={
+        "base_url": _SANDBOX.url,
+        "api_key": _SANDBOX.api_key,
+        "sink": "create_note",
+        "rejected_path": "/dev/null",
+    },
 )
