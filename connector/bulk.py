@@ -15,6 +15,7 @@ import orjson
 
 from connector.builder import RequestBuilder
 from connector.errors import AuthError, ConnectorError, HTTPStatusError
+from connector.http import unanswered_attempts
 from connector.outcomes import SentRequest
 from connector.pagination import Paginator
 from connector.render import dot_path
@@ -56,7 +57,10 @@ class BulkJobRun:
         records: list[dict] | None = None,
         params: dict | None = None,
         url: str | None = None,
+        may_have_landed: bool = False,
     ) -> tuple[Any, SentRequest]:
+        """One step's request. ``may_have_landed``: a refusal after an unanswered attempt is taken as that
+        attempt having been applied (a job that has started refuses to be started again)."""
         context = {"job": self.job, "records": records or [], "stream": self.stream}
         built = self._builder(step).build(context)
         shown = SentRequest(
@@ -75,6 +79,16 @@ class BulkJobRun:
             json_body=built.body if built.body_format == "json" and built.body is not None else None,
             form_body=built.body if built.body_format == "form" else None,
         )
+        if may_have_landed and not response.is_success and unanswered_attempts(response):
+            logger.warning(
+                "bulk job %s: %s %s answered %s after an attempt that got no answer: taking that attempt as "
+                "applied and polling the job",
+                self.job.get("id"),
+                built.method,
+                response.request.url.path,
+                response.status_code,
+            )
+            return None, shown
         self.client.raise_for_status(response)
         return (orjson.loads(response.content) if response.content else None), shown
 
@@ -126,7 +140,7 @@ class BulkJobRun:
             return
         try:
             if job.start is not None:
-                self._call(job.start)
+                self._call(job.start, may_have_landed=True)
             final = self._poll(job.poll)
             failures = self._failures(uploaded) if job.failures is not None else {}
         except AuthError:

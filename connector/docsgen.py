@@ -9,7 +9,7 @@ from __future__ import annotations
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from connector.tap import ENGINE_SETTINGS
+from connector.plugin import ENGINE_SETTINGS
 from connector.target import TARGET_SETTINGS
 from connector.templates import (
     TEMPLATES_ROOT,

@@ -11,10 +11,9 @@ import json
 import logging
 import sys
 from collections import defaultdict
-from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
 import orjson
@@ -27,8 +26,7 @@ from connector.builder import BuiltRequest, RequestBuilder
 from connector.errors import AuthError, ConnectorError, RenderError, UnsafeRequestError
 from connector.http import ApiClient
 from connector.outcomes import Outcomes, SentRequest, TooManyRejected
-from connector.secrets import REDACTOR, install_logging_filter
-from connector.tap import ConfigWriter, config_schema
+from connector.plugin import ConnectorPlugin, build_plugin_class
 from connector.templates import Connection, Setting, SinkTemplate
 
 logger = logging.getLogger("connector.target")
@@ -355,28 +353,16 @@ class LenientReader(SingerReader):
         return super().process_lines(file_input, callbacks)
 
 
-class ConnectorTarget(Target):
+class ConnectorTarget(ConnectorPlugin, Target):
     """A target whose sinks are the destination templates of one connection."""
 
-    connection: ClassVar[Connection]
     default_sink_class = TemplateSink
+    fatal_errors = (ConnectorError, MissingKeyPropertiesError, RecordsWithoutSchemaException)
 
     def __init__(self, *args: Any, config: Any = None, **kwargs: Any) -> None:
-        install_logging_filter()
-        self._config_writer = ConfigWriter(config)
-        self._client: ApiClient | None = None
         self._outcomes: Outcomes | None = None
         kwargs.setdefault("message_reader", LenientReader(self._bad_line))
         super().__init__(*args, config=config, **kwargs)
-
-    @classmethod
-    def invoke(cls, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
-        """The CLI: a known failure ends with one clear line and exit code 1, not a traceback."""
-        try:
-            super().invoke(*args, **kwargs)
-        except (ConnectorError, MissingKeyPropertiesError, RecordsWithoutSchemaException) as exc:
-            sys.stderr.write(f"{cls.name}: error: {REDACTOR.redact(str(exc))}\n")
-            raise SystemExit(1) from None
 
     @property
     def dry_run(self) -> bool:
@@ -401,23 +387,12 @@ class ConnectorTarget(Target):
     @property
     def client(self) -> ApiClient:
         if self._client is None:
-            live = dict(self.config)
-            if (
-                not self.dry_run
-                and self.connection.auth
-                and not any(live.get(m.when) for m in self.connection.auth if m.when)
-            ):
-                names = " or ".join(m.when for m in self.connection.auth if m.when)
-                raise ConnectorError(f"{self.name}: no credentials in the config: set {names}")
             concurrency = int(
-                live.get("concurrency")
+                self.config.get("concurrency")
                 or max((s.concurrency for s in self.connection.sinks.values()), default=8)
             )
-            self._client = ApiClient(
-                self.connection,
-                live,
-                on_rotate=lambda u: self._config_writer(u, live),
-                max_connections=max(concurrency, 4),
+            self._client = self.make_client(
+                need_credentials=not self.dry_run, max_connections=max(concurrency, 4)
             )
         return self._client
 
@@ -479,18 +454,4 @@ class ConnectorTarget(Target):
 
 
 def build_target_class(connection: Connection) -> type[ConnectorTarget]:
-    return type(
-        f"Target{connection.name.title().replace('_', '')}",
-        (ConnectorTarget,),
-        {
-            "name": f"target-{connection.name}",
-            "connection": connection,
-            "config_jsonschema": config_schema(connection, TARGET_SETTINGS),
-            "package_name": "declarative-connector",
-            "__doc__": f"Singer target for {connection.name} ({connection.description.rstrip('.')}), from YAML templates.",
-        },
-    )
-
-
-def iter_sink_names(connection: Connection) -> Iterable[str]:
-    return sorted(connection.sinks)
+    return build_plugin_class(ConnectorTarget, connection, "target", TARGET_SETTINGS)

@@ -178,7 +178,7 @@ class Checker:
     """Deeper checks of one loaded connection; each finding points at a file, line and field."""
 
     def __init__(self, connection: Connection) -> None:
-        from connector.tap import ENGINE_SETTINGS
+        from connector.plugin import ENGINE_SETTINGS
         from connector.target import TARGET_SETTINGS
 
         self.connection = connection

@@ -20,7 +20,7 @@ import pytest
 import yaml
 from cli_support import REPO
 
-from connector.tap import ENGINE_SETTINGS
+from connector.plugin import ENGINE_SETTINGS
 from connector.target import TARGET_SETTINGS
 from connector.templates import load_bundled
 

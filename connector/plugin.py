@@ -1,0 +1,150 @@
+"""What a connection's tap and target share: config schema, credentials, the client, the CLI's errors."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+from connector.errors import ConnectorError
+from connector.http import ApiClient
+from connector.secrets import REDACTOR, install_logging_filter
+from connector.templates import Connection, Setting
+
+logger = logging.getLogger("connector.plugin")
+
+SETTING_TYPES = {
+    "string": {"type": ["string", "null"]},
+    "integer": {"type": ["integer", "null"]},
+    "number": {"type": ["number", "null"]},
+    "boolean": {"type": ["boolean", "null"]},
+    "date-time": {"type": ["string", "null"], "format": "date-time"},
+    "object": {"type": ["object", "null"]},
+    "array": {"type": ["array", "null"]},
+}
+
+# Settings of the engine itself, offered by every connection's tap and target.
+ENGINE_SETTINGS = [
+    Setting(
+        "rate_window_seconds",
+        "number",
+        "Length of the API's rate-limit window (for sandboxes with scaled time).",
+    ),
+    Setting(
+        "rate_budget", "integer", "Cost points per window, if the API's is not the connection's default."
+    ),
+    Setting("rate_reserve", "integer", "Cost points per window left unused for other integrations."),
+    Setting("max_attempts", "integer", "Attempts per request before giving up on 429/5xx/network errors."),
+    Setting("max_backoff_seconds", "number", "Longest wait between two attempts."),
+    Setting("request_timeout", "number", "Seconds before a request times out."),
+    Setting(
+        "http_transport",
+        "string",
+        "wire (default: lean HTTP/1.1 keep-alive) or httpx (HTTP/2 where offered).",
+        default="wire",
+    ),
+]
+
+
+def config_schema(connection: Connection, extra: Iterable[Setting] = ()) -> dict[str, Any]:
+    properties: dict[str, Any] = {}
+    required = []
+    for setting in [*connection.settings, *ENGINE_SETTINGS, *extra]:
+        prop = dict(SETTING_TYPES[setting.type])
+        if setting.description:
+            prop["description"] = setting.description
+        if setting.default is not None:
+            prop["default"] = setting.default
+        if setting.secret:
+            prop["secret"] = True
+            prop["writeOnly"] = True
+        properties[setting.name] = prop
+        if setting.required:
+            required.append(setting.name)
+    return {"type": "object", "properties": properties, "required": required}
+
+
+class ConfigWriter:
+    """Writes rotated credentials back to the config file they came from, as the user asked to run with."""
+
+    def __init__(self, config_input: Any) -> None:
+        paths: list[Path] = []
+        items = config_input if isinstance(config_input, (list, tuple)) else [config_input]
+        for item in items:
+            if isinstance(item, (str, os.PathLike)) and str(item) != "ENV" and Path(item).is_file():
+                paths.append(Path(item))
+        self.paths = paths
+
+    def __call__(self, update: Mapping[str, Any], live_config: dict[str, Any] | None = None) -> None:
+        if live_config is not None:
+            live_config.update(update)
+        if not self.paths:
+            logger.warning(
+                "OAuth tokens were rotated but the config came from no file: save the new refresh token "
+                "(setting %s) from your secret store's side, or run with a config file.",
+                ", ".join(sorted(update)),
+            )
+            return
+        path = self.paths[-1]
+        data = json.loads(path.read_text())
+        data.update(update)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        with os.fdopen(fd, "w") as handle:
+            json.dump(data, handle, indent=2)
+        os.chmod(tmp, path.stat().st_mode & 0o777)
+        os.replace(tmp, path)
+        logger.info("OAuth tokens rotated; wrote %s back to %s", ", ".join(sorted(update)), path)
+
+
+class ConnectorPlugin:
+    """Mixed into the tap and the target, before singer-sdk's base class."""
+
+    connection: ClassVar[Connection]
+    fatal_errors: ClassVar[tuple[type[BaseException], ...]] = (ConnectorError,)
+
+    def __init__(self, *args: Any, config: Any = None, **kwargs: Any) -> None:
+        install_logging_filter()
+        self._config_writer = ConfigWriter(config)
+        self._client: ApiClient | None = None
+        super().__init__(*args, config=config, **kwargs)
+
+    @classmethod
+    def invoke(cls, *args: Any, **kwargs: Any) -> None:
+        """The CLI: a known failure ends with one clear line and exit code 1, not a traceback."""
+        try:
+            super().invoke(*args, **kwargs)  # type: ignore[misc]
+        except cls.fatal_errors as exc:
+            sys.stderr.write(f"{cls.name}: error: {REDACTOR.redact(str(exc))}\n")  # type: ignore[attr-defined]
+            raise SystemExit(1) from None
+
+    def make_client(self, *, need_credentials: bool = True, max_connections: int = 16) -> ApiClient:
+        live = dict(self.config)  # type: ignore[attr-defined]
+        switches = [m.when for m in self.connection.auth if m.when]
+        if need_credentials and switches and not any(live.get(name) for name in switches):
+            raise ConnectorError(f"{self.name}: no credentials in the config: set {' or '.join(switches)}")  # type: ignore[attr-defined]
+        return ApiClient(
+            self.connection,
+            live,
+            on_rotate=lambda u: self._config_writer(u, live),
+            max_connections=max_connections,
+        )
+
+
+def build_plugin_class(base: type, connection: Connection, kind: str, extra: Iterable[Setting] = ()) -> type:
+    """``tap-<connection>`` / ``target-<connection>``: a singer-sdk plugin class for one connection."""
+    return type(
+        f"{kind.title()}{connection.name.title().replace('_', '')}",
+        (base,),
+        {
+            "name": f"{kind}-{connection.name}",
+            "connection": connection,
+            "config_jsonschema": config_schema(connection, extra),
+            "package_name": "declarative-connector",
+            "__doc__": f"Singer {kind} for {connection.name} ({connection.description.rstrip('.')}), from YAML templates.",
+        },
+    )
