@@ -9,8 +9,9 @@ import sys
 from collections.abc import Callable
 
 from connector.errors import ConnectorError
+from connector.templates import default_connection
 
-DEFAULT_CONNECTION = "salesloft"
+DEFAULT_CONNECTION = default_connection()
 
 DESCRIPTION = """\
 Declarative Singer connectors: YAML templates run by one engine.
@@ -19,7 +20,7 @@ Everyday use:
   connector validate                      check every bundled connection's templates
   connector preview upsert_account --input records.jsonl
                                           show the requests a sink would send (nothing is sent)
-  connector demo                          a one-minute tour against the local Salesloft sandbox
+  connector demo                          a one-minute tour against the bundled sandbox API
 
 Exit status: 0 success, 1 a check or record failed, 2 a usage or input error.
 """
@@ -189,9 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = command(
         "demo",
         "a one-minute tour: sandbox -> tap -> files -> target, with a summary",
-        "Start the Salesloft sandbox on a free local port, sync a few streams with tap-salesloft to\n"
-        "JSON Lines files, send the accounts back (with a new description) through target-salesloft's\n"
-        "upsert_account sink together with a few bad records, and print what happened.",
+        "Start the bundled sandbox API on a free local port, sync a few streams with the tap to\n"
+        "JSON Lines files, send records back (changed, plus a few bad ones) through the target,\n"
+        "and print what happened: records, requests, accepted, rejected with the API's reasons.",
     )
     p.add_argument(
         "--people", type=int, default=1000, metavar="N", help="people in the sandbox (default 1000)"
@@ -225,8 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command(
         "sandbox",
-        "run the local Salesloft sandbox (its options follow; see connector sandbox --help)",
-        "Start the fake Salesloft API on 127.0.0.1; all arguments go to `python -m sandbox`.",
+        "run the bundled sandbox API on 127.0.0.1 (its options follow; see connector sandbox --help)",
+        "Start the bundled sandbox API on 127.0.0.1; all arguments go to `python -m sandbox`.",
         add_help=False,
     )
     p.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the sandbox")
@@ -301,7 +302,12 @@ def _docs(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from connector import demo
+    try:
+        from sandbox import demo
+    except ImportError as exc:
+        raise ConnectorError(
+            f"the bundled sandbox is not available ({exc}); is the project installed?"
+        ) from exc
 
     return demo.main(people=args.people, out=args.out, seed=args.seed)
 
@@ -317,7 +323,7 @@ def _sandbox(args: argparse.Namespace) -> int:
         from sandbox.__main__ import main as sandbox_main
     except ImportError as exc:
         raise ConnectorError(
-            f"the Salesloft sandbox is not available ({exc}); is the project installed?"
+            f"the bundled sandbox is not available ({exc}); is the project installed?"
         ) from exc
     return int(sandbox_main(args.args) or 0)
 

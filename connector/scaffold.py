@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from connector.templates import SPECS_ROOT, load_yaml
+from connector.templates import SPECS_ROOT, default_connection, load_yaml
 from connector.validate import usage, validate_folder
 from connector.workspace import CommandError, connection_folder, relative
 
@@ -87,7 +87,7 @@ def _finish(folder: Path, created: list[Path], kind: str, name: str, connection_
         print(f"created {relative(path)}")
     print(report.summary())
     try_it = f"connector preview {name}" + (
-        "" if connection_spec == "salesloft" else f" --connection {connection_spec}"
+        "" if connection_spec == default_connection() else f" --connection {connection_spec}"
     )
     if kind == "stream":
         print(f"next: describe the record's fields in {relative(created[-1])}, then try it:\n  {try_it}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import decimal
+import io
 import sys
 from typing import Any
 
@@ -19,11 +20,34 @@ def _default(value: Any) -> Any:
     return str(value)
 
 
+class _TextAdapter:
+    """For a stdout without a file descriptor or byte buffer (a test's StringIO)."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+
+    def write(self, data: bytes) -> None:
+        self.stream.write(data.decode())
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
+def _binary_stdout() -> Any:
+    """A buffer of our own on stdout's descriptor: stdout's may be write-through (one syscall per record)."""
+    sys.stdout.flush()
+    try:
+        return open(sys.stdout.fileno(), "wb", buffering=1 << 16, closefd=False)  # noqa: SIM115
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        buffer = getattr(sys.stdout, "buffer", None)
+        return buffer if buffer is not None else _TextAdapter(sys.stdout)
+
+
 class FastWriter(GenericSingerWriter[bytes, Message]):
     """One ``write`` per message into stdout's buffer; one flush per STATE (and at exit)."""
 
     def __init__(self) -> None:
-        self._out = sys.stdout.buffer
+        self._out = _binary_stdout()
         atexit.register(self.flush)
 
     def serialize_message(self, message: Message) -> bytes:

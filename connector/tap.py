@@ -101,6 +101,10 @@ class TemplateStream(Stream):
     def is_sorted(self) -> bool:
         return bool(self.template.replication_key and self.template.incremental_param)
 
+    def generate_child_contexts(self, record: dict, context: dict | None) -> Iterable[dict | None]:
+        if self.child_streams:  # nothing to compute for the (many) streams without children
+            yield self.get_child_context(record, context)
+
     def get_child_context(self, record: dict, context: dict | None) -> dict | None:
         fields: set[str] = set()
         for child in self.child_streams:

@@ -609,3 +609,15 @@ def load_bundled(name: str) -> Connection:
 
 def available_connections() -> list[str]:
     return sorted(p.parent.name for p in TEMPLATES_ROOT.glob("*/connection.yaml"))
+
+
+def default_connection() -> str:
+    """The connection commands use when none is named: $CONNECTOR_CONNECTION, templates/DEFAULT, or the only one."""
+    named = os.environ.get("CONNECTOR_CONNECTION")
+    if named:
+        return named
+    marker = TEMPLATES_ROOT / "DEFAULT"
+    if marker.is_file():
+        return marker.read_text().strip()
+    names = available_connections()
+    return names[0] if len(names) == 1 else ""

@@ -1,4 +1,4 @@
-"""Where the CLI finds connections: a bundled name (``salesloft``) or a folder with a connection.yaml.
+"""Where the CLI finds connections: a bundled name (e.g. the one in templates/DEFAULT) or a folder with a connection.yaml.
 
 Template authors work on folders outside the package too; every command takes either form.
 """
