@@ -120,3 +120,17 @@ def test_bad_credentials_fail_with_a_clear_message_and_no_secret(sandbox, tmp_pa
     assert run.returncode != 0
     assert "401" in run.stderr
     assert "wrong-key-987654" not in run.stderr
+
+
+def test_child_stream_reads_each_parents_children_with_the_parent_in_its_template(sandbox, tmp_path):
+    sandbox.clear_journal()
+    run = run_tap(tap_config(sandbox), tmp_path, streams=["cadences", "cadence_steps"])
+    cadences = sandbox.records("cadences")
+    steps = run.records["cadence_steps"]
+    assert {s["id"] for s in steps} == {s["id"] for s in sandbox.records("steps")}
+    assert all(s["cadence"]["id"] in {c["id"] for c in cadences} for s in steps)
+    step_requests = [e for e in sandbox.journal() if e["path"].startswith("/v2/steps")]
+    assert sorted(int(e["query"]["cadence_id"][0]) for e in step_requests) == sorted(c["id"] for c in cadences)
+    # state is kept per parent
+    partitions = run.states[-1]["bookmarks"]["cadence_steps"].get("partitions", [])
+    assert {p["context"]["id"] for p in partitions} == {c["id"] for c in cadences}
