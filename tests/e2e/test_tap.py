@@ -130,7 +130,9 @@ def test_child_stream_reads_each_parents_children_with_the_parent_in_its_templat
     assert {s["id"] for s in steps} == {s["id"] for s in sandbox.records("steps")}
     assert all(s["cadence"]["id"] in {c["id"] for c in cadences} for s in steps)
     step_requests = [e for e in sandbox.journal() if e["path"].startswith("/v2/steps")]
-    assert sorted(int(e["query"]["cadence_id"][0]) for e in step_requests) == sorted(c["id"] for c in cadences)
+    assert sorted(int(e["query"]["cadence_id"][0]) for e in step_requests) == sorted(
+        c["id"] for c in cadences
+    )
     # state is kept per parent
     partitions = run.states[-1]["bookmarks"]["cadence_steps"].get("partitions", [])
     assert {p["context"]["id"] for p in partitions} == {c["id"] for c in cadences}
