@@ -22,18 +22,26 @@ from connector.errors import AuthError, HTTPStatusError, RequestFailed, UnsafeRe
 from connector.render import Origin, dot_path
 from connector.secrets import REDACTOR, safe_headers
 from connector.templates import AuthMethod, Connection, RateLimit, Retry
-from connector.wire import WireRequest, WireSender, prepare
+from connector.wire import NoResponse, WireRequest, WireSender, prepare
 
 logger = logging.getLogger("connector.http")
 
 TRANSIENT_ERRORS = (
     httpx.TransportError,  # connect/read/write errors, timeouts, dropped connections, truncated bodies
 )
+# Failures before the request could reach the API: it cannot have been applied.
+NOT_SENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+UNANSWERED = "connector.unanswered_attempts"
+
+
+def unanswered_attempts(response: httpx.Response) -> int:
+    """Earlier attempts of this request that got no answer (timeout, dropped or cut): the API may have applied them."""
+    return int(response.extensions.get(UNANSWERED, 0))
 
 
 @dataclass
 class HttpStats:
-    """What a run cost: shown in summaries and written by benchmarks."""
+    """What a run cost: shown in summaries and written by benchmarks. Updated from several threads."""
 
     requests: int = 0
     retries: int = 0
@@ -41,9 +49,19 @@ class HttpStats:
     server_errors: int = 0
     transport_errors: int = 0
     cost: int = 0
-    waited_seconds: float = 0.0
+    waited_seconds: float = 0.0  # wall-clock time the rate budget held requests back
+    backoff_seconds: float = 0.0  # time requests slept before a retry (summed over requests)
     min_remaining: int | None = None
     by_status: dict[int, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, name: str, amount: float = 1) -> None:
+        with self._lock:
+            setattr(self, name, getattr(self, name) + amount)
+
+    def answered(self, status: int) -> None:
+        with self._lock:
+            self.by_status[status] = self.by_status.get(status, 0) + 1
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -54,90 +72,187 @@ class HttpStats:
             "transport_errors": self.transport_errors,
             "cost": self.cost,
             "paced_wait_seconds": round(self.waited_seconds, 3),
+            "backoff_seconds": round(self.backoff_seconds, 3),
             "min_remaining": self.min_remaining,
             "by_status": {str(k): v for k, v in sorted(self.by_status.items())},
         }
 
 
-class RateBudget:
-    """Paces requests from the API's cost and remaining-budget headers.
+@dataclass
+class Ticket:
+    """One request's claim on the budget: its cost, the window it was sent in, and its place in the run."""
 
-    Requests go out at full speed while the window has budget; when the next request would overdraw
-    it, callers wait until the window is expected to refill. The window's start is learned by seeing
-    the remaining budget jump up; until then the first request of the run is taken as its start.
+    cost: int
+    window: int
+    seq: int = 0
+    open: bool = True
+
+
+class RateBudget:
+    """Paces requests from the API's cost and remaining-budget headers, for all threads of a run together.
+
+    Each answer says what is left of the API's window. Requests still in flight are not in that figure yet,
+    so what may be spent now is the lowest figure seen in the window minus the cost in flight; once that is
+    spent, callers wait for the window to end. A new window shows as a request reporting more left than one
+    sent before it did, half a window or more after the last one began (threads send and read out of order:
+    a stale higher figure must not pass for a refill). After a 429 or a wait for the window to end, one
+    request probes the budget before the others follow. The first window begins with the first request.
     """
 
     def __init__(self, limit: RateLimit, stats: HttpStats) -> None:
         self.limit = limit
         self.stats = stats
-        self._lock = threading.Lock()
-        self._remaining: int | None = None
-        self._last_seen: int | None = None
-        self._window_start: float | None = None
+        self._cond = threading.Condition()
+        self._window = 0  # this client's count of the API's windows
+        self._floor: int | None = None  # lowest remaining reported in this window; None: unknown, probe it
+        self._floor_seq = 0  # the request that reported it
+        self._seq = 0
+        self._window_start = 0.0
+        self._window_end: float | None = None
         self._blocked_until = 0.0
+        self._in_flight = 0  # cost of requests sent and not answered
+        self._in_flight_here = 0  # ... of those, sent in this window
+        self._peak_in_flight = 1
+        self._unmetered = False  # the last answer carried no budget figure: nothing to pace by
+        self._waiting = 0
+        self._wait_started = 0.0
 
     @property
     def enabled(self) -> bool:
         return bool(self.limit.remaining_header)
 
-    def acquire(self, cost: int = 1) -> None:
-        if not self.enabled:
-            return
-        while True:
-            with self._lock:
-                now = time.monotonic()
-                if self._window_start is None:
-                    self._window_start = now
-                wait = self._blocked_until - now
-                if wait <= 0:
-                    if self._remaining is None or self._remaining - self.limit.reserve >= cost:
-                        if self._remaining is not None:
-                            self._remaining -= cost
-                        return
-                    wait = self._window_start + self.limit.window_seconds - now
-                    if wait <= 0:
-                        # The window should have refilled: let one request learn the new budget.
-                        self._window_start = now
-                        self._remaining = None
-                        continue
-                    self._blocked_until = now + wait
-            self.stats.waited_seconds += wait
-            time.sleep(wait + 0.005)
+    @property
+    def _window_length(self) -> float:
+        """The window as this client counts it: 2% longer, as it never knows exactly when the API's began."""
+        return self.limit.window_seconds * 1.02
 
-    def observe(self, headers: httpx.Headers, status: int) -> None:
+    def acquire(self, cost: int = 1) -> Ticket:
+        """Wait until the budget allows a request of this cost."""
+        if not self.enabled:  # nothing to pace by, but a 429's wait still holds
+            with self._cond:
+                if self._blocked_until > time.monotonic():
+                    self._start_waiting(time.monotonic())
+                    try:
+                        while (wait := self._blocked_until - time.monotonic()) > 0:
+                            self._cond.wait(wait)
+                    finally:
+                        self._stop_waiting()
+            return Ticket(cost, 0, open=False)
+        with self._cond:
+            waiting = False
+            try:
+                while True:
+                    now = time.monotonic()
+                    if self._window_end is None:
+                        self._window_start, self._window_end = now, now + self._window_length
+                    wait = self._blocked_until - now
+                    if wait <= 0:
+                        if self._floor is None:
+                            if self._in_flight_here == 0 or self._unmetered:
+                                break  # the probe of a window whose budget is not known yet
+                            wait = self.limit.window_seconds  # woken by the probe's answer
+                        elif self._floor - self._in_flight - self.limit.reserve >= cost:
+                            break
+                        elif self._window_end <= now:
+                            self._new_window(now, None)
+                            continue
+                        else:
+                            wait = self._window_end - now
+                    if not waiting:
+                        waiting = True
+                        self._start_waiting(now)
+                    self._cond.wait(wait)
+            finally:
+                if waiting:
+                    self._stop_waiting()
+            self._in_flight += cost
+            self._in_flight_here += cost
+            self._peak_in_flight = max(self._peak_in_flight, self._in_flight)
+            self._seq += 1
+            return Ticket(cost, self._window, self._seq)
+
+    def _start_waiting(self, now: float) -> None:
+        if self._waiting == 0:
+            self._wait_started = now
+        self._waiting += 1
+
+    def _stop_waiting(self) -> None:
+        self._waiting -= 1
+        if self._waiting == 0:
+            self.stats.add("waited_seconds", time.monotonic() - self._wait_started)
+
+    def _new_window(self, now: float, remaining: int | None, seq: int = 0) -> None:
+        self._window += 1
+        self._floor = remaining
+        self._floor_seq = seq
+        self._window_start, self._window_end = now, now + self._window_length
+        self._in_flight_here = 0
+
+    def _close(self, ticket: Ticket) -> None:
+        if ticket.open:
+            ticket.open = False
+            self._in_flight -= ticket.cost
+            if ticket.window == self._window:
+                self._in_flight_here -= ticket.cost
+
+    def release(self, ticket: Ticket) -> None:
+        """The request got no answer (or was never sent)."""
+        if not ticket.open:
+            return
+        with self._cond:
+            self._close(ticket)
+            self._cond.notify_all()
+
+    def observe(self, headers: httpx.Headers, status: int, ticket: Ticket | None = None) -> None:
         if not self.enabled:
             return
         remaining = _int_header(headers, self.limit.remaining_header)
         cost = _int_header(headers, self.limit.cost_header) if self.limit.cost_header else None
-        with self._lock:
-            now = time.monotonic()
+        with self._cond:
+            if ticket is not None:
+                self._close(ticket)
+            self._cond.notify_all()
             if cost is not None and status != 429:
                 self.stats.cost += cost
+            self._unmetered = remaining is None and status != 429
             if remaining is None:
                 return
             if self.stats.min_remaining is None or remaining < self.stats.min_remaining:
                 self.stats.min_remaining = remaining
-            if self._last_seen is not None and remaining > self._last_seen + (cost or 1):
-                self._window_start = now  # the budget refilled: a new window began about now
-                self._remaining = remaining
-            elif self._remaining is None or remaining < self._remaining:
-                self._remaining = remaining
-            self._last_seen = remaining
+            spent = cost if cost is not None else (ticket.cost if ticket else 1)
+            seq = ticket.seq if ticket is not None else self._seq + 1
+            if ticket is not None and ticket.window != self._window:
+                # Sent before the window this client now counts in: it may have been charged to this one.
+                if self._floor is not None and status != 429:
+                    self._floor -= spent
+            elif self._floor is None:
+                self._floor, self._floor_seq = remaining, seq
+            elif (
+                seq > self._floor_seq
+                and remaining > self._floor + self._peak_in_flight + spent
+                and time.monotonic() - self._window_start >= self.limit.window_seconds / 2
+            ):
+                self._new_window(time.monotonic(), remaining, seq)  # the budget refilled
+            elif remaining < self._floor:
+                self._floor, self._floor_seq = remaining, seq
+            elif seq > self._floor_seq:
+                # Sent later, yet reporting more left: a refill too early in the window to trust. Spend from
+                # what is known instead, or the higher figures would never lower it.
+                self._floor -= spent
 
     def throttled(self, retry_after: float | None) -> float:
-        """A 429: block everyone until Retry-After, or until the window should refill."""
-        with self._lock:
+        """A 429: block everyone until Retry-After, or until the window should end; then probe again."""
+        with self._cond:
             now = time.monotonic()
-            self._remaining = None  # once the wait is over, the next request learns the budget again
             if retry_after is not None:
                 until = now + retry_after
+            elif self._window_end is not None and self._window_end > now:
+                until = self._window_end
             else:
-                start = self._window_start if self._window_start is not None else now
-                until = start + self.limit.window_seconds
-                if until <= now:
-                    until = now + self.limit.window_seconds
-                    self._window_start = now
+                until = now + self.limit.window_seconds
             self._blocked_until = max(self._blocked_until, until)
+            self._new_window(self._blocked_until, None)
+            self._cond.notify_all()
             return self._blocked_until - now
 
 
@@ -178,11 +293,13 @@ class Authenticator:
         self._lock = threading.Lock()
         self._access_token: str | None = None
         self._expires_at = 0.0
+        self._lifetime = 0.0
         self._refresh_token: str | None = None
         if method and method.type == "oauth2_refresh":
             self._refresh_token = config.get(method.refresh_token or "refresh_token")
             self._access_token = config.get(method.access_token) if method.access_token else None
-            self._expires_at = time.monotonic() + 60 if self._access_token else 0.0
+            self._lifetime = 60.0 if self._access_token else 0.0
+            self._expires_at = time.monotonic() + self._lifetime
 
     @classmethod
     def choose(cls, methods: list[AuthMethod], config: Mapping[str, Any]) -> AuthMethod | None:
@@ -208,7 +325,8 @@ class Authenticator:
 
     def access_token(self) -> str:
         with self._lock:
-            margin = self.method.refresh_margin_seconds if self.method else 0
+            # Refresh ahead of expiry, but never for most of a short token's life (each refresh rotates).
+            margin = min(self.method.refresh_margin_seconds if self.method else 0, self._lifetime / 2)
             if self._access_token is None or time.monotonic() >= self._expires_at - margin:
                 self._refresh_locked()
             return self._access_token or ""
@@ -248,7 +366,8 @@ class Authenticator:
         self._access_token = payload["access_token"]
         new_refresh = payload.get("refresh_token") or self._refresh_token
         REDACTOR.add(self._access_token, new_refresh)
-        self._expires_at = time.monotonic() + float(payload.get("expires_in", 7200))
+        self._lifetime = float(payload.get("expires_in", 7200))
+        self._expires_at = time.monotonic() + self._lifetime
         rotated = new_refresh != self._refresh_token
         self._refresh_token = new_refresh
         logger.info("OAuth access token refreshed (expires in %ss)", payload.get("expires_in", "?"))
@@ -354,52 +473,74 @@ class ApiClient:
             content = orjson.dumps(json_body, option=orjson.OPT_NON_STR_KEYS)
             headers = {**(headers or {}), "Content-Type": "application/json"}
         attempt = 0
-        refreshed = False
+        refreshed_for: set[str | None] = set()  # tokens a 401 was answered to: refresh once for each
+        unanswered = 0
+        fresh_retry = False
         while True:
             attempt += 1
-            self.budget.acquire(cost)
-            auth_headers = self.auth.headers()
-            request = self._build(
-                method,
-                url,
-                params,
-                {**self.static_headers, **(headers or {}), **auth_headers},
-                content,
-                form_body,
-            )
-            self.stats.requests += 1
+            ticket = self.budget.acquire(cost)
             try:
+                auth_headers = self.auth.headers()
+                request = self._build(
+                    method,
+                    url,
+                    params,
+                    {**self.static_headers, **(headers or {}), **auth_headers},
+                    content,
+                    form_body,
+                )
+                self.stats.add("requests")
                 response = self._send_following(request)
                 response.read()
             except TRANSIENT_ERRORS as exc:
-                self.stats.transport_errors += 1
+                self.budget.release(ticket)
+                self.stats.add("transport_errors")
+                if not isinstance(exc, NOT_SENT_ERRORS):
+                    unanswered += 1
                 if attempt >= self.retry.max_attempts:
                     raise RequestFailed(
                         f"{method} {request.url.path}: {type(exc).__name__} on all {attempt} attempts: {exc}"
                     ) from exc
+                if isinstance(exc, NoResponse) and not fresh_retry:
+                    # Most often a kept-alive connection the server had closed: try a fresh one at once.
+                    fresh_retry = True
+                    self.stats.add("retries")
+                    continue
                 self._backoff(attempt, None, f"{method} {request.url.path}: {type(exc).__name__}")
                 continue
+            except BaseException:
+                self.budget.release(ticket)
+                raise
             status = response.status_code
-            self.stats.by_status[status] = self.stats.by_status.get(status, 0) + 1
-            self.budget.observe(response.headers, status)
-            if status == 401 and self.auth.refreshes and not refreshed:
-                refreshed = True
-                self.auth.invalidate(auth_headers.get("Authorization"))
+            self.stats.answered(status)
+            self.budget.observe(response.headers, status, ticket)
+            used = auth_headers.get("Authorization")
+            if (
+                status == 401
+                and self.auth.refreshes
+                and used not in refreshed_for
+                and (not refreshed_for or attempt < self.retry.max_attempts)
+            ):
+                # Expired or revoked: refresh and try again, once per token (it may expire again in a 429 wait).
+                refreshed_for.add(used)
+                self.auth.invalidate(used)
                 continue
             if status in self.retry.statuses and attempt < self.retry.max_attempts:
                 if status == 429:
-                    self.stats.throttled += 1
+                    self.stats.add("throttled")
                     wait = self.budget.throttled(_retry_after(response.headers))
                     logger.warning(
                         "429 from %s %s: waiting %.2fs for the rate budget", method, request.url.path, wait
                     )
-                    self.stats.retries += 1
+                    self.stats.add("retries")
                     continue
-                self.stats.server_errors += 1
+                self.stats.add("server_errors")
                 self._backoff(
                     attempt, _retry_after(response.headers), f"{method} {request.url.path} -> {status}"
                 )
                 continue
+            if unanswered:
+                response.extensions[UNANSWERED] = unanswered
             return response
 
     def _send_following(self, request: httpx.Request) -> httpx.Response:
@@ -442,7 +583,7 @@ class ApiClient:
         return prepare(method, url, params, {**self._wire_headers, **headers}, content, form_body)
 
     def _backoff(self, attempt: int, retry_after: float | None, what: str) -> None:
-        self.stats.retries += 1
+        self.stats.add("retries")
         if retry_after is not None:
             delay = min(retry_after, self.retry.max_backoff_seconds)
         else:
@@ -451,11 +592,17 @@ class ApiClient:
         logger.warning(
             "retrying %s in %.2fs (attempt %d of %d)", what, delay, attempt + 1, self.retry.max_attempts
         )
-        self.stats.waited_seconds += delay
+        self.stats.add("backoff_seconds", delay)
         time.sleep(delay)
 
     def error_message(self, response: httpx.Response) -> str:
-        """The API's own words for an error, flattened to one line."""
+        """The API's own words for an error, flattened to one line (and whether an earlier attempt may have landed)."""
+        message = self._api_message(response)
+        if unanswered_attempts(response) and not response.is_success:
+            message += " (an earlier attempt of this request got no answer: the API may have applied it)"
+        return message
+
+    def _api_message(self, response: httpx.Response) -> str:
         try:
             payload = orjson.loads(response.content)
         except orjson.JSONDecodeError:

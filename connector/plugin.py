@@ -107,11 +107,21 @@ class ConnectorPlugin:
     connection: ClassVar[Connection]
     fatal_errors: ClassVar[tuple[type[BaseException], ...]] = (ConnectorError,)
 
+    _cli_config_paths: ClassVar[tuple[str, ...]] = ()
+
     def __init__(self, *args: Any, config: Any = None, **kwargs: Any) -> None:
         install_logging_filter()
-        self._config_writer = ConfigWriter(config)
+        # singer-sdk's CLI hands over one merged dict: rotated tokens go back to the files it came from.
+        self._config_writer = ConfigWriter(
+            config if not isinstance(config, Mapping) else self._cli_config_paths
+        )
         self._client: ApiClient | None = None
         super().__init__(*args, config=config, **kwargs)
+
+    @classmethod
+    def cb_config(cls, ctx: Any, param: Any, value: tuple[str, ...]) -> Any:
+        cls._cli_config_paths = tuple(v for v in value if v != "ENV")
+        return super().cb_config(ctx, param, value)  # type: ignore[misc]
 
     @classmethod
     def invoke(cls, *args: Any, **kwargs: Any) -> None:

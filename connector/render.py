@@ -2,7 +2,7 @@
 
 The security boundary lives here and nowhere else:
 
-- a SandboxedEnvironment with StrictUndefined and no globals: templates see only the variables the
+- an ImmutableSandboxedEnvironment with StrictUndefined and no globals: templates see only the variables the
   engine passes (config, record, records, parent, job, response, now);
 - record values are data: they are passed as variables, never compiled as template source;
 - a value rendered into a URL path is percent-encoded as exactly one segment, unless the template
@@ -22,7 +22,7 @@ from urllib.parse import quote, urlsplit
 
 import jinja2
 from jinja2 import meta
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedEnvironment
 
 from connector.errors import RenderError, UnsafeRequestError
 
@@ -80,7 +80,8 @@ def _normalise_path_value(value: str) -> str:
 
 
 def make_environment() -> SandboxedEnvironment:
-    env = SandboxedEnvironment(
+    # Immutable: a template reads what it is given; it cannot change the config or a record for later ones.
+    env = ImmutableSandboxedEnvironment(
         undefined=jinja2.StrictUndefined,
         autoescape=False,
         finalize=_finalize_text,

@@ -128,7 +128,9 @@ class TemplateSink(BatchSink):
             try:
                 self._validator.validate(record)
             except InvalidRecord as exc:
-                self._invalid = f"record does not match the stream's schema: {exc.error_message}"
+                path = ".".join(str(p) for p in getattr(exc.__cause__, "absolute_path", ()))
+                detail = f"{path}: {exc.error_message}" if path else exc.error_message
+                self._invalid = f"record does not match the stream's schema: {detail}"
                 return record
         try:
             self._parse_timestamps_in_record(

@@ -318,15 +318,25 @@ class _Compiler:
         try:
             return CompiledValue(source)
         except jinja2.TemplateSyntaxError as exc:
-            self.error(path, f"Jinja syntax error: {exc.message}")
+            self._syntax_error(path, source, exc)
         return CompiledValue(None)
 
     def mapping(self, path: list[Any], source: Mapping | None) -> dict[str, CompiledValue]:
         try:
             return compile_mapping(source)
         except jinja2.TemplateSyntaxError as exc:
-            self.error(path, f"Jinja syntax error: {exc.message}")
+            self._syntax_error(path, source, exc)
         return {}
+
+    def _syntax_error(self, path: list[Any], source: Any, exc: jinja2.TemplateSyntaxError) -> None:
+        """Name the leaf that does not compile (``body.name``, at its line), not the whole block."""
+        for leaf_path, leaf in _leaves(source, path):
+            try:
+                compile_text(leaf)
+            except jinja2.TemplateSyntaxError as leaf_exc:
+                self.error(leaf_path, f"Jinja syntax error: {leaf_exc.message}")
+                return
+        self.error(path, f"Jinja syntax error: {exc.message}")
 
     def expression(self, path: list[Any], source: str) -> Compiled | None:
         try:
@@ -365,6 +375,17 @@ class _Compiler:
             body=body,
             body_format=doc.get("body_format", "json"),
         )
+
+
+def _leaves(value: Any, path: list[Any]) -> Iterable[tuple[list[Any], str]]:
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _leaves(item, [*path, key])
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _leaves(item, [*path, index])
 
 
 def _merge(defaults: Mapping | None, doc: Mapping) -> dict:
@@ -503,7 +524,7 @@ def compile_sink(doc: Mapping, file: str, specs_dir: Path, defaults: Mapping | N
                 if "failures" in steps
                 else None,
             )
-            if job.poll.done is None:
+            if "done" not in steps["poll"]:  # (one that does not compile is reported as such)
                 c.error(["job", "poll", "done"], "the poll step needs a 'done' expression")
     sink = SinkTemplate(
         name=doc["name"],

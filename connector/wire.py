@@ -23,6 +23,10 @@ import httpx
 MAX_LINE = 65536
 
 
+class NoResponse(httpx.RemoteProtocolError):
+    """Not a byte of a response came back: on a kept-alive connection, the server had closed it."""
+
+
 @dataclass
 class WireRequest:
     """What the wire sends; ``url`` parses lazily (only error and redirect paths look at it)."""
@@ -87,7 +91,10 @@ class _Connection:
         if body is not None or method in ("POST", "PUT", "PATCH"):
             lines.append(f"Content-Length: {len(body or b'')}")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-        self.sock.sendall(head + body if body else head)
+        try:
+            self.sock.sendall(head + body if body else head)
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            raise NoResponse(f"connection closed while sending: {exc}") from exc
         while True:
             status, response_headers = self._read_head()
             if not 100 <= status < 200:
@@ -108,9 +115,12 @@ class _Connection:
         return status, response_headers, content, will_close
 
     def _read_head(self) -> tuple[int, list[tuple[str, str]]]:
-        line = self.rfile.readline(MAX_LINE)
+        try:
+            line = self.rfile.readline(MAX_LINE)
+        except ConnectionResetError as exc:
+            raise NoResponse(f"connection reset before a response: {exc}") from exc
         if not line:
-            raise httpx.RemoteProtocolError("server closed the connection without a response")
+            raise NoResponse("server closed the connection without a response")
         parts = line.split(None, 2)
         if len(parts) < 2 or not parts[0].startswith(b"HTTP/"):
             raise httpx.RemoteProtocolError(f"malformed status line {line[:80]!r}")
@@ -165,43 +175,34 @@ class WireSender:
         target = f"{parts.path or '/'}?{parts.query}" if parts.query else (parts.path or "/")
         conns = self._connections()
         conn = conns.get(key)
-        reused = conn is not None
-        for _ in range(2):
-            if conn is None:
-                conn = _Connection(
-                    parts.scheme,
-                    parts.hostname or "",
-                    parts.port or (443 if parts.scheme == "https" else 80),
-                    self.timeout,
-                    self.connect_timeout,
-                    self._ssl,
-                )
-                with self._lock:
-                    self._all.append(conn)
-                conns[key] = conn
-            try:
-                status, headers, content, will_close = conn.exchange(
-                    request.method, target, request.headers, request.content
-                )
-            except httpx.TransportError:
-                self._drop(conns, key, conn)
-                if reused:  # the server had closed an idle kept-alive connection: one fresh attempt
-                    conn, reused = None, False
-                    continue
-                raise
-            except TimeoutError as exc:
-                self._drop(conns, key, conn)
-                raise httpx.ReadTimeout(f"{request.method} {parts.path}: timed out") from exc
-            except (OSError, ValueError) as exc:
-                self._drop(conns, key, conn)
-                if reused:
-                    conn, reused = None, False
-                    continue
-                raise httpx.ReadError(f"{request.method} {parts.path}: {type(exc).__name__}: {exc}") from exc
-            if will_close:
-                self._drop(conns, key, conn)
-            return _response(status, headers, content, request)
-        raise AssertionError("unreachable")
+        if conn is None:
+            conn = _Connection(
+                parts.scheme,
+                parts.hostname or "",
+                parts.port or (443 if parts.scheme == "https" else 80),
+                self.timeout,
+                self.connect_timeout,
+                self._ssl,
+            )
+            with self._lock:
+                self._all.append(conn)
+            conns[key] = conn
+        try:
+            status, headers, content, will_close = conn.exchange(
+                request.method, target, request.headers, request.content
+            )
+        except httpx.TransportError:
+            self._drop(conns, key, conn)
+            raise  # retries are the ApiClient's: it counts and paces every attempt
+        except TimeoutError as exc:
+            self._drop(conns, key, conn)
+            raise httpx.ReadTimeout(f"{request.method} {parts.path}: timed out") from exc
+        except (OSError, ValueError) as exc:
+            self._drop(conns, key, conn)
+            raise httpx.ReadError(f"{request.method} {parts.path}: {type(exc).__name__}: {exc}") from exc
+        if will_close:
+            self._drop(conns, key, conn)
+        return _response(status, headers, content, request)
 
     def _drop(self, conns: dict, key: tuple, conn: _Connection) -> None:
         conns.pop(key, None)

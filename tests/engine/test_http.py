@@ -214,3 +214,37 @@ def test_refused_refresh_token_stops_with_a_clear_message_and_no_secret(caplog):
     assert "OAuth refresh refused" in message and "single-use" in message
     assert "shh-secret" not in message and "refresh-0" not in message
     assert "shh-secret" not in caplog.text and "refresh-0" not in caplog.text
+
+
+def test_answers_without_budget_figures_are_not_paced_one_at_a_time():
+    from concurrent.futures import ThreadPoolExecutor
+
+    def handler(request):
+        time.sleep(0.05)
+        return httpx.Response(200, json={})
+
+    api = client(handler)
+    started = time.monotonic()
+    with ThreadPoolExecutor(8) as pool:
+        assert all(
+            r.status_code == 200 for r in pool.map(lambda _: api.send("GET", f"{BASE}/v2/me"), range(16))
+        )
+    assert time.monotonic() - started < 0.5  # 16 x 50 ms one at a time would be 0.8 s
+
+
+def test_429_waits_for_retry_after_on_a_connection_without_budget_headers():
+    calls = []
+
+    def handler(request):
+        calls.append(time.monotonic())
+        if len(calls) == 1:
+            return httpx.Response(429, json={"error": "slow down"}, headers={"Retry-After": "0.3"})
+        return httpx.Response(200, json={"tickets": []})
+
+    connection = load_bundled("helpdesk")
+    assert connection.rate_limit.remaining_header is None
+    api = ApiClient(
+        connection, {"base_url": BASE, "api_token": "t-123456"}, transport=httpx.MockTransport(handler)
+    )
+    assert api.send("GET", f"{BASE}/tickets").status_code == 200
+    assert calls[1] - calls[0] >= 0.3

@@ -19,7 +19,9 @@ from helpers import TAP, TARGET, catalog_for, write_json
 FAULT_KINDS = ("500", "502", "503", "429", "reset", "slow", "truncate")
 
 
-def fault_spec(rate: float, seed: int, kinds: Iterable[str] = FAULT_KINDS, delay: float = 1.2, burst: int = 3) -> str:
+def fault_spec(
+    rate: float, seed: int, kinds: Iterable[str] = FAULT_KINDS, delay: float = 1.2, burst: int = 3
+) -> str:
     return f"rate={rate},seed={seed},kinds={','.join(kinds)},delay={delay},burst={burst}"
 
 
@@ -35,11 +37,14 @@ def logged_json(stderr: str, prefix: str) -> dict[str, Any]:
     return json.loads(lines[-1].split(prefix, 1)[1])
 
 
-def singer_messages(stream: str, records: list[dict], key_properties: list[str] | None = None,
-                    schema: dict | None = None) -> list[dict]:
+def singer_messages(
+    stream: str, records: list[dict], key_properties: list[str] | None = None, schema: dict | None = None
+) -> list[dict]:
     schema = schema or {"type": "object", "properties": {}, "additionalProperties": True}
-    return [{"type": "SCHEMA", "stream": stream, "schema": schema, "key_properties": key_properties or []},
-            *({"type": "RECORD", "stream": stream, "record": r} for r in records)]
+    return [
+        {"type": "SCHEMA", "stream": stream, "schema": schema, "key_properties": key_properties or []},
+        *({"type": "RECORD", "stream": stream, "record": r} for r in records),
+    ]
 
 
 def as_lines(messages: list[dict]) -> str:
@@ -63,10 +68,17 @@ def by_key(records: list[dict], key: tuple[str, ...] = ("id",)) -> dict[tuple, s
 class SingerProcess:
     """A tap or target process whose stdout is read line by line while it runs (to kill it mid-stream)."""
 
-    def __init__(self, argv: list[str], stdin_path: Path | None = None, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, argv: list[str], stdin_path: Path | None = None, env: dict[str, str] | None = None
+    ) -> None:
         self._stdin = open(stdin_path, "rb") if stdin_path else subprocess.DEVNULL  # noqa: SIM115
-        self.process = subprocess.Popen(argv, stdin=self._stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                        env={**os.environ, **(env or {})})
+        self.process = subprocess.Popen(
+            argv,
+            stdin=self._stdin,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, **(env or {})},
+        )
         self.lines: list[dict] = []
         self._queue: queue.Queue[dict | None] = queue.Queue()
         self._stderr: list[bytes] = []
@@ -132,3 +144,55 @@ def start_target(config: dict, tmp_path: Path, stdin: str, name: str = "target")
 
 def records_of(lines: list[dict], stream: str) -> list[dict]:
     return [m["record"] for m in lines if m["type"] == "RECORD" and m["stream"] == stream]
+
+
+class RecordingServer:
+    """A local HTTP server that records every request (method, path, headers) and answers from ``routes``.
+
+    ``routes`` maps ``"METHOD /path"`` to ``(status, headers, json_body)``; anything else is a 404. Used as a
+    misbehaving API (cross-origin ``next`` links and redirects) and as the "other host" that must see nothing.
+    """
+
+    def __init__(self, routes: dict[str, tuple[int, dict[str, str], Any]] | None = None) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.routes = routes or {}
+        self.requests: list[dict[str, Any]] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                path = self.path.split("?", 1)[0]
+                server.requests.append(
+                    {
+                        "method": self.command,
+                        "path": self.path,
+                        "headers": dict(self.headers),
+                        "body": body.decode("utf-8", "replace"),
+                    }
+                )
+                status, headers, payload = server.routes.get(
+                    f"{self.command} {path}", (404, {}, {"error": "nope"})
+                )
+                data = json.dumps(payload).encode() if payload is not None else b""
+                self.send_response(status)
+                for name, value in {"Content-Type": "application/json", **headers}.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = do_DELETE = _answer
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

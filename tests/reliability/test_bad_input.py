@@ -1,0 +1,396 @@
+"""Bad input gets a precise message: broken templates when they load, bad records and lines when they arrive.
+
+Template checks already covered by tests/engine/test_loader.py (malformed stream YAML, unknown top-level
+field, wrong types in a sink, a Jinja error in a URL, a stream's missing record schema) are not repeated.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+from helpers import BIN, run_target, tap_config, write_json
+from reliability_support import as_lines, logged_json, singer_messages
+
+from connector.errors import ConnectorError, TemplateError, TemplateErrors
+from connector.templates import load_connection
+
+CONNECTION = """\
+name: reltest
+description: A connection of the reliability tests, on the Salesloft sandbox.
+base_url: "{{ config.base_url }}"
+settings:
+  - {name: base_url, type: string}
+  - {name: api_key, type: string, secret: true}
+auth:
+  - {type: bearer, when: api_key, token: api_key}
+rate_limit:
+  budget: 600
+  window_seconds: 60
+  cost_header: x-ratelimit-endpoint-cost
+  remaining_header: x-ratelimit-remaining-minute
+stream_defaults:
+  records: data
+sink_defaults:
+  accept: [200, 201, 204]
+"""
+SCHEMA = {"type": "object", "properties": {"id": {"type": "integer"}, "name": {"type": ["string", "null"]}}}
+
+
+def connection_folder(
+    tmp_path: Path,
+    *,
+    connection: str = CONNECTION,
+    streams: dict[str, str] | None = None,
+    sinks: dict[str, str] | None = None,
+    specs: dict[str, str] | None = None,
+) -> Path:
+    root = tmp_path / "reltest"
+    for folder in ("streams", "sinks", "specs"):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+    (root / "connection.yaml").write_text(connection)
+    (root / "specs" / "things.json").write_text(json.dumps(SCHEMA))
+    for name, text in (specs or {}).items():
+        (root / "specs" / name).write_text(text)
+    for kind, files in (("streams", streams), ("sinks", sinks)):
+        for name, text in (files or {}).items():
+            (root / kind / f"{name}.yaml").write_text(textwrap.dedent(text))
+    return root
+
+
+def load_errors(root: Path) -> list[str]:
+    """The messages a user sees, with the folder shortened to ``reltest``."""
+    with pytest.raises(ConnectorError) as info:
+        load_connection(root)
+    error = info.value
+    errors = error.errors if isinstance(error, TemplateErrors) else [error]
+    assert all(isinstance(e, TemplateError) for e in errors)
+    return [str(e).replace(str(root), "reltest") for e in errors]
+
+
+# -- templates, when they load
+
+
+def test_malformed_connection_yaml_names_the_file_and_line(tmp_path):
+    root = connection_folder(tmp_path, connection=CONNECTION + "retry:\n\tmax_attempts: 3\n")
+    assert load_errors(root) == [
+        "reltest/connection.yaml:19: invalid YAML: found character '\\t' that cannot start any token"
+    ]
+
+
+def test_unknown_nested_fields_are_named_with_the_fields_that_exist(tmp_path):
+    sink = "name: put_thing\nmethod: PUT\nurl: /v1/things/{{ record.id }}\nbatch: {sise: 10}\n"
+    stream = (
+        "name: things\nurl: /v1/things\nprimary_key: [id]\nschema: things.json\npagination: {type: cursor, "
+        "param: after, from_record: id, sise: 5}\n"
+    )
+    messages = load_errors(connection_folder(tmp_path, sinks={"put_thing": sink}, streams={"things": stream}))
+    assert (
+        "reltest/sinks/put_thing.yaml:4: batch.sise: unknown field 'sise' (known: group_by, max_records, size)"
+        in messages
+    )
+    assert any(
+        m.startswith("reltest/streams/things.yaml:5: pagination.sise: unknown field 'sise' (known: ")
+        for m in messages
+    ), messages
+
+
+def test_wrong_types_in_the_connection_are_reported_per_field(tmp_path):
+    connection = CONNECTION.replace("budget: 600", "budget: lots") + "retry: {max_attempts: '3'}\n"
+    assert load_errors(connection_folder(tmp_path, connection=connection)) == [
+        "reltest/connection.yaml:10: rate_limit.budget: 'lots' is not of type 'integer'",
+        "reltest/connection.yaml:18: retry.max_attempts: '3' is not of type 'integer'",
+    ]
+
+
+def test_jinja_errors_in_params_headers_and_expressions_name_their_field(tmp_path):
+    stream = (
+        "name: things\nurl: /v1/things\nprimary_key: [id]\nschema: things.json\nparams: {since: '{% if %}'}\n"
+    )
+    header = (
+        "name: tagged\nmethod: POST\nurl: /v1/things\nheaders: {X-Tag: '{{ record.tag | no_such_filter }}'}\n"
+    )
+    job = """\
+    name: bulk
+    kind: bulk_job
+    job:
+      create: {method: POST, url: /v1/jobs}
+      upload: {method: POST, url: '/v1/jobs/{{ job.id }}/data', body: {data: '{{ records }}'}}
+      poll: {method: GET, url: '/v1/jobs/{{ job.id }}', done: "response.state =="}
+    """
+    messages = load_errors(
+        connection_folder(tmp_path, streams={"things": stream}, sinks={"tagged": header, "bulk": job})
+    )
+    assert (
+        "reltest/streams/things.yaml:5: params.since: Jinja syntax error: Expected an expression, got 'end of "
+        "statement block'" in messages
+    )
+    assert (
+        "reltest/sinks/tagged.yaml:4: headers.X-Tag: Jinja syntax error: No filter named 'no_such_filter'."
+        in messages
+    )
+    assert (
+        "reltest/sinks/bulk.yaml:6: job.poll.done: Jinja syntax error: unexpected 'end of template'"
+        in messages
+    )
+
+
+def test_a_jinja_error_deep_in_a_body_names_the_key_and_its_line(tmp_path):
+    sink = (
+        "name: s\nmethod: POST\nurl: /v1/things\nbody:\n  id: '{{ record.id }}'\n  name: '{{ record.name }'\n"
+    )
+    assert load_errors(connection_folder(tmp_path, sinks={"s": sink})) == [
+        "reltest/sinks/s.yaml:6: body.name: Jinja syntax error: unexpected '}'"
+    ]
+
+
+def test_a_sink_whose_record_schema_is_missing_or_not_json_is_reported(tmp_path):
+    missing = "name: a\nmethod: POST\nurl: /v1/things\nschema: nope.json\n"
+    broken = "name: b\nmethod: POST\nurl: /v1/things\nschema: broken.json\n"
+    messages = load_errors(
+        connection_folder(
+            tmp_path, sinks={"a": missing, "b": broken}, specs={"broken.json": '{"type": "object",'}
+        )
+    )
+    assert (
+        "reltest/sinks/a.yaml:4: schema: record schema 'reltest/specs/nope.json' does not exist" in messages
+    )
+    assert (
+        "reltest/sinks/b.yaml:4: schema: record schema 'reltest/specs/broken.json' is not valid JSON: Expecting "
+        "property name enclosed in double quotes: line 1 column 19 (char 18)" in messages
+    )
+
+
+def test_a_target_whose_templates_do_not_load_stops_before_reading_input(tmp_path):
+    root = connection_folder(
+        tmp_path, sinks={"s": "name: s\nmethod: POST\nurl: /v1/things\nbatch: {size: 0}\n"}
+    )
+    proc = subprocess.run(
+        [
+            str(BIN / "connector"),
+            "target",
+            str(root),
+            "--config",
+            str(write_json(tmp_path / "config.json", {"base_url": "http://127.0.0.1:9", "api_key": "k"})),
+        ],
+        input="",
+        text=True,
+        capture_output=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert "sinks/s.yaml:4: batch.size: 0 is less than the minimum of 1" in proc.stderr
+
+
+# -- records, when they are rendered
+
+NOTE_SINK = """\
+name: note_about_person
+method: POST
+url: /v2/notes.json
+body:
+  content: "{{ record.text }}"
+  associated_with_type: person
+  associated_with_id: "{{ record.person.id }}"
+"""
+TYPO_SINK = "name: rename_person\nmethod: PUT\nurl: /v2/people/{{ recrod.id }}.json\n"
+
+
+@pytest.fixture(scope="module")
+def sb():
+    from sandbox.testing import running_sandbox
+
+    with running_sandbox() as handle:
+        yield handle
+
+
+def run_connection_target(
+    root: Path, config: dict, stdin: str, tmp_path: Path
+) -> tuple[subprocess.CompletedProcess, list[dict]]:
+    rejected = tmp_path / "rejected.jsonl"
+    config_path = write_json(tmp_path / "config.json", {"rejected_path": str(rejected), **config})
+    proc = subprocess.run(
+        [str(BIN / "connector"), "target", str(root), "--config", str(config_path)],
+        input=stdin,
+        text=True,
+        capture_output=True,
+        timeout=120,
+    )
+    rows = [json.loads(line) for line in rejected.read_text().splitlines()] if rejected.exists() else []
+    return proc, rows
+
+
+def test_an_undefined_variable_at_render_time_rejects_the_record_naming_the_variable(sb, tmp_path):
+    root = connection_folder(tmp_path, sinks={"note_about_person": NOTE_SINK, "rename_person": TYPO_SINK})
+    person = sb.records("people")[0]["id"]
+    messages = [
+        *singer_messages(
+            "notes", [{"text": "Rendered fine", "person": {"id": person}}, {"text": "Nobody's note"}]
+        ),
+        *singer_messages("renames", [{"id": person, "title": "Never sent"}]),
+    ]
+    sb.clear_journal()
+    proc, rejected = run_connection_target(
+        root,
+        {**tap_config(sb), "stream_sinks": {"notes": "note_about_person", "renames": "rename_person"}},
+        as_lines(messages),
+        tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    by_text = {r["record"].get("text", r["record"].get("title")): r for r in rejected}
+    assert set(by_text) == {"Nobody's note", "Never sent"}
+    assert by_text["Nobody's note"]["reason"] == "render"
+    assert "'dict object' has no attribute 'person'" in by_text["Nobody's note"]["error"]
+    assert (
+        by_text["Never sent"]["reason"] == "render"
+        and "'recrod' is undefined" in by_text["Never sent"]["error"]
+    )
+    assert [(e["method"], e["body"]["content"]) for e in sb.journal()] == [("POST", "Rendered fine")]
+    assert any(n["content"] == "Rendered fine" for n in sb.records("notes"))
+
+
+# -- the target's input, line by line
+
+ACCOUNT_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string"},
+        "domain": {"type": "string"},
+        "description": {"type": ["string", "null"]},
+    },
+}
+
+
+def send_lines(sb, tmp_path, lines: list[str], **config):
+    sb.clear_journal()
+    run = run_target({**tap_config(sb), "sink": "upsert_account", **config}, tmp_path, "".join(lines))
+    return run, [e for e in sb.journal() if e["method"] == "POST"]
+
+
+def line(message: dict) -> str:
+    return json.dumps(message) + "\n"
+
+
+def account(name: str) -> dict:
+    return {
+        "type": "RECORD",
+        "stream": "accounts",
+        "record": {"name": name, "domain": f"{name.lower()}.example"},
+    }
+
+
+SCHEMA_LINE = line({"type": "SCHEMA", "stream": "accounts", "schema": ACCOUNT_SCHEMA, "key_properties": []})
+
+
+def test_invalid_json_lines_are_rejected_with_their_line_number_and_the_rest_is_sent(sb, tmp_path):
+    lines = [
+        SCHEMA_LINE,
+        line(account("Before")),
+        '{"type": "RECORD", "stream": "accounts", "record": {\n',
+        line(account("Between")),
+        "[1, 2, 3]\n",
+        line(account("After")),
+    ]
+    run, posts = send_lines(sb, tmp_path, lines)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert sorted(p["body"]["name"] for p in posts) == ["After", "Before", "Between"]
+    assert [(r["reason"], r["record"]["line_number"]) for r in run.rejected] == [
+        ("bad_input", 3),
+        ("bad_input", 5),
+    ]
+    assert run.rejected[0]["error"].startswith("line 3: invalid JSON: ")
+    assert run.rejected[0]["record"]["line"].startswith('{"type": "RECORD"')
+    assert run.rejected[1]["error"] == "line 5: a Singer message must be a JSON object, got list"
+    summary = logged_json(run.stderr, "Target summary: ")
+    assert (summary["accepted"], summary["rejected"]) == (3, 2)
+
+
+def test_a_record_before_its_schema_stops_the_run_after_earlier_records_got_their_outcome(sb, tmp_path):
+    state = {"bookmarks": {"accounts": {"position": 2}}}
+    lines = [
+        SCHEMA_LINE,
+        line(account("First")),
+        line(account("Second")),
+        line({"type": "STATE", "value": state}),
+        line({"type": "RECORD", "stream": "people", "record": {"email_address": "early@example.com"}}),
+        line(account("Never")),
+    ]
+    run, posts = send_lines(sb, tmp_path, lines)
+    assert run.returncode == 1
+    assert (
+        run.stderr.splitlines()[-1]
+        == "target-salesloft: error: RECORD for stream 'people' arrived before its SCHEMA message"
+    )
+    assert sorted(p["body"]["name"] for p in posts) == ["First", "Second"]
+    assert {a["domain"] for a in sb.records("accounts")} >= {"first.example", "second.example"}
+    (stopped,) = run.rejected
+    assert stopped["reason"] == "no_schema" and stopped["record"] == {"email_address": "early@example.com"}
+    assert run.states == [state], "the STATE after the records that were sent, and nothing later"
+
+
+def test_a_record_failing_its_schema_is_rejected_naming_the_field(sb, tmp_path):
+    bad = {"type": "RECORD", "stream": "accounts", "record": {"name": "Typed", "domain": 123}}
+    run, posts = send_lines(sb, tmp_path, [SCHEMA_LINE, line(bad), line(account("Fine"))])
+    assert run.returncode == 0 and [p["body"]["name"] for p in posts] == ["Fine"]
+    (rejected,) = run.rejected
+    assert rejected["reason"] == "invalid" and rejected["request"] is None
+    assert "domain" in rejected["error"] and "123 is not of type 'string'" in rejected["error"], rejected[
+        "error"
+    ]
+
+
+def test_a_record_without_its_id_field_is_rejected_and_never_sent(sb, tmp_path):
+    missing = {"type": "RECORD", "stream": "accounts", "record": {"name": "No Domain"}}
+    empty = {"type": "RECORD", "stream": "accounts", "record": {"name": "Empty Domain", "domain": ""}}
+    run, posts = send_lines(sb, tmp_path, [SCHEMA_LINE, line(missing), line(account("Kept")), line(empty)])
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert [p["body"]["name"] for p in posts] == ["Kept"], "a record without its id reached the API"
+    assert [(r["reason"], r["record"]["name"], r["request"]) for r in run.rejected] == [
+        ("missing_id", "No Domain", None),
+        ("missing_id", "Empty Domain", None),
+    ]
+    assert all(r["error"] == "record has no 'domain' (the sink's id_field): not sent" for r in run.rejected)
+
+
+def test_a_record_without_its_declared_key_stops_the_run_as_a_protocol_error(sb, tmp_path):
+    keyed = line(
+        {"type": "SCHEMA", "stream": "accounts", "schema": ACCOUNT_SCHEMA, "key_properties": ["domain"]}
+    )
+    missing = {"type": "RECORD", "stream": "accounts", "record": {"name": "Keyless"}}
+    run, posts = send_lines(
+        sb, tmp_path, [keyed, line(account("Earlier")), line(missing), line(account("Later"))]
+    )
+    assert run.returncode == 1
+    assert "lacks its key properties ['domain']" in run.stderr.splitlines()[-1]
+    assert [p["body"]["name"] for p in posts] == ["Earlier"]
+    assert [(r["reason"], r["record"]["name"]) for r in run.rejected] == [("missing_key", "Keyless")]
+
+
+def test_huge_and_non_ascii_values_arrive_intact(sb, tmp_path):
+    huge = "Ünïcødé ✓ 東京 " + "x" * 1_000_000 + " 🚀"
+    records = [
+        {"name": "Zürich Ærøskøbing Straße", "domain": "unicode-zurich.example", "description": huge},
+        {
+            "name": "東京株式会社 🚀",
+            "domain": "xn--tokyo.example",
+            "description": "Ελληνικά \u0000 ‮ RTL \\ \" '",
+        },
+    ]
+    run, posts = send_lines(
+        sb,
+        tmp_path,
+        [SCHEMA_LINE, *(line({"type": "RECORD", "stream": "accounts", "record": r}) for r in records)],
+        responses_path=str(tmp_path / "r.jsonl"),
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.rejected == []
+    stored = {a["domain"]: a for a in sb.records("accounts") if a["domain"] in {r["domain"] for r in records}}
+    for record in records:
+        assert stored[record["domain"]]["name"] == record["name"]
+        assert stored[record["domain"]]["description"] == record["description"], (
+            "a value was altered on the way"
+        )
+    assert [p["body"]["description"] for p in posts] == [r["description"] for r in records]
