@@ -48,12 +48,9 @@ class App:
             return await self._api(request)
         return json_response(404, {"error": "Not Found"})
 
-    # -- /v2 -------------------------------------------------------------------------------
-
-    async def _api(self, request: Request) -> Response:
-        state = self.state
-        state.requests += 1
-        started = time.perf_counter()
+    def _begin(self, request: Request) -> tuple[dict, dict[str, Any]]:
+        """Count the request and start its journal entry (query secrets redacted)."""
+        self.state.requests += 1
         query = flat_query(request.query_string)
         safe_query, safe_raw = redact_query(query, request.query_string)
         entry: dict[str, Any] = {
@@ -69,6 +66,14 @@ class App:
             "bearer": False,
             "auth": None,
         }
+        return query, entry
+
+    # -- /v2 -------------------------------------------------------------------------------
+
+    async def _api(self, request: Request) -> Response:
+        state = self.state
+        started = time.perf_counter()
+        query, entry = self._begin(request)
         body: Any = None
         body_error: ApiError | None = None
         try:
@@ -152,21 +157,7 @@ class App:
 
     def _oauth(self, request: Request) -> Response:
         state = self.state
-        state.requests += 1
-        query = flat_query(request.query_string)
-        safe_query, safe_raw = redact_query(query, request.query_string)
-        entry: dict[str, Any] = {
-            "time": time.time(),
-            "method": request.method,
-            "path": request.path,
-            "query": safe_query,
-            "query_string": safe_raw,
-            "body": None,
-            "cost": 0,
-            "fault": None,
-            "bearer": False,
-            "auth": None,
-        }
+        _, entry = self._begin(request)
         if request.method != "POST":
             response = json_response(404, {"error": "Not Found"})
         else:
