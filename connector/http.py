@@ -211,34 +211,49 @@ class RateBudget:
         with self._cond:
             if ticket is not None:
                 self._close(ticket)
-            self._cond.notify_all()
-            if cost is not None and status != 429:
-                self.stats.cost += cost
-            self._unmetered = remaining is None and status != 429
-            if remaining is None:
-                return
-            if self.stats.min_remaining is None or remaining < self.stats.min_remaining:
-                self.stats.min_remaining = remaining
-            spent = cost if cost is not None else (ticket.cost if ticket else 1)
-            seq = ticket.seq if ticket is not None else self._seq + 1
-            if ticket is not None and ticket.window != self._window:
-                # Sent before the window this client now counts in: it may have been charged to this one.
-                if self._floor is not None and status != 429:
-                    self._floor -= spent
-            elif self._floor is None:
-                self._floor, self._floor_seq = remaining, seq
-            elif (
-                seq > self._floor_seq
-                and remaining > self._floor + self._peak_in_flight + spent
-                and time.monotonic() - self._window_start >= self.limit.window_seconds / 2
-            ):
-                self._new_window(time.monotonic(), remaining, seq)  # the budget refilled
-            elif remaining < self._floor:
-                self._floor, self._floor_seq = remaining, seq
-            elif seq > self._floor_seq:
-                # Sent later, yet reporting more left: a refill too early in the window to trust. Spend from
-                # what is known instead, or the higher figures would never lower it.
+            probing = self._floor is None
+            try:
+                self._learn(remaining, cost, status, ticket)
+            finally:
+                # Wake the waiters only when one of them may go on (or must re-plan after a probe's answer):
+                # waking them all on every answer while the window is spent costs CPU for nothing.
+                if (
+                    probing
+                    or self._unmetered
+                    or self._floor is None
+                    or self._floor - self._in_flight - self.limit.reserve > 0
+                ):
+                    self._cond.notify_all()
+
+    def _learn(self, remaining: int | None, cost: int | None, status: int, ticket: Ticket | None) -> None:
+        """Fold one answer's budget figures into what this client knows (called under the lock)."""
+        if cost is not None and status != 429:
+            self.stats.cost += cost
+        self._unmetered = remaining is None and status != 429
+        if remaining is None:
+            return
+        if self.stats.min_remaining is None or remaining < self.stats.min_remaining:
+            self.stats.min_remaining = remaining
+        spent = cost if cost is not None else (ticket.cost if ticket else 1)
+        seq = ticket.seq if ticket is not None else self._seq + 1
+        if ticket is not None and ticket.window != self._window:
+            # Sent before the window this client now counts in: it may have been charged to this one.
+            if self._floor is not None and status != 429:
                 self._floor -= spent
+        elif self._floor is None:
+            self._floor, self._floor_seq = remaining, seq
+        elif (
+            seq > self._floor_seq
+            and remaining > self._floor + self._peak_in_flight + spent
+            and time.monotonic() - self._window_start >= self.limit.window_seconds / 2
+        ):
+            self._new_window(time.monotonic(), remaining, seq)  # the budget refilled
+        elif remaining < self._floor:
+            self._floor, self._floor_seq = remaining, seq
+        elif seq > self._floor_seq:
+            # Sent later, yet reporting more left: a refill too early in the window to trust. Spend from
+            # what is known instead, or the higher figures would never lower it.
+            self._floor -= spent
 
     def throttled(self, retry_after: float | None) -> float:
         """A 429: block everyone until Retry-After, or until the window should end; then probe again."""
