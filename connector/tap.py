@@ -20,11 +20,12 @@ from singer_sdk.helpers._util import utc_now
 from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.singerlib import RecordMessage
 
+from connector.builder import RequestBuilder
 from connector.errors import ConnectorError, HTTPStatusError
 from connector.http import ApiClient
 from connector.pagination import PageRequest, Paginator
 from connector.plugin import ConnectorPlugin, build_plugin_class
-from connector.render import dot_path, render_mapping
+from connector.render import dot_path
 from connector.singer_io import FastWriter
 from connector.templates import Connection, StreamTemplate
 
@@ -59,19 +60,8 @@ class TemplateStream(Stream):
         self._schema_keys = frozenset(template.schema.get("properties", {}))
         self._fast: bool | None = None
         self._pool: ThreadPoolExecutor | None = None
-        request = template.request
-        run_context = {"config": tap.config}
-        # Parts that depend only on the run's config are rendered once, here.
-        self._static_params = render_mapping(
-            {k: v for k, v in request.params.items() if v.variables <= {"config"}}, run_context
-        )
-        self._dynamic_params = {k: v for k, v in request.params.items() if not v.variables <= {"config"}}
-        self._static_headers = render_mapping(
-            {k: v for k, v in request.headers.items() if v.variables <= {"config"}}, run_context
-        )
-        self._dynamic_headers = {k: v for k, v in request.headers.items() if not v.variables <= {"config"}}
-        self._static_url = request.url.render(run_context) if request.url.per_run else None
-        self._method = str(request.method.render(run_context))
+        self._builder: RequestBuilder | None = None  # needs the client's origin: made on first read
+        self._method = ""
 
     # -- output: skip singer-sdk's per-record type conformance when it can change nothing
 
@@ -173,10 +163,10 @@ class TemplateStream(Stream):
     def get_records(self, context: dict | None) -> Iterable[dict]:
         template = self.template
         client = self.connector_tap.client
-        render_ctx = {"config": self.config, "parent": context or {}}
-        url = self._static_url if self._static_url is not None else template.request.url.render(render_ctx)
-        base_params = {**self._static_params, **render_mapping(self._dynamic_params, render_ctx)}
-        headers = {**self._static_headers, **render_mapping(self._dynamic_headers, render_ctx)}
+        if self._builder is None:
+            self._builder = RequestBuilder(template.request, client.origin, self.config)
+        built = self._builder.build({"parent": context or {}})
+        self._method, url, base_params, headers = built.method, built.url, dict(built.params), built.headers
         start = (
             self._start_value(context) if template.replication_key and template.incremental_param else None
         )
@@ -192,7 +182,7 @@ class TemplateStream(Stream):
         fetch = self._fetcher()
 
         def request(page: PageRequest) -> Future:
-            target = page.url or client.url(url)
+            target = page.url or url
             params = None if page.url else {**base_params, **page.params}
             return fetch.submit(self._fetch_page, target, params, headers)
 

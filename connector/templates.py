@@ -241,12 +241,13 @@ def load_yaml(path: Path) -> Any:
         raise TemplateError(str(path), "", f"invalid YAML: {exc}") from exc
 
 
-def _line_of(document: Any, path: Iterable[Any]) -> int | None:
+def line_of(document: Any, path: Iterable[Any]) -> int | None:
+    """The YAML line of a field (documents loaded here remember the line of every key)."""
     line = getattr(document, "line", None)
     node = document
     for key in path:
-        if isinstance(node, LineDict) and key in node:
-            line = node.lines.get(key, line)
+        if isinstance(node, Mapping) and key in node:
+            line = getattr(node, "lines", {}).get(key, line)
             node = node[key]
         elif isinstance(node, list) and isinstance(key, int) and key < len(node):
             node = node[key]
@@ -266,7 +267,7 @@ def _validator(kind: str) -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(root)
 
 
-def _field_name(path: Iterable[Any]) -> str:
+def field_name(path: Iterable[Any]) -> str:
     name = ""
     for part in path:
         name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
@@ -287,7 +288,7 @@ def schema_errors(document: Any, kind: str, file: str) -> list[TemplateError]:
             message = f"unknown field{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} (known: {known})"
             if unknown and len(unknown) == 1:
                 path = [*path, unknown[0]]
-        errors.append(TemplateError(file, _field_name(path), message, _line_of(document, path)))
+        errors.append(TemplateError(file, field_name(path), message, line_of(document, path)))
     return errors
 
 
@@ -303,9 +304,7 @@ class _Compiler:
         self.errors: list[TemplateError] = []
 
     def error(self, path: list[Any], message: str) -> None:
-        self.errors.append(
-            TemplateError(self.file, _field_name(path), message, _line_of(self.document, path))
-        )
+        self.errors.append(TemplateError(self.file, field_name(path), message, line_of(self.document, path)))
 
     def text(self, path: list[Any], source: Any, url: bool = False) -> Compiled:
         try:
@@ -330,7 +329,7 @@ class _Compiler:
 
     def _syntax_error(self, path: list[Any], source: Any, exc: jinja2.TemplateSyntaxError) -> None:
         """Name the leaf that does not compile (``body.name``, at its line), not the whole block."""
-        for leaf_path, leaf in _leaves(source, path):
+        for leaf_path, leaf in strings(source, path):
             try:
                 compile_text(leaf)
             except jinja2.TemplateSyntaxError as leaf_exc:
@@ -377,15 +376,16 @@ class _Compiler:
         )
 
 
-def _leaves(value: Any, path: list[Any]) -> Iterable[tuple[list[Any], str]]:
+def strings(value: Any, path: list[Any]) -> Iterable[tuple[list[Any], str]]:
+    """Every string inside a YAML value, with its path (for line numbers)."""
     if isinstance(value, str):
         yield path, value
     elif isinstance(value, Mapping):
         for key, item in value.items():
-            yield from _leaves(item, [*path, key])
+            yield from strings(item, [*path, key])
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            yield from _leaves(item, [*path, index])
+            yield from strings(item, [*path, index])
 
 
 def _merge(defaults: Mapping | None, doc: Mapping) -> dict:
@@ -610,7 +610,7 @@ def load_connection(directory: str | Path) -> Connection:
                     str(stream.file),
                     "parent",
                     f"unknown parent stream {stream.parent!r}",
-                    _line_of(stream.raw, ["parent"]),
+                    line_of(stream.raw, ["parent"]),
                 )
             )
     if errors:

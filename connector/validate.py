@@ -10,7 +10,7 @@ Each problem prints as ``file:line: field: message``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,8 +27,11 @@ from connector.templates import (
     StreamTemplate,
     available_connections,
     connection_dir,
+    field_name,
+    line_of,
     load_connection,
     load_yaml,
+    strings,
 )
 from connector.workspace import CommandError, connection_folder, display
 
@@ -134,41 +137,6 @@ def usage(source: str, expression: bool = False) -> Usage | None:
             elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
                 attributes.add((node.node.name, node.arg.value))
     return Usage(free, frozenset(attributes))
-
-
-def strings(value: Any, path: list[Any]) -> Iterator[tuple[list[Any], str]]:
-    """Every string inside a YAML value, with its path (for line numbers)."""
-    if isinstance(value, str):
-        yield path, value
-    elif isinstance(value, Mapping):
-        for key, item in value.items():
-            yield from strings(item, [*path, key])
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from strings(item, [*path, index])
-
-
-def line_of(document: Any, path: Iterable[Any]) -> int | None:
-    """The YAML line of a field (the loader's documents remember the line of every key)."""
-    line = getattr(document, "line", None)
-    node = document
-    for key in path:
-        if isinstance(node, Mapping) and key in node:
-            line = getattr(node, "lines", {}).get(key, line)
-            node = node[key]
-        elif isinstance(node, list) and isinstance(key, int) and key < len(node):
-            node = node[key]
-            line = getattr(node, "line", line)
-        else:
-            break
-    return line
-
-
-def field_name(path: Iterable[Any]) -> str:
-    name = ""
-    for part in path:
-        name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
-    return name
 
 
 # ---------------------------------------------------------------- the checks
