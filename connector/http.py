@@ -22,7 +22,7 @@ from connector.errors import AuthError, HTTPStatusError, RequestFailed, UnsafeRe
 from connector.render import Origin, dot_path
 from connector.secrets import REDACTOR, safe_headers
 from connector.templates import AuthMethod, Connection, RateLimit, Retry
-from connector.wire import NoResponse, WireRequest, WireSender, prepare
+from connector.wire import NoResponse, WireRequest, WireResponse, WireSender, prepare
 
 logger = logging.getLogger("connector.http")
 
@@ -33,8 +33,10 @@ TRANSIENT_ERRORS = (
 NOT_SENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 UNANSWERED = "connector.unanswered_attempts"
 
+Response = httpx.Response | WireResponse  # what send() returns: httpx's, or the lean wire's
 
-def unanswered_attempts(response: httpx.Response) -> int:
+
+def unanswered_attempts(response: Response) -> int:
     """Earlier attempts of this request that got no answer (timeout, dropped or cut): the API may have applied them."""
     return int(response.extensions.get(UNANSWERED, 0))
 
@@ -480,7 +482,7 @@ class ApiClient:
         form_body: Mapping[str, Any] | None = None,
         content: bytes | None = None,
         cost: int = 1,
-    ) -> httpx.Response:
+    ) -> Response:
         """Send one request, retrying transient failures; return the final response (any status)."""
         if not self.origin.same_origin(url):
             raise UnsafeRequestError(f"refusing to send a request to {url!r}: not on {self.origin.base}")
@@ -558,7 +560,7 @@ class ApiClient:
                 response.extensions[UNANSWERED] = unanswered
             return response
 
-    def _send_following(self, request: httpx.Request) -> httpx.Response:
+    def _send_following(self, request: httpx.Request | WireRequest) -> Response:
         """Follow redirects on the same origin only; never carry credentials elsewhere."""
         for _ in range(5):
             response = self.wire.send(request) if self.wire else self.http.send(request, stream=True)
@@ -610,14 +612,14 @@ class ApiClient:
         self.stats.add("backoff_seconds", delay)
         time.sleep(delay)
 
-    def error_message(self, response: httpx.Response) -> str:
+    def error_message(self, response: Response) -> str:
         """The API's own words for an error, flattened to one line (and whether an earlier attempt may have landed)."""
         message = self._api_message(response)
         if unanswered_attempts(response) and not response.is_success:
             message += " (an earlier attempt of this request got no answer: the API may have applied it)"
         return message
 
-    def _api_message(self, response: httpx.Response) -> str:
+    def _api_message(self, response: Response) -> str:
         try:
             payload = orjson.loads(response.content)
         except orjson.JSONDecodeError:
@@ -629,7 +631,7 @@ class ApiClient:
                 return REDACTOR.redact(_flatten_error(found))
         return REDACTOR.redact(orjson.dumps(payload).decode()[:500])
 
-    def raise_for_status(self, response: httpx.Response, accept: frozenset[int] | None = None) -> None:
+    def raise_for_status(self, response: Response, accept: frozenset[int] | None = None) -> None:
         ok = response.status_code in accept if accept else response.is_success
         if not ok:
             raise HTTPStatusError(

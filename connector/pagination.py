@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-
+from connector.http import Response
 from connector.render import Origin, dot_path
 from connector.templates import Pagination
 
@@ -44,9 +43,7 @@ class Paginator:
     def _short(self, records: list) -> bool:
         return not records or (self.page_size is not None and len(records) < self.page_size)
 
-    def next(
-        self, current: PageRequest, response: httpx.Response, body: Any, records: list
-    ) -> PageRequest | None:
+    def next(self, current: PageRequest, response: Response, body: Any, records: list) -> PageRequest | None:
         spec = self.spec
         kind = spec.type
         number = current.number + 1

@@ -13,7 +13,6 @@ from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, ClassVar
 
-import httpx
 import orjson
 from singer_sdk import Stream, Tap
 from singer_sdk.helpers._util import utc_now
@@ -22,7 +21,7 @@ from singer_sdk.singerlib import RecordMessage
 
 from connector.builder import RequestBuilder
 from connector.errors import ConnectorError, HTTPStatusError
-from connector.http import ApiClient
+from connector.http import ApiClient, Response
 from connector.pagination import PageRequest, Paginator
 from connector.plugin import ConnectorPlugin, build_plugin_class
 from connector.render import dot_path
@@ -136,7 +135,7 @@ class TemplateStream(Stream):
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"fetch-{self.name}")
         return self._pool
 
-    def _fetch_page(self, target: str, params: dict | None, headers: dict) -> tuple[httpx.Response, Any]:
+    def _fetch_page(self, target: str, params: dict | None, headers: dict) -> tuple[Response, Any]:
         client = self.connector_tap.client
         response = client.send(self._method, target, params=params, headers=headers)
         client.raise_for_status(response)

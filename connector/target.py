@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections import defaultdict
+from collections import defaultdict, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +26,7 @@ from singer_sdk.sinks.core import JSONSchemaValidator
 
 from connector.builder import BuiltRequest, RequestBuilder
 from connector.errors import AuthError, ConnectorError, RenderError, UnsafeRequestError
-from connector.http import ApiClient
+from connector.http import ApiClient, Response
 from connector.outcomes import Outcomes, SentRequest, TooManyRejected
 from connector.plugin import ConnectorPlugin, build_plugin_class
 from connector.templates import Connection, Setting, SinkTemplate
@@ -70,7 +70,7 @@ class Item:
     body: dict[str, Any]
 
 
-def _payload(response: httpx.Response) -> Any:
+def _payload(response: Response) -> Any:
     try:
         return orjson.loads(response.content) if response.content else None
     except orjson.JSONDecodeError:
@@ -253,20 +253,31 @@ class TemplateSink(BatchSink):
             else:
                 key = built.target_key() + tuple(str(item.record.get(f)) for f in self.template.group_by)
                 groups[key].append((item, built))
-        chains = []  # each chain's requests are sent in order; chains run concurrently
-        for members in groups.values():
+        chains: deque[list[list[tuple[Item, BuiltRequest]]]] = deque()
+        for members in groups.values():  # each chain's requests are sent in order; chains run concurrently
             size = self.template.batch_size
             chains.append([members[start : start + size] for start in range(0, len(members), size)])
-        for error in self._pool.map(self._send_chain, chains):
+        # A few workers take chains off one queue, rather than a future per chain: a future and the wake-up
+        # of the thread waiting on it cost more CPU than a small request does.
+        workers = [
+            self._pool.submit(self._send_chains, chains) for _ in range(min(self._concurrency, len(chains)))
+        ]
+        for worker in workers:
+            error = worker.result()
             if error is not None:
                 raise error
 
-    def _send_chain(self, chain: list[list[tuple[Item, BuiltRequest]]]) -> Exception | None:
-        for members in chain:
-            error = self._send_group(members)
-            if error is not None:
-                return error
-        return None
+    def _send_chains(self, chains: deque[list[list[tuple[Item, BuiltRequest]]]]) -> Exception | None:
+        """Send chains until none is left (run by each worker); the first fatal error is returned."""
+        while True:
+            try:
+                chain = chains.popleft()
+            except IndexError:
+                return None
+            for members in chain:
+                error = self._send_group(members)
+                if error is not None:
+                    return error
 
     def _send_group(self, members: list[tuple[Item, BuiltRequest]]) -> Exception | None:
         """Send one request for these records (run in the pool); a fatal error is returned, not raised."""

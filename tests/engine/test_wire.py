@@ -1,0 +1,116 @@
+"""The lean HTTP/1.1 sender against a raw socket server on 127.0.0.1: what it reads must be what httpx reads."""
+
+from __future__ import annotations
+
+import gzip
+import socketserver
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+import pytest
+
+from connector.wire import WireSender, prepare
+
+RESPONSES: dict[str, bytes] = {
+    "/plain": b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n"
+    b'{"a": "\xc3\xa9"}',
+    "/latin": b"HTTP/1.1 422 Unprocessable Entity\r\nContent-Type: text/plain; charset=latin-1\r\n"
+    b"Content-Length: 5\r\n\r\ncaf\xe9!",
+    "/chunked": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Type: application/json\r\n\r\n"
+    b"4\r\n[1, \r\n3\r\n2]\n\r\n0\r\n\r\n",
+    "/gzip": b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n",
+    "/links": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+    b'Link: <http://127.0.0.1/items?page=2>; rel="next", <http://127.0.0.1/items?page=9>; rel="last"\r\n'
+    b"X-Ratelimit-Remaining: 7\r\n\r\n[]",
+    "/redirect": b"HTTP/1.1 302 Found\r\nLocation: /plain\r\nContent-Length: 0\r\n\r\n",
+    "/continue": b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n{}",
+    "/empty": b"HTTP/1.1 204 No Content\r\n\r\n",
+    "/close": b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end",
+}
+GZIPPED = gzip.compress(b'{"zipped": true}')
+
+
+class Handler(socketserver.StreamRequestHandler):
+    def handle(self) -> None:
+        self.server.connections += 1  # type: ignore[attr-defined]
+        while True:
+            line = self.rfile.readline()
+            if not line:
+                return
+            path = line.split()[1].decode().split("?")[0]
+            length = 0
+            while (header := self.rfile.readline()) not in (b"\r\n", b""):
+                if header.lower().startswith(b"content-length:"):
+                    length = int(header.split(b":")[1])
+            self.rfile.read(length)
+            answer = RESPONSES[path]
+            if path == "/gzip":
+                answer = answer % len(GZIPPED) + GZIPPED
+            self.wfile.write(answer)
+            if path == "/close":
+                return
+
+
+@contextmanager
+def raw_server() -> Iterator[tuple[str, socketserver.ThreadingTCPServer]]:
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    server.connections = 0  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("path", sorted(RESPONSES))
+def test_the_wire_reads_each_response_as_httpx_does(path):
+    with raw_server() as (base, _server), httpx.Client() as reference:
+        sender = WireSender(5.0, 5.0)
+        try:
+            ours = sender.send(prepare("GET", base + path, None, {"Accept": "*/*"}, None, None))
+        finally:
+            sender.close()
+        theirs = reference.get(base + path, follow_redirects=False)
+    assert ours.status_code == theirs.status_code
+    assert ours.content == theirs.content
+    assert ours.text == theirs.text
+    assert ours.is_success == theirs.is_success
+    assert ours.is_redirect == theirs.is_redirect
+    assert ours.reason_phrase == theirs.reason_phrase
+    assert ours.links == theirs.links
+    assert ours.headers.get("x-ratelimit-remaining") == theirs.headers.get("x-ratelimit-remaining")
+    if ours.content and path in ("/plain", "/chunked", "/gzip"):
+        assert ours.json() == theirs.json()
+
+
+def test_one_connection_is_kept_alive_per_thread_and_a_closed_one_is_replaced():
+    with raw_server() as (base, server):
+        sender = WireSender(5.0, 5.0)
+        try:
+            for _ in range(5):
+                assert (
+                    sender.send(prepare("POST", base + "/plain", {"q": "1"}, {}, b"{}", None)).status_code
+                    == 200
+                )
+            assert server.connections == 1  # type: ignore[attr-defined]
+            assert (
+                sender.send(prepare("GET", base + "/close", None, {}, None, None)).content == b"until the end"
+            )
+            assert sender.send(prepare("GET", base + "/plain", None, {}, None, None)).status_code == 200
+            assert server.connections == 2  # type: ignore[attr-defined]
+        finally:
+            sender.close()
+
+
+def test_form_bodies_and_query_parameters_are_encoded():
+    request = prepare(
+        "POST", "http://127.0.0.1/x?a=1", {"b": ["2", "3"]}, {"Accept": "*/*"}, None, {"name": "a b&c"}
+    )
+    assert request.target == "http://127.0.0.1/x?a=1&b=2&b=3"
+    assert request.content == b"name=a+b%26c"
+    assert request.headers["Content-Type"] == "application/x-www-form-urlencoded"
