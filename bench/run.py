@@ -84,6 +84,12 @@ def journal_totals(sb) -> tuple[int, int]:
     return len(entries), sum(int(e.get("cost") or 0) for e in entries)
 
 
+def budget_windows(sb) -> int:
+    """The sandbox's budget windows from the run's first request to its last: the budget it could use."""
+    windows = [e["window"] for e in sb.journal()]
+    return max(windows) - min(windows) + 1 if windows else 0
+
+
 def write_json(path: Path, value: Any) -> Path:
     path.write_text(json.dumps(value))
     return path
@@ -231,6 +237,7 @@ def bench_writes(args: argparse.Namespace, results: list[Result]) -> None:
         throttled = sum(1 for e in sb.journal() if e["status"] == 429)
         summary = target_summary(tail)
         minutes = wall / window
+        windows = budget_windows(sb)
         results.append(
             Result(
                 "target-salesloft upsert_account",
@@ -246,7 +253,8 @@ def bench_writes(args: argparse.Namespace, results: list[Result]) -> None:
                     "accepted": summary.get("accepted"),
                     "rejected": summary.get("rejected"),
                     "throttled_429": throttled,
-                    "budget_used_pct": round(100 * cost / (600 * minutes), 1) if minutes else None,
+                    "budget_used_pct": round(100 * cost / (600 * windows), 1) if windows else None,
+                    "budget_windows": windows,
                     "scaled_minutes": round(minutes, 2),
                     "time_scale": args.time_scale,
                 },

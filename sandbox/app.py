@@ -55,6 +55,7 @@ class App:
         safe_query, safe_raw = redact_query(query, request.query_string)
         entry: dict[str, Any] = {
             "time": time.time(),
+            "window": self.state.budget.window,
             "method": request.method,
             "path": request.path,
             "query": safe_query,

@@ -48,6 +48,12 @@ class Budget:
             self.used = 0
 
     @property
+    def window(self) -> int:
+        """Which budget window (a scaled minute since the start or the last reset) it is now."""
+        self._roll()
+        return self._window
+
+    @property
     def remaining(self) -> int:
         self._roll()
         return max(self.per_minute - self.used, 0)
