@@ -7,6 +7,7 @@ after every sink has drained, i.e. after every record before it has its outcome 
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import sys
@@ -191,6 +192,7 @@ class TemplateSink(BatchSink):
     # -- sending
 
     def process_batch(self, context: dict) -> None:
+        self.connector_target.drains += 1
         records: list[dict] = context.get("records", [])
         if not records:
             return
@@ -402,6 +404,8 @@ class ConnectorTarget(ConnectorPlugin, Target):
 
     def __init__(self, *args: Any, config: Any = None, **kwargs: Any) -> None:
         self._outcomes: Outcomes | None = None
+        self._emitted_state: dict | None = None
+        self.drains = 0  # batches sent so far: a STATE may follow each
         kwargs.setdefault("message_reader", LenientReader(self._bad_line))
         super().__init__(*args, config=config, **kwargs)
 
@@ -465,11 +469,34 @@ class ConnectorTarget(ConnectorPlugin, Target):
             error = f"RECORD for stream {stream!r} arrived before its SCHEMA message"
             self._stop_on(message_dict, "no_schema", error)
             raise RecordsWithoutSchemaException(error)
+        drains = self.drains
         try:
             super()._process_record_message(message_dict)
         except MissingKeyPropertiesError as exc:
             self._stop_on(message_dict, "missing_key", str(exc))
             raise
+        if self.drains != drains:
+            self._checkpoint()
+
+    def _process_state_message(self, message_dict: dict) -> None:
+        super()._process_state_message(message_dict)
+        self._checkpoint()
+
+    def _checkpoint(self) -> None:
+        """Pass the latest STATE on as soon as every record received before it has its outcome (all sinks
+        drained), rather than only at the end of the input or singer-sdk's 5-minute drain."""
+        state = self._latest_state
+        if state is None or state == self._emitted_state:
+            return
+        if any(sink.current_size for sink in (*self._sinks_active.values(), *self._sinks_to_clear)):
+            return
+        self._write_state_message(copy.deepcopy(state))
+
+    def _write_state_message(self, state: dict) -> None:
+        if state == self._emitted_state:
+            return  # the end-of-input drain repeats the last one
+        self._emitted_state = state
+        super()._write_state_message(state)
 
     def _stop_on(self, message: dict, kind: str, error: str) -> None:
         self.drain_all()

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 
 import pytest
-from helpers import run_tap, run_target, singer_lines, tap_config
+from helpers import TARGET, run_tap, run_target, singer_lines, tap_config
 
 from connector.templates import load_bundled
 
@@ -487,7 +488,6 @@ def test_each_sink_sends_exactly_the_expected_request(sb, tmp_path, sink):
     records = make(case_ids(sb))
     run, writes = send(sb, tmp_path, sink, records)
     assert run.rejected == []
-    assert [(w["method"], w["path"]) for w in writes] == [(w["method"], w["path"]) for w in writes]
     assert len(writes) == len(expected), writes
     for entry, (method, path) in zip(writes, expected, strict=True):
         assert entry["method"] == method and re.match(path, entry["path"]), entry
@@ -558,6 +558,57 @@ def test_mixed_input_every_record_accounted_for(sb, tmp_path):
     assert summary["accepted"] + summary["rejected"] == len(records)
     assert summary["accepted"] == 1
     assert sb.api_key not in run.stderr + json.dumps(run.rejected)
+
+
+def test_state_is_passed_on_after_each_batch_once_every_record_before_it_is_written(sb, tmp_path):
+    domains = [f"checkpoint-{i}.example" for i in range(2500)]
+    lines = [
+        {
+            "type": "SCHEMA",
+            "stream": "accounts",
+            "schema": {"type": "object", "properties": {}},
+            "key_properties": [],
+        }
+    ]
+    for n, domain in enumerate(domains, 1):
+        lines.append({"type": "RECORD", "stream": "accounts", "record": {"name": domain, "domain": domain}})
+        if n % 500 == 0:
+            lines.append({"type": "STATE", "value": {"bookmarks": {"accounts": {"sent": n}}}})
+    stdin = tmp_path / "input.jsonl"
+    stdin.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    config = tmp_path / "config.json"
+    config.write_text(
+        json.dumps(
+            {
+                "base_url": sb.url,
+                "api_key": sb.api_key,
+                "sink": "upsert_account",
+                "batch_records": 1000,
+                "rejected_path": str(tmp_path / "rejected.jsonl"),
+            }
+        )
+    )
+    emitted = []
+    budget = sb.configure()["budget"]
+    sb.configure(budget=100_000)  # 2,500 requests: more than a minute of the usual budget
+    try:
+        with open(stdin, "rb") as feed, open(tmp_path / "stderr.log", "wb") as log:
+            target = subprocess.Popen(
+                [TARGET, "--config", str(config)], stdin=feed, stdout=subprocess.PIPE, stderr=log
+            )
+            # Read as it comes: each STATE must already be covered by the API's data.
+            for line in target.stdout:
+                sent = json.loads(line)["bookmarks"]["accounts"]["sent"]
+                present = {a["domain"] for a in sb.records("accounts")}
+                assert set(domains[:sent]) <= present, (
+                    f"STATE {sent} passed on before its records were written"
+                )
+                emitted.append(sent)
+            assert target.wait(timeout=120) == 0, (tmp_path / "stderr.log").read_text()[-3000:]
+    finally:
+        sb.configure(budget=budget)
+    # After each batch of 1,000 the state received before it, then the next one as soon as it comes.
+    assert emitted == [500, 1000, 1500, 2000, 2500]
 
 
 def test_fail_fast_stops_after_the_first_rejection(sb, tmp_path):

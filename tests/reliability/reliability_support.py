@@ -110,6 +110,7 @@ class SingerProcess:
         """SIGKILL: no clean-up, no flush, as a crash or an OOM kill would end it."""
         os.kill(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=30)
+        self.read_until(lambda _lines: False, timeout=30)  # what it wrote before dying reached the pipe
         self._close()
 
     def wait(self, timeout: float = 300) -> int:
