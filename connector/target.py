@@ -11,7 +11,7 @@ import copy
 import json
 import logging
 import sys
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +22,7 @@ import orjson
 from singer_sdk import Target
 from singer_sdk.exceptions import InvalidRecord, MissingKeyPropertiesError, RecordsWithoutSchemaException
 from singer_sdk.io_base import SingerReader
+from singer_sdk.singerlib.exceptions import InvalidInputLine
 from singer_sdk.sinks import BatchSink
 from singer_sdk.sinks.core import JSONSchemaValidator
 
@@ -391,9 +392,38 @@ class LenientReader(SingerReader):
             return {"type": "_INVALID"}
         return value
 
-    def process_lines(self, file_input: Any, callbacks: dict) -> Any:
-        callbacks = {**callbacks, "_INVALID": lambda _message: None}
-        return super().process_lines(file_input, callbacks)
+    @staticmethod
+    def assert_line_requires(line_dict: dict, requires: set[str]) -> None:
+        missing = sorted(requires - set(line_dict))
+        if not missing:
+            return
+        if requires == {"properties"}:
+            raise InvalidInputLine("its schema has no 'properties'")
+        kind = line_dict.get("type")
+        what = f"a {kind} message" if isinstance(kind, str) else "a Singer message"
+        raise InvalidInputLine(f"{what} needs {', '.join(map(repr, missing))}; it has {sorted(line_dict)}")
+
+    def process_lines(self, file_input: Any, callbacks: dict) -> Counter[str]:
+        """As singer-sdk's, but a message that breaks the protocol alone (a missing key, an unknown type)
+        is rejected with its line number instead of ending the run and the records after it."""
+        stats: Counter[str] = Counter()
+        for line in file_input or self.default_input:
+            self._current_message = line
+            message = self.deserialize_json(line)
+            kind = message.get("type")
+            if kind == "_INVALID":
+                continue
+            try:
+                self.assert_line_requires(message, {"type"})
+                callback = callbacks.get(kind)
+                if callback is None:
+                    raise InvalidInputLine(f"unknown message type {kind!r}")
+                callback(message)
+            except InvalidInputLine as exc:
+                self.on_bad_line(self.line_number, line, str(exc))
+                continue
+            stats[kind] += 1
+        return stats
 
 
 class ConnectorTarget(ConnectorPlugin, Target):
@@ -464,7 +494,8 @@ class ConnectorTarget(ConnectorPlugin, Target):
 
     def _process_record_message(self, message_dict: dict) -> None:
         """Protocol violations stop the run, after every record before them got its outcome."""
-        stream = message_dict.get("stream")
+        self._assert_line_requires(message_dict, requires={"stream", "record"})
+        stream = message_dict["stream"]
         if stream not in self.mapper.stream_maps:
             error = f"RECORD for stream {stream!r} arrived before its SCHEMA message"
             self._stop_on(message_dict, "no_schema", error)
@@ -477,6 +508,19 @@ class ConnectorTarget(ConnectorPlugin, Target):
             raise
         if self.drains != drains:
             self._checkpoint()
+
+    def _process_schema_message(self, message_dict: dict) -> None:
+        """A SCHEMA the target cannot use stops the run (after the records before it): its stream's records
+        could not be checked or sent."""
+        try:
+            super()._process_schema_message(message_dict)
+        except InvalidInputLine as exc:
+            reader = self.message_reader
+            line = getattr(reader, "line_number", "?")
+            error = f"line {line}: the SCHEMA message for stream {message_dict.get('stream')!r} is unusable: {exc}"
+            self.drain_all()
+            self.outcomes.flush()
+            raise ConnectorError(error) from None
 
     def _process_state_message(self, message_dict: dict) -> None:
         super()._process_state_message(message_dict)

@@ -308,6 +308,41 @@ def test_invalid_json_lines_are_rejected_with_their_line_number_and_the_rest_is_
     assert (summary["accepted"], summary["rejected"]) == (3, 2)
 
 
+def test_messages_lacking_what_the_protocol_requires_are_rejected_by_line_and_the_rest_is_sent(sb, tmp_path):
+    lines = [
+        SCHEMA_LINE,
+        line(account("Before")),
+        line({"type": "RECORD", "stream": "accounts"}),
+        line({"type": "RECORD", "record": {"name": "Nowhere", "domain": "nowhere.example"}}),
+        line({"stream": "accounts", "record": {"name": "Untyped", "domain": "untyped.example"}}),
+        line({"type": "STATE"}),
+        line({"type": "BOOKMARK", "value": 1}),
+        line(account("After")),
+    ]
+    run, posts = send_lines(sb, tmp_path, lines)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert sorted(p["body"]["name"] for p in posts) == ["After", "Before"]
+    assert [(r["reason"], r["error"]) for r in run.rejected] == [
+        ("bad_input", "line 3: a RECORD message needs 'record'; it has ['stream', 'type']"),
+        ("bad_input", "line 4: a RECORD message needs 'stream'; it has ['record', 'type']"),
+        ("bad_input", "line 5: a Singer message needs 'type'; it has ['record', 'stream']"),
+        ("bad_input", "line 6: a STATE message needs 'value'; it has ['type']"),
+        ("bad_input", "line 7: unknown message type 'BOOKMARK'"),
+    ]
+    assert "Traceback" not in run.stderr
+
+
+def test_an_unusable_schema_stops_the_run_after_the_records_before_it_got_their_outcome(sb, tmp_path):
+    untyped = {"type": "SCHEMA", "stream": "people", "schema": {"type": "object"}, "key_properties": []}
+    run, posts = send_lines(sb, tmp_path, [SCHEMA_LINE, line(account("Earlier")), line(untyped)])
+    assert run.returncode == 1
+    assert run.stderr.splitlines()[-1] == (
+        "target-salesloft: error: line 3: the SCHEMA message for stream 'people' is unusable: "
+        "its schema has no 'properties'"
+    )
+    assert [p["body"]["name"] for p in posts] == ["Earlier"] and run.rejected == []
+
+
 def test_a_record_before_its_schema_stops_the_run_after_earlier_records_got_their_outcome(sb, tmp_path):
     state = {"bookmarks": {"accounts": {"position": 2}}}
     lines = [
