@@ -22,6 +22,7 @@ from connector.errors import AuthError, HTTPStatusError, RequestFailed, UnsafeRe
 from connector.render import Origin, dot_path
 from connector.secrets import REDACTOR, safe_headers
 from connector.templates import AuthMethod, Connection, RateLimit, Retry
+from connector.tokens import TokenFile, Tokens
 from connector.wire import NoResponse, WireRequest, WireResponse, WireSender, prepare
 
 logger = logging.getLogger("connector.http")
@@ -312,11 +313,21 @@ class Authenticator:
         self._expires_at = 0.0
         self._lifetime = 0.0
         self._refresh_token: str | None = None
+        self.token_file: TokenFile | None = None
         if method and method.type == "oauth2_refresh":
             self._refresh_token = config.get(method.refresh_token or "refresh_token")
             self._access_token = config.get(method.access_token) if method.access_token else None
             self._lifetime = 60.0 if self._access_token else 0.0
             self._expires_at = time.monotonic() + self._lifetime
+            if config.get("token_file"):
+                self.token_file = TokenFile(str(config["token_file"]), self._refresh_token)
+                current = self.token_file.current()
+                if current is not None:
+                    self._adopt(current)
+                    logger.info(
+                        "OAuth tokens taken from token_file %s (rotated by an earlier run)",
+                        self.token_file.path,
+                    )
 
     @classmethod
     def choose(cls, methods: list[AuthMethod], config: Mapping[str, Any]) -> AuthMethod | None:
@@ -342,9 +353,7 @@ class Authenticator:
 
     def access_token(self) -> str:
         with self._lock:
-            # Refresh ahead of expiry, but never for most of a short token's life (each refresh rotates).
-            margin = min(self.method.refresh_margin_seconds if self.method else 0, self._lifetime / 2)
-            if self._access_token is None or time.monotonic() >= self._expires_at - margin:
+            if self._access_token is None or time.monotonic() >= self._expires_at - self._margin():
                 self._refresh_locked()
             return self._access_token or ""
 
@@ -354,7 +363,37 @@ class Authenticator:
             if used_token is None or used_token == f"Bearer {self._access_token}":
                 self._access_token = None
 
+    def _adopt(self, tokens: Tokens) -> None:
+        """Take the tokens another run or process left in the token file."""
+        REDACTOR.add(tokens.refresh_token, tokens.access_token)
+        self._refresh_token = tokens.refresh_token or self._refresh_token
+        left = tokens.expires_at - time.time()
+        if tokens.access_token and left > 0:
+            self._access_token, self._lifetime = tokens.access_token, left
+            self._expires_at = time.monotonic() + left
+        else:
+            self._access_token, self._lifetime = None, 0.0
+
     def _refresh_locked(self) -> None:
+        if self.token_file is None:
+            self._refresh_from_api()
+            return
+        with self.token_file.locked() as current:
+            if current is not None and current.refresh_token and current.refresh_token != self._refresh_token:
+                # Another run or process refreshed since this one read the file: its tokens are the live ones.
+                self._adopt(current)
+                if self._access_token and time.monotonic() < self._expires_at - self._margin():
+                    return
+            self._refresh_from_api()
+            self.token_file.save(
+                Tokens(self._refresh_token, self._access_token, time.time() + self._lifetime)
+            )
+
+    def _margin(self) -> float:
+        # Refresh ahead of expiry, but never for most of a short token's life (each refresh rotates).
+        return min(self.method.refresh_margin_seconds if self.method else 0, self._lifetime / 2)
+
+    def _refresh_from_api(self) -> None:
         method = self.method
         assert method is not None
         token_url = self.config.get(method.token_url or "token_url")

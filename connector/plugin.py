@@ -48,6 +48,12 @@ ENGINE_SETTINGS = [
         "wire (default: lean HTTP/1.1 keep-alive) or httpx (HTTP/2 where offered).",
         default="wire",
     ),
+    Setting(
+        "token_file",
+        "string",
+        "File keeping rotated OAuth tokens for later runs and other processes (needed under Meltano, "
+        "whose config files are temporary).",
+    ),
 ]
 
 

@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -138,9 +139,12 @@ def meltano_env(tmp_path: Path, sandbox) -> dict[str, str]:
 
 
 def run(meltano: Path, env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        [str(meltano), *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout
-    )
+    # One meltano command at a time across test workers: they share the project's .meltano/ (catalog cache).
+    with open(Path(tempfile.gettempdir()) / "declarative-connector-meltano-run.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        result = subprocess.run(
+            [str(meltano), *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout
+        )
     assert result.returncode == 0, f"meltano {' '.join(args)} failed:\n{result.stderr[-4000:]}"
     return result
 
@@ -190,3 +194,38 @@ def test_meltano_run_to_jsonl_files_with_incremental_state(meltano, tmp_path):
         lines = (output / "accounts.jsonl").read_text().splitlines()
         assert len(lines) == len(sandbox.records("accounts")) + 2
         assert sorted(json.loads(line)["id"] for line in lines[-2:]) == sorted(r["id"] for r in touched)
+
+
+def test_meltano_runs_with_oauth_keep_the_rotated_tokens_in_the_token_file(meltano, tmp_path):
+    """Meltano gives each plugin a temporary config holding the same single-use refresh token, run after run."""
+    from sandbox.testing import running_sandbox
+
+    oauth = {
+        "client_id": "meltano-client",
+        "client_secret": "meltano-secret-0c1d",
+        "refresh_token": "meltano-refresh-1",
+    }
+    with running_sandbox(token_ttl=2, budget=100_000, **oauth) as sandbox:
+        env = meltano_env(tmp_path, sandbox)
+        for plugin_env in ("TAP_SALESLOFT", "TARGET_SALESLOFT"):
+            env.update(
+                {
+                    f"{plugin_env}_API_KEY": "",
+                    f"{plugin_env}_CLIENT_ID": oauth["client_id"],
+                    f"{plugin_env}_CLIENT_SECRET": oauth["client_secret"],
+                    f"{plugin_env}_REFRESH_TOKEN": oauth["refresh_token"],
+                    f"{plugin_env}_TOKEN_URL": f"{sandbox.url}/oauth/token",
+                    f"{plugin_env}_TOKEN_FILE": str(tmp_path / "tokens.json"),
+                }
+            )
+        first = run(meltano, env, "run", "tap-salesloft", "target-salesloft")
+        time.sleep(2.5)  # the access token left by the first run has expired
+        second = run(meltano, env, "run", "tap-salesloft", "target-salesloft")
+        api = [e for e in sandbox.journal() if e["path"].startswith("/v2/")]
+        assert api and all(e["auth"] == "oauth" and e["status"] == 200 for e in api)
+        assert sandbox.stats()["oauth"]["refreshes"] >= 2  # the second run refreshed from the file's token
+        saved = json.loads((tmp_path / "tokens.json").read_text())
+        assert saved["refresh_token"] != oauth["refresh_token"]
+        for result in (first, second):
+            for secret in (oauth["client_secret"], saved["refresh_token"], saved["access_token"]):
+                assert secret not in result.stdout + result.stderr

@@ -278,3 +278,67 @@ def test_the_target_refreshes_short_lived_tokens_and_loses_nothing(fresh, tmp_pa
     assert_no_secret(
         run.stdout + run.stderr + json.dumps(run.rejected), CLIENT_SECRET, INITIAL_REFRESH, access, refresh
     )
+
+
+# ---------------------------------------------------------------- token_file: temporary configs, shared tokens
+
+
+def test_with_a_token_file_runs_given_the_same_config_each_time_go_on_from_the_rotated_token(fresh, tmp_path):
+    """As under Meltano: every run gets a fresh copy of the config, holding the first (spent) refresh token."""
+    fresh.configure(token_ttl=1)
+    tokens = tmp_path / "state" / "salesloft-tokens.json"
+    config = {**oauth_config(fresh), "token_file": str(tokens)}
+    first = run_tap(config, tmp_path, streams=["users"])
+    time.sleep(1.2)  # the access token it left has expired: the next run must refresh
+    second = run_tap(config, tmp_path, streams=["users"])
+    assert first.records["users"] == second.records["users"] != []
+    assert fresh.stats()["oauth"]["refreshes"] == 2
+    assert "token_file" in second.stderr and "rotated by an earlier run" in second.stderr
+    assert tokens.stat().st_mode & 0o777 == 0o600
+    saved = json.loads(tokens.read_text())
+    assert refresh_with(fresh, saved["refresh_token"]).status_code == 200
+    for run in (first, second):
+        assert_no_secret(
+            run.stderr + json.dumps(run.messages), CLIENT_SECRET, INITIAL_REFRESH, saved["refresh_token"]
+        )
+
+    # Without the file, the same config cannot authenticate any more: its refresh token was spent.
+    stale = run_tap(oauth_config(fresh), tmp_path, streams=["users"], check=False)
+    assert stale.returncode == 1 and "OAuth refresh refused" in stale.stderr
+
+
+def test_a_tap_and_a_target_holding_one_refresh_token_share_it_through_the_token_file(fresh, tmp_path):
+    """A pipeline's tap and target start with the same single-use token: one refreshes, the other takes its tokens."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    config = {**oauth_config(fresh), "token_file": str(tmp_path / "tokens.json")}
+    records = [{"name": f"Shared {i}", "domain": f"shared-{i}.example"} for i in range(50)]
+    with ThreadPoolExecutor(2) as pool:
+        tap = pool.submit(run_tap, config, tmp_path, ["people"], None, 300, False)
+        target = pool.submit(
+            run_target, {**config, "sink": "upsert_account"}, tmp_path, singer_lines("accounts", records)
+        )
+        tap_run, target_run = tap.result(), target.result()
+    assert tap_run.returncode == 0, tap_run.stderr[-3000:]
+    assert target_run.returncode == 0 and target_run.rejected == [], target_run.stderr[-3000:]
+    assert len(tap_run.records["people"]) == PEOPLE
+    assert {a["domain"] for a in fresh.records("accounts")} >= {r["domain"] for r in records}
+    assert fresh.stats()["oauth"]["refreshes"] == 1
+
+
+def test_a_config_with_a_new_refresh_token_wins_over_the_token_file(fresh, tmp_path):
+    """Authorizing again puts a new refresh token in the config: the file's older chain must not shadow it."""
+    from connector.tokens import fingerprint
+
+    tokens = tmp_path / "tokens.json"
+    run_tap({**oauth_config(fresh), "token_file": str(tokens)}, tmp_path, streams=["users"])
+    old_chain = json.loads(tokens.read_text())
+    reauthorized = refresh_with(fresh, old_chain["refresh_token"]).json()["refresh_token"]
+    run_tap(
+        {**oauth_config(fresh), "refresh_token": reauthorized, "token_file": str(tokens)},
+        tmp_path,
+        streams=["users"],
+    )
+    new_chain = json.loads(tokens.read_text())
+    assert new_chain["origin"] == fingerprint(reauthorized) != old_chain["origin"]
+    assert refresh_with(fresh, new_chain["refresh_token"]).status_code == 200
