@@ -560,7 +560,14 @@ def test_mixed_input_every_record_accounted_for(sb, tmp_path):
     assert sb.api_key not in run.stderr + json.dumps(run.rejected)
 
 
-def test_state_is_passed_on_after_each_batch_once_every_record_before_it_is_written(sb, tmp_path):
+def test_state_is_passed_on_after_each_batch_once_every_record_before_it_is_written(tmp_path):
+    from sandbox.testing import running_sandbox
+
+    with running_sandbox(budget=100_000) as sb:  # 2,500 requests: more than the usual budget's minute
+        _check_state_after_each_batch(sb, tmp_path)
+
+
+def _check_state_after_each_batch(sb, tmp_path):
     domains = [f"checkpoint-{i}.example" for i in range(2500)]
     lines = [
         {
@@ -589,24 +596,17 @@ def test_state_is_passed_on_after_each_batch_once_every_record_before_it_is_writ
         )
     )
     emitted = []
-    budget = sb.configure()["budget"]
-    sb.configure(budget=100_000)  # 2,500 requests: more than a minute of the usual budget
-    try:
-        with open(stdin, "rb") as feed, open(tmp_path / "stderr.log", "wb") as log:
-            target = subprocess.Popen(
-                [TARGET, "--config", str(config)], stdin=feed, stdout=subprocess.PIPE, stderr=log
-            )
-            # Read as it comes: each STATE must already be covered by the API's data.
-            for line in target.stdout:
-                sent = json.loads(line)["bookmarks"]["accounts"]["sent"]
-                present = {a["domain"] for a in sb.records("accounts")}
-                assert set(domains[:sent]) <= present, (
-                    f"STATE {sent} passed on before its records were written"
-                )
-                emitted.append(sent)
-            assert target.wait(timeout=120) == 0, (tmp_path / "stderr.log").read_text()[-3000:]
-    finally:
-        sb.configure(budget=budget)
+    with open(stdin, "rb") as feed, open(tmp_path / "stderr.log", "wb") as log:
+        target = subprocess.Popen(
+            [TARGET, "--config", str(config)], stdin=feed, stdout=subprocess.PIPE, stderr=log
+        )
+        # Read as it comes: each STATE must already be covered by the API's data.
+        for line in target.stdout:
+            sent = json.loads(line)["bookmarks"]["accounts"]["sent"]
+            present = {a["domain"] for a in sb.records("accounts")}
+            assert set(domains[:sent]) <= present, f"STATE {sent} passed on before its records were written"
+            emitted.append(sent)
+        assert target.wait(timeout=120) == 0, (tmp_path / "stderr.log").read_text()[-3000:]
     # After each batch of 1,000 the state received before it, then the next one as soon as it comes.
     assert emitted == [500, 1000, 1500, 2000, 2500]
 
