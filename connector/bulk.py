@@ -6,6 +6,7 @@ record is accepted from the job's own counts, so successes cost no requests.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections import defaultdict
@@ -28,8 +29,10 @@ logger = logging.getLogger("connector.bulk")
 
 
 def _canonical(value: Any) -> bytes:
-    """One byte string per JSON value, whatever its key order or how datetimes were typed."""
-    return orjson.dumps(orjson.loads(orjson.dumps(value, default=str)), option=orjson.OPT_SORT_KEYS)
+    """One short key per JSON value, whatever its key order or how datetimes were typed: a 16-byte digest
+    of its canonical JSON (orjson's own bytes keep a 4 KB buffer each: 400 MB for 100,000 records)."""
+    canonical = orjson.dumps(orjson.loads(orjson.dumps(value, default=str)), option=orjson.OPT_SORT_KEYS)
+    return hashlib.blake2b(canonical, digest_size=16).digest()
 
 
 class BulkJobRun:
