@@ -189,12 +189,15 @@ class TemplateSink(BatchSink):
             )
             return
         context.setdefault("records", []).append(record)
+        context["checked"] = True  # validated on the way in (records of a BATCH file are not: see below)
 
     # -- sending
 
     def process_batch(self, context: dict) -> None:
         self.connector_target.drains += 1
         records: list[dict] = context.get("records", [])
+        if records and not context.get("checked"):
+            records = self._check_batch_file_records(records)
         if not records:
             return
         items = []
@@ -225,6 +228,27 @@ class TemplateSink(BatchSink):
         finally:
             self.outcomes.flush()
         context["records"] = []
+
+    def _check_batch_file_records(self, records: list[dict]) -> list[dict]:
+        """Records read from a BATCH message's files reach process_batch without passing through
+        process_record: check them here, as every other record is checked."""
+        kept = []
+        for record in records:
+            if not isinstance(record, dict):
+                self.outcomes.reject(
+                    self.stream_name,
+                    {"value": _json_safe(record)},
+                    error=f"a line of a BATCH file is not a JSON object ({type(record).__name__})",
+                    sink=self.template.name,
+                    kind="invalid",
+                )
+                continue
+            self._validate_and_parse(record)
+            if self._invalid is not None:
+                self.process_record(record, {})  # rejects it, naming the field
+                continue
+            kept.append(record)
+        return kept
 
     def _render(self, item: Item) -> BuiltRequest:
         assert self._builder is not None

@@ -611,6 +611,47 @@ def _check_state_after_each_batch(sb, tmp_path):
     assert emitted == [500, 1000, 1500, 2000, 2500]
 
 
+def test_records_of_a_batch_message_are_checked_and_sent_like_the_others(sb, tmp_path):
+    import gzip
+
+    schema = {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "domain": {"type": "string"}},
+    }
+    batch_file = tmp_path / "accounts-0001.jsonl.gz"
+    with gzip.open(batch_file, "wt") as handle:
+        for record in (
+            {"name": "Batched", "domain": "batched.example"},
+            {"name": "Typed", "domain": 123},
+            {"name": "No Domain"},
+        ):
+            handle.write(json.dumps(record) + "\n")
+    lines = [
+        {"type": "SCHEMA", "stream": "accounts", "schema": schema, "key_properties": ["domain"]},
+        {"type": "RECORD", "stream": "accounts", "record": {"name": "Inline", "domain": "inline.example"}},
+        {
+            "type": "BATCH",
+            "stream": "accounts",
+            "encoding": {"format": "jsonl", "compression": "gzip"},
+            "manifest": [batch_file.as_uri()],
+        },
+    ]
+    sb.clear_journal()
+    run = run_target(
+        {"base_url": sb.url, "api_key": sb.api_key, "sink": "upsert_account"},
+        tmp_path,
+        "\n".join(json.dumps(line) for line in lines) + "\n",
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    sent = sorted(e["body"]["domain"] for e in sb.journal() if e["path"] == "/v2/account_upserts.json")
+    assert sent == ["batched.example", "inline.example"]
+    assert [(r["reason"], r["record"]["name"]) for r in run.rejected] == [
+        ("invalid", "Typed"),
+        ("missing_id", "No Domain"),
+    ]
+    assert "domain" in run.rejected[0]["error"]
+
+
 def test_fail_fast_stops_after_the_first_rejection(sb, tmp_path):
     records = [{"id": 987654321, "name": "Unknown"}] * 3
     sb.clear_journal()
