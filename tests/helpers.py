@@ -120,3 +120,10 @@ def run_target(config: dict, tmp_path: Path, stdin: str, timeout: float = 600) -
 
 def by_id(records: list[dict]) -> dict[Any, dict]:
     return {r["id"]: r for r in records}
+
+
+def logged_json(stderr: str, prefix: str) -> dict[str, Any]:
+    """The JSON object of the last log line carrying ``prefix`` (``HTTP summary: ``, ``Target summary: ``)."""
+    lines = [line for line in stderr.splitlines() if prefix in line]
+    assert lines, f"no {prefix!r} line in the output:\n{stderr[-3000:]}"
+    return json.loads(lines[-1].split(prefix, 1)[1])

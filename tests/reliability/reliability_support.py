@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from helpers import TAP, TARGET, catalog_for, write_json
+from helpers import TAP, TARGET, catalog_for, logged_json, write_json  # noqa: F401  (logged_json: re-exported)
 
 FAULT_KINDS = ("500", "502", "503", "429", "reset", "slow", "truncate")
 
@@ -28,13 +28,6 @@ def fault_spec(
 def faults_injected(journal: list[dict]) -> dict[str, int]:
     """Fault kind -> requests that got it, as the sandbox journaled them."""
     return dict(sorted(Counter(e["fault"] for e in journal if e["fault"]).items()))
-
-
-def logged_json(stderr: str, prefix: str) -> dict[str, Any]:
-    """The JSON object of the last log line carrying ``prefix`` (``HTTP summary: ``, ``Target summary: ``)."""
-    lines = [line for line in stderr.splitlines() if prefix in line]
-    assert lines, f"no {prefix!r} line in the output:\n{stderr[-3000:]}"
-    return json.loads(lines[-1].split(prefix, 1)[1])
 
 
 def singer_messages(
