@@ -7,7 +7,8 @@ import logging
 import os
 import sys
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -132,8 +133,20 @@ class ConnectorPlugin:
     @classmethod
     def invoke(cls, *args: Any, **kwargs: Any) -> None:
         """The CLI: a known failure ends with one clear line and exit code 1, not a traceback."""
-        try:
+        with cls._one_line_errors():
             super().invoke(*args, **kwargs)  # type: ignore[misc]
+
+    @classmethod
+    def cb_test(cls, *args: Any, **kwargs: Any) -> None:
+        """``--test`` runs from a CLI callback, before ``invoke``: its failures end the same way."""
+        with cls._one_line_errors():
+            super().cb_test(*args, **kwargs)  # type: ignore[misc]
+
+    @classmethod
+    @contextmanager
+    def _one_line_errors(cls) -> Iterator[None]:
+        try:
+            yield
         except cls.fatal_errors as exc:
             sys.stderr.write(f"{cls.name}: error: {REDACTOR.redact(str(exc))}\n")  # type: ignore[attr-defined]
             raise SystemExit(1) from None

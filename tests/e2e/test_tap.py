@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import subprocess
 
 import pytest
-from helpers import by_id, run_tap, tap_config
+from helpers import TAP, by_id, run_tap, tap_config, write_json
 
 from connector.templates import load_bundled
 
@@ -117,9 +119,32 @@ def test_a_run_resumed_from_a_mid_stream_state_completes_the_stream(big_sandbox,
 
 def test_bad_credentials_fail_with_a_clear_message_and_no_secret(sandbox, tmp_path):
     run = run_tap(tap_config(sandbox, api_key="wrong-key-987654"), tmp_path, streams=["users"], check=False)
-    assert run.returncode != 0
-    assert "401" in run.stderr
-    assert "wrong-key-987654" not in run.stderr
+    assert run.returncode == 1
+    assert run.stderr.splitlines()[-1] == (
+        "tap-salesloft: error: GET /v2/users.json -> 401: Invalid access token"
+    )
+    assert "wrong-key-987654" not in run.stderr and "Traceback" not in run.stderr
+
+
+def test_the_connection_test_reads_one_record_of_every_stream_and_fails_in_one_line(sandbox, tmp_path):
+    config = write_json(tmp_path / "config.json", tap_config(sandbox))
+    passed = subprocess.run(
+        [TAP, "--config", str(config), "--test"], capture_output=True, text=True, timeout=300
+    )
+    assert passed.returncode == 0, passed.stderr[-3000:]
+    records = [json.loads(line) for line in passed.stdout.splitlines() if '"RECORD"' in line]
+    assert {r["stream"] for r in records} >= set(TOP_LEVEL) - {n for n in TOP_LEVEL if not sandbox.records(n)}
+    assert " ERROR " not in passed.stderr, "a stream stopped on purpose after one record is not an error"
+    assert "Connection test passed" in passed.stderr
+
+    refused = write_json(tmp_path / "refused.json", tap_config(sandbox, api_key="wrong-key-135790"))
+    failed = subprocess.run(
+        [TAP, "--config", str(refused), "--test"], capture_output=True, text=True, timeout=300
+    )
+    assert failed.returncode == 1
+    assert failed.stderr.splitlines()[-1].startswith("tap-salesloft: error: connection test failed: GET /v2/")
+    assert failed.stderr.splitlines()[-1].endswith("-> 401: Invalid access token")
+    assert "wrong-key-135790" not in failed.stderr and "Traceback" not in failed.stderr
 
 
 def test_child_stream_reads_each_parents_children_with_the_parent_in_its_template(sandbox, tmp_path):
