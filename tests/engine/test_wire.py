@@ -23,7 +23,7 @@ RESPONSES: dict[str, bytes] = {
     "/gzip": b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n",
     "/links": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
     b'Link: <http://127.0.0.1/items?page=2>; rel="next", <http://127.0.0.1/items?page=9>; rel="last"\r\n'
-    b"X-Ratelimit-Remaining: 7\r\n\r\n[]",
+    b"X-Ratelimit-Remaining: 7\r\nX-Dup: one\r\nx-dup: two\r\n\r\n[]",
     "/redirect": b"HTTP/1.1 302 Found\r\nLocation: /plain\r\nContent-Length: 0\r\n\r\n",
     "/continue": b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n{}",
     "/empty": b"HTTP/1.1 204 No Content\r\n\r\n",
@@ -83,7 +83,11 @@ def test_the_wire_reads_each_response_as_httpx_does(path):
     assert ours.is_redirect == theirs.is_redirect
     assert ours.reason_phrase == theirs.reason_phrase
     assert ours.links == theirs.links
-    assert ours.headers.get("x-ratelimit-remaining") == theirs.headers.get("x-ratelimit-remaining")
+    for name in ("x-ratelimit-remaining", "X-RateLimit-Remaining", "x-dup", "content-type", "absent"):
+        assert ours.headers.get(name) == theirs.headers.get(name), name
+        assert (name in ours.headers) == (name in theirs.headers), name
+        assert ours.headers.get_list(name) == theirs.headers.get_list(name), name
+    assert dict(ours.headers.items()) == dict(theirs.headers.items())
     if ours.content and path in ("/plain", "/chunked", "/gzip"):
         assert ours.json() == theirs.json()
 
@@ -114,3 +118,22 @@ def test_form_bodies_and_query_parameters_are_encoded():
     assert request.target == "http://127.0.0.1/x?a=1&b=2&b=3"
     assert request.content == b"name=a+b%26c"
     assert request.headers["Content-Type"] == "application/x-www-form-urlencoded"
+
+
+@pytest.mark.parametrize(
+    ("url", "origin", "target"),
+    [
+        (
+            "http://127.0.0.1:8555/v2/people.json?page=2&per_page=100",
+            "http://127.0.0.1:8555",
+            "/v2/people.json?page=2&per_page=100",
+        ),
+        ("http://127.0.0.1:8555", "http://127.0.0.1:8555", "/"),
+        ("http://127.0.0.1:8555?x=1", "http://127.0.0.1:8555", "/?x=1"),
+        ("https://api.example/v2/a#fragment", "https://api.example", "/v2/a"),
+    ],
+)
+def test_the_request_target_is_the_path_and_query_of_the_url(url, origin, target):
+    from connector.wire import _split_target
+
+    assert _split_target(url) == (origin, target)
