@@ -99,7 +99,12 @@ class RateBudget:
     spent, callers wait for the window to end. A new window shows as a request reporting more left than one
     sent before it did, half a window or more after the last one began (threads send and read out of order:
     a stale higher figure must not pass for a refill). After a 429 or a wait for the window to end, one
-    request probes the budget before the others follow. The first window begins with the first request.
+    request probes the budget before the others follow.
+
+    The API sends no reset time, so windows are counted from moments known to be at or after the start of
+    the API's current one: the first answer's arrival (the API's window that charged it had begun by
+    then), a refill's arrival, the probe sent once the previous window ended. Counted a whole window from
+    such a moment, a window never ends before the API's; it can end later by the answer's latency only.
     """
 
     def __init__(self, limit: RateLimit, stats: HttpStats) -> None:
@@ -119,6 +124,7 @@ class RateBudget:
         self._unmetered = False  # the last answer carried no budget figure: nothing to pace by
         self._waiting = 0
         self._wait_started = 0.0
+        self._anchored = False  # the first window counted from an answer
 
     @property
     def enabled(self) -> bool:
@@ -126,8 +132,9 @@ class RateBudget:
 
     @property
     def _window_length(self) -> float:
-        """The window as this client counts it: 2% longer, as it never knows exactly when the API's began."""
-        return self.limit.window_seconds * 1.02
+        """The window as this client counts it, from a moment at or after the API's window began (an answer's
+        arrival, or the probe sent once the last one ended): by its end the API's has ended too."""
+        return self.limit.window_seconds + 0.005
 
     def acquire(self, cost: int = 1) -> Ticket:
         """Wait until the budget allows a request of this cost."""
@@ -214,6 +221,12 @@ class RateBudget:
         with self._cond:
             if ticket is not None:
                 self._close(ticket)
+                if not self._anchored and ticket.window == 0 and self._window == 0:
+                    # The first window began with the first request sent, which may be before the API's window
+                    # that charged it began; its answer arrived after: count from there.
+                    self._anchored = True
+                    now = time.monotonic()
+                    self._window_start, self._window_end = now, now + self._window_length
             probing = self._floor is None
             try:
                 self._learn(remaining, cost, status, ticket)
