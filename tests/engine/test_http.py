@@ -105,6 +105,41 @@ def test_4xx_is_returned_with_the_api_message():
     assert api.stats.retries == 0
 
 
+def test_windows_are_counted_from_the_first_answer_not_the_first_send():
+    """The API's fixed windows began before this client did; its first request crosses a window boundary on
+    the way (sent in one window, charged in the next). Counted from the send, the client's window would end
+    before the API's and its probe would meet a 429."""
+    window = 0.5
+    api_start = {}
+    charged: dict[int, int] = {}
+    statuses = []
+
+    def handler(request):
+        if not statuses:
+            time.sleep(0.15)  # a slow first connection: it reaches the API in its next window
+        index = int((time.monotonic() - api_start["at"]) / window)
+        if charged.get(index, 0) >= 3:
+            statuses.append(429)
+            return httpx.Response(429, json={"error": "API rate limit exceeded"})
+        charged[index] = charged.get(index, 0) + 1
+        statuses.append(200)
+        return httpx.Response(
+            200,
+            json={},
+            headers={
+                "x-ratelimit-remaining-minute": str(3 - charged[index]),
+                "x-ratelimit-endpoint-cost": "1",
+            },
+        )
+
+    api = client(handler, rate_window_seconds=window)
+    api_start["at"] = time.monotonic() - 0.4  # the API's next window begins 0.1 s after the first request
+    for _ in range(7):
+        assert api.send("GET", f"{BASE}/v2/people.json").status_code == 200
+    assert statuses == [200] * 7
+    assert max(charged.values()) == 3
+
+
 def test_requests_to_another_origin_are_refused():
     api = client(lambda r: httpx.Response(200))
     with pytest.raises(UnsafeRequestError):
