@@ -1,6 +1,6 @@
 """OAuth tokens kept in a file of their own (the ``token_file`` setting), shared by runs and processes.
 
-Refresh tokens that rotate on every use (Salesloft's do) must outlive the run that rotated them. Written
+Refresh tokens that rotate on every use must outlive the run that rotated them. Written
 back to the ``--config`` file, they do, unless an orchestrator hands each run a temporary config file
 (Meltano does) or two processes hold the same token (a tap and a target of one pipeline): the second
 refresh with a spent token is refused. With ``token_file`` set, every refresh happens under a lock on
