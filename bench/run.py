@@ -79,14 +79,14 @@ def measure(
     return records, wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, tail
 
 
-def journal_totals(sb) -> tuple[int, int]:
-    entries = sb.journal()
+def journal_totals(sb, entries: list[dict] | None = None) -> tuple[int, int]:
+    entries = sb.journal() if entries is None else entries
     return len(entries), sum(int(e.get("cost") or 0) for e in entries)
 
 
-def budget_windows(sb) -> int:
+def budget_windows(entries: list[dict]) -> int:
     """The sandbox's budget windows from the run's first request to its last: the budget it could use."""
-    windows = [e["window"] for e in sb.journal()]
+    windows = [e["window"] for e in entries]
     return max(windows) - min(windows) + 1 if windows else 0
 
 
@@ -233,11 +233,12 @@ def bench_writes(args: argparse.Namespace, results: list[Result]) -> None:
             stdin_path=accounts_in,
             count_records=False,
         )
-        requests, cost = journal_totals(sb)
-        throttled = sum(1 for e in sb.journal() if e["status"] == 429)
+        journal = sb.journal()
+        requests, cost = journal_totals(sb, journal)
+        throttled = sum(1 for e in journal if e["status"] == 429)
         summary = target_summary(tail)
         minutes = wall / window
-        windows = budget_windows(sb)
+        windows = budget_windows(journal)
         results.append(
             Result(
                 "target-salesloft upsert_account",

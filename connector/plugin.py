@@ -137,12 +137,6 @@ class ConnectorPlugin:
             super().invoke(*args, **kwargs)  # type: ignore[misc]
 
     @classmethod
-    def cb_test(cls, *args: Any, **kwargs: Any) -> None:
-        """``--test`` runs from a CLI callback, before ``invoke``: its failures end the same way."""
-        with cls._one_line_errors():
-            super().cb_test(*args, **kwargs)  # type: ignore[misc]
-
-    @classmethod
     @contextmanager
     def _one_line_errors(cls) -> Iterator[None]:
         try:

@@ -232,6 +232,12 @@ class ConnectorTap(ConnectorPlugin, Tap):
         classes = stream_classes(self.connection)
         return [cls(self) for cls in classes.values()]
 
+    @classmethod
+    def cb_test(cls, *args: Any, **kwargs: Any) -> None:
+        """``--test`` runs from a CLI callback, before ``invoke``: its failures end the same way."""
+        with cls._one_line_errors():
+            super().cb_test(*args, **kwargs)
+
     def run_connection_test(self) -> bool:
         """``--test``: one record of every stream, as singer-sdk does, without the ERROR line singer-sdk logs
         for each stream it stops on purpose after that record; a real failure stops the test with one line."""

@@ -180,13 +180,7 @@ class TemplateSink(BatchSink):
 
     def process_record(self, record: dict, context: dict) -> None:
         if self._invalid is not None:
-            self.outcomes.reject(
-                self.stream_name,
-                _json_safe(record),
-                error=self._invalid,
-                sink=self.template.name,
-                kind="invalid",
-            )
+            self._reject_invalid(record)
             return
         context.setdefault("records", []).append(record)
         context["checked"] = True  # validated on the way in (records of a BATCH file are not: see below)
@@ -245,10 +239,16 @@ class TemplateSink(BatchSink):
                 continue
             self._validate_and_parse(record)
             if self._invalid is not None:
-                self.process_record(record, {})  # rejects it, naming the field
+                self._reject_invalid(record)
                 continue
             kept.append(record)
         return kept
+
+    def _reject_invalid(self, record: dict) -> None:
+        """A record that failed the stream's schema (``_validate_and_parse`` said why)."""
+        self.outcomes.reject(
+            self.stream_name, _json_safe(record), error=self._invalid, sink=self.template.name, kind="invalid"
+        )
 
     def _render(self, item: Item) -> BuiltRequest:
         assert self._builder is not None
@@ -539,11 +539,9 @@ class ConnectorTarget(ConnectorPlugin, Target):
         try:
             super()._process_schema_message(message_dict)
         except InvalidInputLine as exc:
-            reader = self.message_reader
-            line = getattr(reader, "line_number", "?")
+            line = getattr(self.message_reader, "line_number", "?")
             error = f"line {line}: the SCHEMA message for stream {message_dict.get('stream')!r} is unusable: {exc}"
-            self.drain_all()
-            self.outcomes.flush()
+            self._stop_on(message_dict, None, error)  # a schema is no record: nothing to reject
             raise ConnectorError(error) from None
 
     def _process_state_message(self, message_dict: dict) -> None:
@@ -566,9 +564,12 @@ class ConnectorTarget(ConnectorPlugin, Target):
         self._emitted_state = state
         super()._write_state_message(state)
 
-    def _stop_on(self, message: dict, kind: str, error: str) -> None:
+    def _stop_on(self, message: dict, kind: str | None, error: str) -> None:
+        """Before a protocol error stops the run: every record before it gets its outcome (and the record
+        that broke the protocol is rejected with ``kind``, if it is one)."""
         self.drain_all()
-        self.outcomes.reject(str(message.get("stream")), message.get("record"), kind=kind, error=error)
+        if kind is not None:
+            self.outcomes.reject(str(message.get("stream")), message.get("record"), kind=kind, error=error)
         self.outcomes.flush()
 
     def listen(self, file_input: Any = None) -> None:

@@ -10,11 +10,12 @@ import subprocess
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from helpers import TAP, TARGET, catalog_for, logged_json, write_json  # noqa: F401  (logged_json: re-exported)
+from helpers import TAP, TARGET, catalog_for, write_json
 
 FAULT_KINDS = ("500", "502", "503", "429", "reset", "slow", "truncate")
 
@@ -23,6 +24,17 @@ def fault_spec(
     rate: float, seed: int, kinds: Iterable[str] = FAULT_KINDS, delay: float = 1.2, burst: int = 3
 ) -> str:
     return f"rate={rate},seed={seed},kinds={','.join(kinds)},delay={delay},burst={burst}"
+
+
+@contextmanager
+def faults(sandbox: Any, spec: str) -> Iterator[None]:
+    """Inject faults into the sandbox for the run inside (journal cleared first); none after, even on failure."""
+    sandbox.clear_journal()
+    sandbox.configure(faults=spec)
+    try:
+        yield
+    finally:
+        sandbox.configure(faults="rate=0")
 
 
 def faults_injected(journal: list[dict]) -> dict[str, int]:

@@ -12,8 +12,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from helpers import BIN, run_target, tap_config, write_json
-from reliability_support import as_lines, logged_json, singer_messages
+from helpers import BIN, logged_json, run_target, tap_config, write_json
+from reliability_support import as_lines, singer_messages
 
 from connector.errors import ConnectorError, TemplateError, TemplateErrors
 from connector.templates import load_connection

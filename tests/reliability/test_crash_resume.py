@@ -10,8 +10,8 @@ import time
 from collections import Counter
 
 import pytest
-from helpers import run_tap, run_target, tap_config
-from reliability_support import as_lines, by_key, logged_json, singer_messages, start_tap, start_target
+from helpers import logged_json, run_tap, run_target, tap_config
+from reliability_support import as_lines, by_key, singer_messages, start_tap, start_target
 
 PEOPLE = 20_000
 WINDOW = {"rate_window_seconds": 1}  # the sandbox's budget minute lasts one second (time_scale 60)

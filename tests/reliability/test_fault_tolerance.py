@@ -10,14 +10,14 @@ from __future__ import annotations
 import json
 
 import pytest
-from helpers import run_tap, run_target, tap_config
+from helpers import logged_json, run_tap, run_target, tap_config
 from reliability_support import (
     FAULT_KINDS,
     as_lines,
     by_key,
     fault_spec,
+    faults,
     faults_injected,
-    logged_json,
     singer_messages,
 )
 
@@ -44,12 +44,8 @@ def sb():
 def test_a_sync_under_faults_emits_exactly_the_records_of_a_clean_sync(sb, tmp_path, figures):
     sb.configure(faults="rate=0")
     clean = run_tap(tap_config(sb, rate_window_seconds=1), tmp_path, streams=STREAMS)
-    sb.clear_journal()
-    sb.configure(faults=TAP_FAULTS)
-    try:
+    with faults(sb, TAP_FAULTS):
         faulty = run_tap(tap_config(sb, **FAST_RETRIES), tmp_path, streams=STREAMS, check=False)
-    finally:
-        sb.configure(faults="rate=0")
     journal = sb.journal()
     injected = faults_injected(journal)
     assert faulty.returncode == 0, faulty.stderr[-3000:]
@@ -117,12 +113,8 @@ def test_a_target_run_under_faults_accounts_for_every_record_and_creates_nothing
             "bulk_people": "bulk_upsert_people",
         },
     }
-    sb.clear_journal()
-    sb.configure(faults=TARGET_FAULTS)
-    try:
+    with faults(sb, TARGET_FAULTS):
         run = run_target(config, tmp_path, as_lines(messages))
-    finally:
-        sb.configure(faults="rate=0")
     journal = sb.journal()
     injected = faults_injected(journal)
     assert run.returncode == 0, run.stderr[-3000:]
@@ -178,12 +170,8 @@ def test_a_bulk_job_under_faults_maps_every_record_to_its_real_outcome(sb, tmp_p
     for i, record in bad.items():
         people[i] = record
     config = {**tap_config(sb, **FAST_RETRIES), "sink": "bulk_upsert_people"}
-    sb.clear_journal()
-    sb.configure(faults=BULK_FAULTS)
-    try:
+    with faults(sb, BULK_FAULTS):
         run = run_target(config, tmp_path, as_lines(singer_messages("people", people, ["email_address"])))
-    finally:
-        sb.configure(faults="rate=0")
     journal = sb.journal()
     assert run.returncode == 0, run.stderr[-3000:]
     hit = {
@@ -217,12 +205,8 @@ def test_a_bulk_job_under_faults_maps_every_record_to_its_real_outcome(sb, tmp_p
 
 
 def test_the_summary_counts_every_request_the_api_saw(sb, tmp_path, figures):
-    sb.clear_journal()
-    sb.configure(faults=fault_spec(rate=0.1, seed=5, kinds=["reset", "truncate"]))
-    try:
+    with faults(sb, fault_spec(rate=0.1, seed=5, kinds=["reset", "truncate"])):
         run = run_tap(tap_config(sb, **FAST_RETRIES), tmp_path, streams=["people"])
-    finally:
-        sb.configure(faults="rate=0")
     journal = sb.journal()
     injected = faults_injected(journal)
     summary = logged_json(run.stderr, "HTTP summary: ")

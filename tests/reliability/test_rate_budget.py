@@ -10,8 +10,8 @@ from __future__ import annotations
 import time
 
 import pytest
-from helpers import run_tap, run_target, tap_config
-from reliability_support import as_lines, logged_json, records_of, singer_messages, start_tap, start_target
+from helpers import logged_json, run_tap, run_target, tap_config
+from reliability_support import as_lines, records_of, singer_messages, start_tap, start_target
 
 BUDGET = 40
 WINDOW = 1.0  # seconds: 60 / time_scale

@@ -12,8 +12,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from helpers import BIN, run_tap, run_target, tap_config, write_json
-from reliability_support import RecordingServer, as_lines, logged_json, singer_messages
+from helpers import BIN, logged_json, run_tap, run_target, tap_config, write_json
+from reliability_support import RecordingServer, as_lines, singer_messages
 
 from connector.errors import RenderError
 from connector.render import ENV, URL_ENV, compile_text

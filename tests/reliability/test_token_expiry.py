@@ -11,8 +11,8 @@ import time
 
 import httpx
 import pytest
-from helpers import run_tap, run_target, singer_lines
-from reliability_support import logged_json, records_of, start_tap
+from helpers import logged_json, run_tap, run_target, singer_lines
+from reliability_support import records_of, start_tap
 
 from connector.http import ApiClient
 from connector.templates import load_bundled
