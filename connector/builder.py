@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from connector.bodies import encode
 from connector.errors import RenderError
 from connector.render import CompiledValue, Origin, render_mapping
 from connector.templates import HTTP_METHODS, RequestTemplate
@@ -23,6 +24,10 @@ class BuiltRequest:
     headers: dict[str, str]
     body: Any
     body_format: str = "json"
+
+    def encoded(self) -> tuple[bytes | None, dict[str, str]]:
+        """The body's bytes and the headers, exactly as every transport sends them (and previews show)."""
+        return encode(self.body, self.body_format, self.headers)
 
     def target_key(self) -> tuple:
         """Requests with equal keys go to the same place and can share one batched body."""

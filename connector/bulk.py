@@ -74,13 +74,13 @@ class BulkJobRun:
             None,
         )
         self.requests += 1
+        content, headers = built.encoded()
         response = self.client.send(
             built.method,
             url or built.url,
             params=None if url else {**built.params, **(params or {})} or None,
-            headers=built.headers,
-            json_body=built.body if built.body_format == "json" and built.body is not None else None,
-            form_body=built.body if built.body_format == "form" else None,
+            headers=headers,
+            content=content,
         )
         if may_have_landed and not response.is_success and unanswered_attempts(response):
             logger.warning(

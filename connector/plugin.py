@@ -147,7 +147,7 @@ class ConnectorPlugin:
 
     def make_client(self, *, need_credentials: bool = True, max_connections: int = 16) -> ApiClient:
         live = dict(self.config)  # type: ignore[attr-defined]
-        switches = [m.when for m in self.connection.auth if m.when]
+        switches = [name for m in self.connection.auth for name in m.settings_read()]
         if need_credentials and switches and not any(live.get(name) for name in switches):
             raise ConnectorError(f"{self.name}: no credentials in the config: set {' or '.join(switches)}")  # type: ignore[attr-defined]
         return ApiClient(

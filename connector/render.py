@@ -18,13 +18,14 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 import jinja2
 from jinja2 import meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedEnvironment
 
 from connector.errors import RenderError, UnsafeRequestError
+from connector.instants import format_instant
 
 # Variables whose values change per run only; templates using nothing else are rendered once.
 RUN_VARIABLES = frozenset({"config"})
@@ -79,6 +80,16 @@ def _normalise_path_value(value: str) -> str:
     return "/".join(quote(seg, safe="@:+,;=-._~") for seg in normal.split("/"))
 
 
+def _instant(value: Any, form: str) -> Any:
+    """Template filters converting instants (None stays None, so optional bounds can be left out)."""
+    if value is None:
+        return None
+    try:
+        return format_instant(value, form)
+    except ValueError as exc:
+        raise RenderError(str(exc)) from None
+
+
 def make_environment() -> SandboxedEnvironment:
     # Immutable: a template reads what it is given; it cannot change the config or a record for later ones.
     env = ImmutableSandboxedEnvironment(
@@ -89,6 +100,11 @@ def make_environment() -> SandboxedEnvironment:
     )
     env.globals.clear()
     env.filters["path"] = _path_filter
+    env.filters["epoch_seconds"] = lambda v: _instant(v, "epoch_seconds")
+    env.filters["epoch_ms"] = lambda v: _instant(v, "epoch_ms")
+    env.filters["iso_date"] = lambda v: _instant(v, "date")
+    env.filters["isoformat"] = lambda v: _instant(v, "iso")
+    env.filters["strftime"] = lambda v, pattern: _instant(v, str(pattern) if "%" in str(pattern) else "iso")
     return env
 
 
@@ -100,6 +116,8 @@ def make_url_environment() -> SandboxedEnvironment:
 
 ENV = make_environment()
 URL_ENV = make_url_environment()
+CONDITION_ENV = make_environment()
+CONDITION_ENV.undefined = jinja2.ChainableUndefined
 
 
 class Compiled:
@@ -159,6 +177,23 @@ def compile_expression(source: str) -> Compiled:
     """Compile a bare Jinja expression (``response.data.state == 'done'``)."""
     expression = ENV.compile_expression(source, undefined_to_none=False)
     return Compiled(source, _variables(ENV, "{{ " + source + " }}"), lambda ctx: _defined(expression(**ctx)))
+
+
+def compile_condition(source: str) -> Compiled:
+    """Compile a condition: a bare Jinja expression, or one written inside ``{{ }}``.
+
+    Conditions look at API answers and records whose fields may be absent: a missing field is undefined
+    and false there (``response.error.code == 'x'`` is false when there is no error), not an error.
+    """
+    text = source.strip()
+    match = _SINGLE_EXPRESSION.match(text)
+    expression_source = match["expr"] if match else text
+    expression = CONDITION_ENV.compile_expression(expression_source, undefined_to_none=True)
+    return Compiled(
+        source,
+        _variables(CONDITION_ENV, "{{ " + expression_source + " }}"),
+        lambda ctx: bool(expression(**ctx)),
+    )
 
 
 def compile_url(source: str) -> Compiled:
@@ -253,13 +288,12 @@ class Origin:
         parts = urlsplit(url)
         return parts.scheme == self.scheme and parts.netloc.lower() == self.netloc
 
-    def absolute(self, url: str) -> str:
-        """Resolve a URL found in a response (a next link): relative to the origin, or on it."""
-        if url.startswith("/") and not url.startswith("//"):
-            return f"{self.scheme}://{self.netloc}{url}"
-        if not self.same_origin(url):
+    def absolute(self, url: str, base: str | None = None) -> str:
+        """Resolve a URL found in a response (a next link) against the request's URL; it must stay on the origin."""
+        resolved = urljoin(base or self.base + "/", url)
+        if not self.same_origin(resolved):
             raise UnsafeRequestError(f"refusing to follow {url!r}: not on {self.scheme}://{self.netloc}")
-        return url
+        return resolved
 
 
 def dot_path(path: str | None) -> Callable[[Any], Any]:

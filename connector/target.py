@@ -31,7 +31,10 @@ from connector.errors import AuthError, ConnectorError, RenderError, UnsafeReque
 from connector.http import ApiClient, Response
 from connector.outcomes import Outcomes, SentRequest, TooManyRejected
 from connector.plugin import ConnectorPlugin, build_plugin_class
+from connector.responses import ResponseRules
+from connector.results import ItemMatcher
 from connector.templates import Connection, Setting, SinkTemplate
+from connector.throttle import Spacing
 
 logger = logging.getLogger("connector.target")
 
@@ -123,6 +126,9 @@ class TemplateSink(BatchSink):
             else None
         )
         self._concurrency = int(target.config.get("concurrency") or self.template.concurrency)
+        self._rules = ResponseRules(self.template.on_response)
+        self._matcher = ItemMatcher(self.template.results) if self.template.results else None
+        self._pace = Spacing(self.template.requests_per_second) if self.template.requests_per_second else None
         self._pool = ThreadPoolExecutor(
             max_workers=self._concurrency, thread_name_prefix=f"sink-{stream_name}"
         )
@@ -344,40 +350,63 @@ class TemplateSink(BatchSink):
             self.outcomes.accept(self.stream_name, len(records))
             return
         try:
-            response = self.client.send(
-                built.method,
-                built.url,
-                params=built.params or None,
-                headers=built.headers,
-                json_body=built.body if built.body_format == "json" else None,
-                form_body=built.body if built.body_format == "form" else None,
-            )
-        except AuthError:
-            raise
-        except (ConnectorError, httpx.HTTPError) as exc:  # retries exhausted, unsafe redirect, ...
+            content, headers = built.encoded()
+        except RenderError as exc:
             for record in records:
                 self.outcomes.reject(
                     self.stream_name,
                     _json_safe(record),
-                    error=f"{type(exc).__name__}: {exc}",
-                    request=shown(),
+                    error=f"cannot render request: {exc}",
                     sink=self.template.name,
-                    kind="transport",
+                    kind="render",
                 )
             return
-        if response.status_code in self.template.accept:
-            captured = None
-            if self.connector_target.capture_responses:
-                captured = {
-                    "stream": self.stream_name,
-                    "sink": self.template.name,
-                    "status": response.status_code,
-                    "request": {"method": built.method, "url": built.url},
-                    "response": _payload(response),
-                }
-            self.outcomes.accept(self.stream_name, len(records), response=captured)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = self.client.send(
+                    built.method,
+                    built.url,
+                    params=built.params or None,
+                    headers=headers,
+                    content=content,
+                    pace=self._pace,
+                )
+            except AuthError:
+                raise
+            except (ConnectorError, httpx.HTTPError) as exc:  # retries exhausted, unsafe redirect, ...
+                for record in records:
+                    self.outcomes.reject(
+                        self.stream_name,
+                        _json_safe(record),
+                        error=f"{type(exc).__name__}: {exc}",
+                        request=shown(),
+                        sink=self.template.name,
+                        kind="transport",
+                    )
+                return
+            decision = None
+            if self._rules:
+                decision = self._rules.decide(response.status_code, _payload(response), response.headers)
+            if decision is not None and decision[0] == "retry" and attempt < self.client.retry.max_attempts:
+                self.client.pause(
+                    attempt, f"sink {self.template.name}: {response.status_code} {decision[1]}".strip()
+                )
+                continue
+            break
+        accepted = response.status_code in self.template.accept
+        message = ""
+        if decision is not None:
+            action, message = decision
+            accepted = action in ("accept", "ignore")
+        if self._matcher is not None and (accepted or 400 <= response.status_code < 500):
+            self._item_outcomes(members, response, accepted, message, shown)
             return
-        error = self.client.error_message(response)
+        if accepted:
+            self.outcomes.accept(self.stream_name, len(records), response=self._captured(built, response))
+            return
+        error = message or self.client.error_message(response)
         sent = shown()
         for record in records:
             self.outcomes.reject(
@@ -387,6 +416,53 @@ class TemplateSink(BatchSink):
                 error=error,
                 request=sent,
                 sink=self.template.name,
+            )
+
+    def _captured(self, built: BuiltRequest, response: Response, item: Any = None) -> dict[str, Any] | None:
+        if not self.connector_target.capture_responses:
+            return None
+        captured = {
+            "stream": self.stream_name,
+            "sink": self.template.name,
+            "status": response.status_code,
+            "request": {"method": built.method, "url": built.url},
+            "response": _payload(response),
+        }
+        if item is not None:
+            captured["item"] = item
+        return captured
+
+    def _item_outcomes(
+        self,
+        members: list[tuple[Item, BuiltRequest]],
+        response: Response,
+        accepted: bool,
+        message: str,
+        shown: Any,
+    ) -> None:
+        """A batched answer that speaks of each item: every record gets its own outcome."""
+        assert self._matcher is not None
+        id_field = self.template.id_field
+        ids = [item.record.get(id_field) if id_field else None for item, _ in members]
+        outcomes = self._matcher.outcomes(_payload(response), ids)
+        general = message or ("" if accepted else self.client.error_message(response))
+        sent = None
+        built = members[0][1]
+        for (item, _), outcome in zip(members, outcomes, strict=True):
+            if accepted and outcome.accepted:
+                self.outcomes.accept(
+                    self.stream_name, 1, response=self._captured(built, response, outcome.result)
+                )
+                continue
+            sent = sent or shown()
+            self.outcomes.reject(
+                self.stream_name,
+                _json_safe(item.record),
+                status=response.status_code,
+                error=(outcome.message if not outcome.accepted else "") or general,
+                request=sent,
+                sink=self.template.name,
+                kind=outcome.kind or "api",
             )
 
     def clean_up(self) -> None:

@@ -110,7 +110,7 @@ def test_stream_preview_shows_the_first_request():
         "Accept: application/json",
         "X-Api-Key: ***",
     ]
-    assert "next pages: ?cursor= the body's meta.next_cursor" in result.stdout
+    assert "next pages: cursor (`cursor` from `meta.next_cursor`)" in result.stdout
 
 
 def test_child_stream_preview_shows_parent_placeholders(tmp_path):

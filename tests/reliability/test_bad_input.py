@@ -26,7 +26,7 @@ settings:
   - {name: base_url, type: string}
   - {name: api_key, type: string, secret: true}
 auth:
-  - {type: bearer, when: api_key, token: api_key}
+  - {type: bearer, when: config.api_key, token: "{{ config.api_key }}"}
 rate_limit:
   budget: 600
   window_seconds: 60

@@ -139,7 +139,7 @@ settings:
   - {name: base_url, type: string}
   - {name: api_key, type: string, secret: true}
 auth:
-  - {type: bearer, when: api_key, token: api_key}
+  - {type: bearer, when: config.api_key, token: "{{ config.api_key }}"}
 retry: {max_attempts: 2, backoff_seconds: 0.01, max_backoff_seconds: 0.01}
 stream_defaults:
   records: data
