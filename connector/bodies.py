@@ -2,7 +2,8 @@
 
 JSON bodies are written by orjson. Form bodies (``body_format: form``) use the bracket notation APIs
 that take forms expect for structure: ``metadata[plan]=pro``, ``items[0][price]=p_1``, ``tags[]=a``;
-``true``/``false`` for booleans, empty for null. A body that is already a string is sent as it is.
+``true``/``false`` for booleans; a field whose value is null is left out (send ``""`` to clear one).
+A body that is already a string is sent as it is.
 A template's own ``Content-Type`` header is kept.
 """
 
@@ -44,6 +45,8 @@ def form_pairs(value: Any, prefix: str = "", depth: int = 0) -> list[tuple[str, 
     if isinstance(value, Mapping):
         pairs: list[tuple[str, str]] = []
         for key, item in value.items():
+            if item is None:
+                continue  # a field without a value is not sent (an empty value would clear it)
             name = f"{prefix}[{key}]" if prefix else str(key)
             pairs += form_pairs(item, name, depth + 1)
         return pairs

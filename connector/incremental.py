@@ -93,6 +93,14 @@ class Incremental(Model, kw_only=True):
             return None
         return format_instant(value, self.format, self.unit())
 
+    def send_end(self, value: Any) -> Any:
+        """A range's end as sent: exclusive, except that a date-only end names the last whole day included."""
+        if value is None:
+            return None
+        if self.format == "date":
+            return (to_datetime(value, self.unit()) - dt.timedelta(microseconds=1)).date().isoformat()
+        return self.send(value)
+
     def start_after_lookback(self, value: Any) -> Any:
         if value is None or not self.lookback_seconds:
             return value
@@ -113,6 +121,8 @@ def windows(spec: Incremental, start: Any, end: dt.datetime) -> Iterator[Window]
         yield Window(start, end if spec.end_param else None, True)
         return
     lower = to_datetime(start, spec.unit())
+    if spec.format == "date":  # date-only APIs read whole days: windows begin at midnight
+        lower = lower.replace(hour=0, minute=0, second=0, microsecond=0)
     if lower >= end:
         yield Window(lower, end, True)
         return

@@ -90,6 +90,20 @@ def _instant(value: Any, form: str) -> Any:
         raise RenderError(str(exc)) from None
 
 
+def _digest(value: Any) -> str:
+    """A stable SHA-256 of a value (its canonical JSON): idempotency keys that repeat for the same record."""
+    import hashlib
+
+    import orjson
+
+    data = (
+        value.encode()
+        if isinstance(value, str)
+        else orjson.dumps(value, option=orjson.OPT_SORT_KEYS, default=str)
+    )
+    return hashlib.sha256(data).hexdigest()
+
+
 def make_environment() -> SandboxedEnvironment:
     # Immutable: a template reads what it is given; it cannot change the config or a record for later ones.
     env = ImmutableSandboxedEnvironment(
@@ -104,6 +118,7 @@ def make_environment() -> SandboxedEnvironment:
     env.filters["epoch_ms"] = lambda v: _instant(v, "epoch_ms")
     env.filters["iso_date"] = lambda v: _instant(v, "date")
     env.filters["isoformat"] = lambda v: _instant(v, "iso")
+    env.filters["digest"] = _digest
     env.filters["strftime"] = lambda v, pattern: _instant(v, str(pattern) if "%" in str(pattern) else "iso")
     return env
 

@@ -127,11 +127,6 @@ class TemplateStream(Stream):
             fields |= set(child.template.parent_fields or self.template.primary_key)
         return {name: record.get(name) for name in sorted(fields)}
 
-    def post_process(self, row: dict, context: dict | None = None) -> dict | None:
-        if not self._transformer:
-            return row
-        return self._transformer.apply(row, self._scope(context))
-
     def _scope(self, context: dict | None) -> dict[str, Any]:
         context = context or {}
         if self.template.partitions is not None:
@@ -305,7 +300,7 @@ class TemplateStream(Stream):
         assert self._builder is not None
         bounds = {
             "start": spec.send(lower) if spec else None,
-            "end": spec.send(upper) if spec and upper is not None else None,
+            "end": spec.send_end(upper) if spec and upper is not None else None,
         }
         pagination = template.pagination
         paginator: Paginator | None = None
@@ -351,35 +346,43 @@ class TemplateStream(Stream):
         )
         page: PageRequest | None = paginator.first()
         pending = request(page)
-        skip_value: Any = None  # records of this value and key were emitted before the cursor moved
-        skip_keys: set = set()
+        # Ascending streams remember the records of the last value emitted: a page that starts again at that
+        # value (an inclusive next page, a restarted cursor) does not emit them twice.
+        dedupe = bool(spec is not None and spec.checkpoints_mid_stream and key and pk)
+        boundary: Any = None
+        emitted: set = set()
+        transformer = self._transformer
         while page is not None:
             response, body = pending.result()
             if response is None:
                 break  # ignored by a response rule: nothing more to read here
             records = self._records_of(body)
             next_page = paginator.next(page, response, body, records, scope)
-            next_skip_value, next_skip_keys = skip_value, skip_keys
+            if transformer:
+                records = [r for r in (transformer.apply(r, scope) for r in records) if r is not None]
             if next_page is not None and restart_after and page.number >= restart_after and key and records:
                 # Move the replication cursor instead of paging deeper (deep pages cost more, or are capped).
                 last = records[-1].get(key)
                 earlier = [r.get(key) for r in records if r.get(key) != last]
                 if earlier:
-                    next_skip_value = last
-                    next_skip_keys = {tuple(r.get(k) for k in pk) for r in records if r.get(key) == last}
                     bounds["start"] = spec.send(max(earlier, key=lambda v: instant_key(v, self._unit)))  # type: ignore[union-attr]
                     next_page = paginator.first()
             if next_page is not None:
                 pending = request(next_page)
-            for record in records:
-                if (
-                    skip_value is not None
-                    and record.get(key) == skip_value
-                    and tuple(record.get(k) for k in pk) in skip_keys
-                ):
-                    continue
-                yield record
-            page, skip_value, skip_keys = next_page, next_skip_value, next_skip_keys
+            if not dedupe:
+                yield from records
+            else:
+                for record in records:
+                    value = record.get(key)  # type: ignore[arg-type]
+                    identity = tuple(record.get(k) for k in pk)
+                    if value != boundary:
+                        boundary, emitted = value, {identity}
+                    elif identity in emitted:
+                        continue
+                    else:
+                        emitted.add(identity)
+                    yield record
+            page = next_page
 
 
 class ConnectorTap(ConnectorPlugin, Tap):

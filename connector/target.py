@@ -256,11 +256,25 @@ class TemplateSink(BatchSink):
             self.stream_name, _json_safe(record), error=self._invalid, sink=self.template.name, kind="invalid"
         )
 
+    def _batch_items(self, bodies: list[dict[str, Any]]) -> list[Any]:
+        """What the records of a batched body are: each record, or what ``batch.item`` makes of it."""
+        item = self.template.batch_item
+        if item is None:
+            return bodies
+        config = self.connector_target.config
+        return [
+            item.render({"config": config, "record": body, "stream": self.stream_name}) for body in bodies
+        ]
+
     def _render(self, item: Item) -> BuiltRequest:
         assert self._builder is not None
         return self._builder.build(
             {"record": item.record, "stream": self.stream_name},
-            body_context={"record": item.body, "records": [item.body], "stream": self.stream_name},
+            body_context={
+                "record": item.body,
+                "records": self._batch_items([item.body]),
+                "stream": self.stream_name,
+            },
             default_body=item.body,
         )
 
@@ -328,11 +342,26 @@ class TemplateSink(BatchSink):
         if len(members) > 1:
             bodies = [item.body for item, _ in members]
             assert self._builder is not None
-            built = self._builder.build(
-                {"record": members[0][0].record, "stream": self.stream_name},
-                body_context={"record": bodies[0], "records": bodies, "stream": self.stream_name},
-                default_body=bodies,
-            )
+            try:
+                built = self._builder.build(
+                    {"record": members[0][0].record, "stream": self.stream_name},
+                    body_context={
+                        "record": bodies[0],
+                        "records": self._batch_items(bodies),
+                        "stream": self.stream_name,
+                    },
+                    default_body=bodies,
+                )
+            except RenderError as exc:
+                for item, _ in members:
+                    self.outcomes.reject(
+                        self.stream_name,
+                        _json_safe(item.record),
+                        error=f"cannot render request: {exc}",
+                        sink=self.template.name,
+                        kind="render",
+                    )
+                return
         records = [item.record for item, _ in members]
 
         def shown() -> SentRequest:  # only built when someone will read it: a rejection or the requests file

@@ -140,6 +140,7 @@ class SinkTemplate:
     results: ItemResults | None = None
     on_response: list[ResponseRule] = field(default_factory=list)
     requests_per_second: float | None = None
+    batch_item: CompiledValue | None = None  # what each record becomes inside a batched body's records
     raw: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -617,6 +618,7 @@ def compile_sink(doc: Mapping, file: str, specs_dir: Path, defaults: Mapping | N
         exclude=frozenset(merged.get("exclude", [])),
         batch_size=int(batch.get("size", 1)),
         group_by=list(batch.get("group_by", [])),
+        batch_item=c.value(["batch", "item"], batch["item"]) if "item" in batch else None,
         accept=frozenset(merged.get("accept", [200, 201, 202, 204])),
         concurrency=int(merged.get("concurrency", 8)),
         schema=schema,

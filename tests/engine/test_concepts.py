@@ -165,11 +165,13 @@ def test_windows_step_from_start_to_end_and_lookback_moves_the_start():
     spec = msgspec.convert({"window": "1d", "lookback": "1h", "param": "from", "format": "date"}, Incremental)
     start = spec.start_after_lookback("2024-03-01T00:00:00+00:00")
     end = dt.datetime(2024, 3, 3, 12, tzinfo=dt.timezone.utc)
-    spans = [(spec.send(w.start), spec.send(w.end), w.last) for w in windows(spec, start, end)]
+    spans = [(spec.send(w.start), spec.send_end(w.end), w.last) for w in windows(spec, start, end)]
+    # date-only ranges are whole days, inclusive: each day is read by exactly one window
     assert spans == [
-        ("2024-02-29", "2024-03-01", False),
-        ("2024-03-01", "2024-03-02", False),
-        ("2024-03-02", "2024-03-03", True),
+        ("2024-02-29", "2024-02-29", False),
+        ("2024-03-01", "2024-03-01", False),
+        ("2024-03-02", "2024-03-02", False),
+        ("2024-03-03", "2024-03-03", True),
     ]
     assert not spec.checkpoints_mid_stream
 
@@ -188,7 +190,7 @@ def test_form_bodies_use_bracket_notation():
     }
     assert encode_form(body).decode() == (
         "email=a%40b.c&metadata[plan]=pro&metadata[seats]=3&preferred_locales[]=en&preferred_locales[]=fr"
-        "&items[0][price]=p_1&items[0][quantity]=2&active=true&note="
+        "&items[0][price]=p_1&items[0][quantity]=2&active=true"
     )
     assert encode_form("a=1&b=2") == b"a=1&b=2"
     with pytest.raises(RenderError):
