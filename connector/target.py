@@ -7,11 +7,13 @@ after every sink has drained, i.e. after every record before it has its outcome 
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import logging
 import sys
 from collections import Counter, defaultdict, deque
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -29,7 +31,7 @@ from singer_sdk.sinks.core import JSONSchemaValidator
 from connector.builder import BuiltRequest, RequestBuilder
 from connector.errors import AuthError, ConnectorError, RenderError, UnsafeRequestError
 from connector.http import ApiClient, Response
-from connector.outcomes import Outcomes, SentRequest, TooManyRejected
+from connector.outcomes import Outcomes, SentRequest, TooManyRejected, unwritable
 from connector.plugin import ConnectorPlugin, build_plugin_class
 from connector.templates import Connection, Setting, SinkTemplate
 
@@ -80,7 +82,10 @@ def _payload(response: Response) -> Any:
 
 
 def _json_safe(value: Any) -> Any:
-    return orjson.loads(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS, default=str))
+    try:
+        return orjson.loads(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS, default=str))
+    except orjson.JSONEncodeError as exc:
+        return unwritable(value, exc)
 
 
 class FastValidator(JSONSchemaValidator):
@@ -354,6 +359,17 @@ class TemplateSink(BatchSink):
             )
         except AuthError:
             raise
+        except orjson.JSONEncodeError as exc:  # a body of a value JSON has no type for, or nested too deep
+            for record in records:
+                self.outcomes.reject(
+                    self.stream_name,
+                    _json_safe(record),
+                    error=f"cannot write the request body as JSON: {exc}",
+                    request=shown(),
+                    sink=self.template.name,
+                    kind="render",
+                )
+            return
         except (ConnectorError, httpx.HTTPError) as exc:  # retries exhausted, unsafe redirect, ...
             for record in records:
                 self.outcomes.reject(
@@ -394,26 +410,100 @@ class TemplateSink(BatchSink):
         super().clean_up()
 
 
+MAX_NESTING = 200
+"""Deepest nesting of a Singer message the target accepts. The JSON writer stops at 255 levels, and a record
+is written again inside a request body and a rejected-records line: the rest is their room."""
+
+PREVIEW_CHARS = 2000  # of a bad line, escaped, in its rejection
+KEPT_BYTES = 65536  # of a bad line, as base64, in its rejection
+
+
+def nesting_depth(value: Any, limit: int) -> int:
+    """Levels of objects and arrays in ``value``, counted up to ``limit + 1`` (then it stops looking)."""
+    deepest = 0
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        if depth > deepest:
+            deepest = depth
+            if deepest > limit:
+                return deepest
+        pending.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def binary_lines(file_input: Any) -> Iterator[bytes]:
+    """Input lines as bytes: a byte that is not UTF-8 is then one bad line, not a crash of the reader."""
+    source = file_input if file_input is not None else sys.stdin
+    binary = getattr(source, "buffer", None)
+    if binary is not None:
+        yield from binary
+        return
+    for line in source:  # a text stream without bytes beneath it (a test's StringIO)
+        if isinstance(line, bytes):
+            yield line
+            continue
+        try:
+            yield line.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            yield line.encode("utf-8", "surrogatepass")
+
+
+def bad_line_record(number: int, line: bytes) -> dict[str, Any]:
+    """What a rejection keeps of a line that could not be read: an escaped preview anyone can read, and the
+    raw bytes as base64 (both bounded)."""
+    raw = line.rstrip(b"\r\n")
+    kept = {
+        "line_number": number,
+        "line": raw[: PREVIEW_CHARS * 4].decode("utf-8", "backslashreplace")[:PREVIEW_CHARS],
+        "line_base64": base64.b64encode(raw[:KEPT_BYTES]).decode("ascii"),
+        "line_bytes": len(raw),
+    }
+    if len(raw) > KEPT_BYTES:
+        kept["line_truncated"] = True
+    return kept
+
+
+def _unreadable(line: bytes, error: Exception) -> str:
+    """Why a line could not be parsed, in the reader's words, or where its bytes stop being UTF-8."""
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"not UTF-8: byte 0x{line[exc.start]:02x} at column {exc.start + 1}"
+    return f"invalid JSON: {error}"
+
+
 class LenientReader(SingerReader):
-    """Reads Singer messages; a line that is not JSON is rejected with its line number, not fatal."""
+    """Reads Singer messages; a line that cannot be used is rejected with its line number, not fatal."""
 
     def __init__(self, on_bad_line: Any) -> None:
         super().__init__()
         self.on_bad_line = on_bad_line
         self.line_number = 0
 
-    def deserialize_json(self, line: str) -> dict:
+    def deserialize_json(self, line: bytes) -> dict:  # type: ignore[override]
         self.line_number += 1
         try:
             value = orjson.loads(line)
         except orjson.JSONDecodeError as exc:
-            self.on_bad_line(self.line_number, line, f"invalid JSON: {exc}")
+            self.on_bad_line(self.line_number, line, _unreadable(line, exc))
             return {"type": "_INVALID"}
         if not isinstance(value, dict):
             self.on_bad_line(
                 self.line_number, line, f"a Singer message must be a JSON object, got {type(value).__name__}"
             )
             return {"type": "_INVALID"}
+        # Counting brackets is cheap and bounds the depth; only a line with many of them is walked.
+        if line.count(b"{") + line.count(b"[") > MAX_NESTING:
+            depth = nesting_depth(value, MAX_NESTING)
+            if depth > MAX_NESTING:
+                self.on_bad_line(
+                    self.line_number, line, f"nested more than {MAX_NESTING} levels deep (the most accepted)"
+                )
+                return {"type": "_INVALID"}
         return value
 
     @staticmethod
@@ -431,7 +521,7 @@ class LenientReader(SingerReader):
         """As singer-sdk's, but a message that breaks the protocol alone (a missing key, an unknown type)
         is rejected with its line number instead of ending the run and the records after it."""
         stats: Counter[str] = Counter()
-        for line in file_input or self.default_input:
+        for line in binary_lines(file_input):
             self._current_message = line
             message = self.deserialize_json(line)
             kind = message.get("type")
@@ -507,11 +597,11 @@ class ConnectorTarget(ConnectorPlugin, Target):
                 f"no sink {name!r} for stream {stream_name!r}: set `{how}` in the config to one of: {known}"
             ) from None
 
-    def _bad_line(self, number: int, line: str, error: str) -> None:
+    def _bad_line(self, number: int, line: bytes, error: str) -> None:
         logger.error("input line %d rejected: %s", number, error)
         self.outcomes.reject(
             "(input)",
-            {"line_number": number, "line": line[:2000]},
+            bad_line_record(number, line),
             error=f"line {number}: {error}",
             kind="bad_input",
         )

@@ -6,6 +6,7 @@ field, wrong types in a sink, a Jinja error in a URL, a stream's missing record 
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import textwrap
@@ -306,6 +307,65 @@ def test_invalid_json_lines_are_rejected_with_their_line_number_and_the_rest_is_
     assert run.rejected[1]["error"] == "line 5: a Singer message must be a JSON object, got list"
     summary = logged_json(run.stderr, "Target summary: ")
     assert (summary["accepted"], summary["rejected"]) == (3, 2)
+
+
+def nested(levels: int) -> dict:
+    value: dict = {"leaf": 1}
+    for _ in range(levels - 1):
+        value = {"x": value}
+    return value
+
+
+def test_unreadable_lines_are_each_one_rejection_and_the_run_goes_on_to_its_state(sb, tmp_path):
+    """A byte that is not UTF-8, a record nested deeper than the writer can write, a lone surrogate escape
+    and a cut line: each is one bad_input rejection keeping the raw line; the records around them are sent
+    and the STATE after them is passed on."""
+    state = {"bookmarks": {"accounts": {"position": 9}}}
+    not_utf8 = (
+        b'{"type": "RECORD", "stream": "accounts", "record": {"name": "Caf\xe9", "domain": "cafe.example"}}\n'
+    )
+    deep = line(
+        {"type": "RECORD", "stream": "accounts", "record": {**account("Deep")["record"], "n": nested(300)}}
+    )
+    surrogate = (
+        '{"type": "RECORD", "stream": "accounts", "record": {"name": "\\ud83d", "domain": "s.example"}}\n'
+    )
+    lines = [
+        SCHEMA_LINE.encode(),
+        line(account("First")).encode(),
+        not_utf8,
+        line(account("Second")).encode(),
+        deep.encode(),
+        line(account("Third")).encode(),
+        surrogate.encode(),
+        line(account("Fourth")).encode(),
+        b'{"type": "RECORD", "stream": "acc\n',
+        line({"type": "STATE", "value": state}).encode(),
+    ]
+    sb.clear_journal()
+    run = run_target({**tap_config(sb), "sink": "upsert_account"}, tmp_path, b"".join(lines))
+    posts = [e for e in sb.journal() if e["method"] == "POST"]
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "Traceback" not in run.stderr
+    assert sorted(p["body"]["name"] for p in posts) == ["First", "Fourth", "Second", "Third"]
+    assert run.states == [state]
+    rejected = run.rejected
+    assert [(r["reason"], r["record"]["line_number"]) for r in rejected] == [
+        ("bad_input", 3),
+        ("bad_input", 5),
+        ("bad_input", 7),
+        ("bad_input", 9),
+    ]
+    errors = [r["error"] for r in rejected]
+    assert errors[0] == "line 3: not UTF-8: byte 0xe9 at column 65"
+    assert errors[1] == "line 5: nested more than 200 levels deep (the most accepted)"
+    assert errors[2].startswith("line 7: invalid JSON: ") and "surrogate" in errors[2]
+    for row, raw in zip(rejected, (not_utf8, deep.encode(), surrogate.encode()), strict=False):
+        assert base64.b64decode(row["record"]["line_base64"]) == raw.rstrip(b"\n"), "the raw line is kept"
+    assert rejected[0]["record"]["line"].endswith('"Caf\\xe9", "domain": "cafe.example"}}')
+    assert len(rejected[1]["record"]["line"]) == 2000 and rejected[1]["record"]["line_bytes"] > 2100
+    summary = logged_json(run.stderr, "Target summary: ")
+    assert (summary["accepted"], summary["rejected"]) == (4, 4)
 
 
 def test_messages_lacking_what_the_protocol_requires_are_rejected_by_line_and_the_rest_is_sent(sb, tmp_path):
