@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import orjson
 
-from connector import __version__
+from connector import __version__, jsonio
 from connector.errors import AuthError, HTTPStatusError, RequestFailed, UnsafeRequestError
 from connector.render import Origin, dot_path
 from connector.secrets import REDACTOR, safe_headers
@@ -539,7 +539,7 @@ class ApiClient:
         if not self.origin.same_origin(url):
             raise UnsafeRequestError(f"refusing to send a request to {url!r}: not on {self.origin.base}")
         if json_body is not None and content is None:
-            content = orjson.dumps(json_body, option=orjson.OPT_NON_STR_KEYS)
+            content = jsonio.dumps(json_body, option=orjson.OPT_NON_STR_KEYS)
             headers = {**(headers or {}), "Content-Type": "application/json"}
         attempt = 0
         refreshed_for: set[str | None] = set()  # tokens a 401 was answered to: refresh once for each

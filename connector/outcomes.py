@@ -17,6 +17,7 @@ from typing import IO, Any
 
 import orjson
 
+from connector import jsonio
 from connector.errors import ConnectorError
 from connector.secrets import REDACTOR
 
@@ -64,16 +65,16 @@ def _dumps(value: dict[str, Any]) -> bytes:
     """One JSON line; a field the writer cannot write (nested too deep, a lone surrogate) is kept as a bounded,
     escaped preview instead of losing the line or stopping the run."""
     try:
-        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS, default=str)
-    except orjson.JSONEncodeError:
+        return jsonio.dumps(value, option=orjson.OPT_NON_STR_KEYS, default=str)
+    except jsonio.JSONEncodeError:
         safe: dict[str, Any] = {}
         for key, item in value.items():
             try:
-                orjson.dumps(item, option=orjson.OPT_NON_STR_KEYS, default=str)
+                jsonio.dumps(item, option=orjson.OPT_NON_STR_KEYS, default=str)
                 safe[key] = item
-            except orjson.JSONEncodeError as exc:
+            except jsonio.JSONEncodeError as exc:
                 safe[key] = unwritable(item, exc)
-        return orjson.dumps(safe, option=orjson.OPT_NON_STR_KEYS, default=str)
+        return jsonio.dumps(safe, option=orjson.OPT_NON_STR_KEYS, default=str)
 
 
 class Outcomes:

@@ -1,10 +1,10 @@
-"""Singer message output: orjson, buffered, flushed at each STATE so a state never precedes its records."""
+"""Singer message output: orjson (numbers exact), buffered, flushed at each STATE so a state never precedes its
+records."""
 
 from __future__ import annotations
 
 import atexit
 import contextlib
-import decimal
 import io
 import sys
 from typing import Any
@@ -13,10 +13,10 @@ import orjson
 from singer_sdk.singerlib.encoding.base import GenericSingerWriter, SingerMessageType
 from singer_sdk.singerlib.messages import Message
 
+from connector import jsonio
+
 
 def _default(value: Any) -> Any:
-    if isinstance(value, decimal.Decimal) and value.is_finite():
-        return int(value) if value == value.to_integral_value() else float(value)
     return str(value)
 
 
@@ -51,7 +51,7 @@ class FastWriter(GenericSingerWriter[bytes, Message]):
         atexit.register(self.flush)
 
     def serialize_message(self, message: Message) -> bytes:
-        return orjson.dumps(message.to_dict(), default=_default, option=orjson.OPT_APPEND_NEWLINE)
+        return jsonio.dumps(message.to_dict(), default=_default, option=orjson.OPT_APPEND_NEWLINE)
 
     def write_message(self, message: Message) -> None:
         self._out.write(self.format_message(message))

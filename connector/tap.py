@@ -13,12 +13,12 @@ from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, ClassVar
 
-import orjson
 from singer_sdk import Stream, Tap
 from singer_sdk.helpers._util import utc_now
 from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.singerlib import RecordMessage
 
+from connector import jsonio
 from connector.builder import RequestBuilder
 from connector.errors import ConnectorError, HTTPStatusError
 from connector.http import ApiClient, Response
@@ -140,8 +140,8 @@ class TemplateStream(Stream):
         response = client.send(self._method, target, params=params, headers=headers)
         client.raise_for_status(response)
         try:
-            return response, (orjson.loads(response.content) if response.content else None)
-        except orjson.JSONDecodeError as exc:
+            return response, (jsonio.loads(response.content) if response.content else None)
+        except jsonio.JSONDecodeError as exc:
             raise ConnectorError(
                 f"stream {self.name}: {self._method} {response.request.url.path} returned invalid JSON "
                 f"({exc}); first bytes: {response.content[:80]!r}"

@@ -28,6 +28,7 @@ from singer_sdk.singerlib.exceptions import InvalidInputLine
 from singer_sdk.sinks import BatchSink
 from singer_sdk.sinks.core import JSONSchemaValidator
 
+from connector import jsonio
 from connector.builder import BuiltRequest, RequestBuilder
 from connector.errors import AuthError, ConnectorError, RenderError, UnsafeRequestError
 from connector.http import ApiClient, Response
@@ -76,15 +77,15 @@ class Item:
 
 def _payload(response: Response) -> Any:
     try:
-        return orjson.loads(response.content) if response.content else None
-    except orjson.JSONDecodeError:
+        return jsonio.loads(response.content) if response.content else None
+    except jsonio.JSONDecodeError:
         return response.text
 
 
 def _json_safe(value: Any) -> Any:
     try:
-        return orjson.loads(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS, default=str))
-    except orjson.JSONEncodeError as exc:
+        return jsonio.loads(jsonio.dumps(value, option=orjson.OPT_NON_STR_KEYS, default=str))
+    except jsonio.JSONEncodeError as exc:
         return unwritable(value, exc)
 
 
@@ -359,7 +360,7 @@ class TemplateSink(BatchSink):
             )
         except AuthError:
             raise
-        except orjson.JSONEncodeError as exc:  # a body of a value JSON has no type for, or nested too deep
+        except jsonio.JSONEncodeError as exc:  # a body of a value JSON has no type for, or nested too deep
             for record in records:
                 self.outcomes.reject(
                     self.stream_name,
@@ -487,8 +488,8 @@ class LenientReader(SingerReader):
     def deserialize_json(self, line: bytes) -> dict:  # type: ignore[override]
         self.line_number += 1
         try:
-            value = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
+            value = jsonio.loads(line)
+        except jsonio.JSONDecodeError as exc:
             self.on_bad_line(self.line_number, line, _unreadable(line, exc))
             return {"type": "_INVALID"}
         if not isinstance(value, dict):
