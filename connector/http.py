@@ -425,7 +425,7 @@ class Authenticator:
         except httpx.TransportError as exc:
             raise AuthError(f"OAuth token endpoint {token_url} unreachable: {type(exc).__name__}") from exc
         if response.status_code != 200:
-            detail = REDACTOR.redact(response.text[:300])
+            detail = REDACTOR.shorten(response.text, 300)
             raise AuthError(
                 f"OAuth refresh refused by {token_url} ({response.status_code}): {detail}. "
                 "The refresh token may have been used already (they are single-use) or revoked: "
@@ -676,12 +676,12 @@ class ApiClient:
             payload = orjson.loads(response.content)
         except orjson.JSONDecodeError:
             text = response.text.strip()
-            return REDACTOR.redact(text[:500]) or response.reason_phrase
+            return REDACTOR.shorten(text, 500) or response.reason_phrase
         for getter in self._error_getters:
             found = getter(payload)
             if found:
                 return REDACTOR.redact(_flatten_error(found))
-        return REDACTOR.redact(orjson.dumps(payload).decode()[:500])
+        return REDACTOR.shorten(orjson.dumps(payload).decode(), 500)
 
     def raise_for_status(self, response: Response, accept: frozenset[int] | None = None) -> None:
         ok = response.status_code in accept if accept else response.is_success

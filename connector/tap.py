@@ -25,6 +25,7 @@ from connector.http import ApiClient, Response
 from connector.pagination import PageRequest, Paginator
 from connector.plugin import ConnectorPlugin, build_plugin_class
 from connector.render import dot_path
+from connector.secrets import REDACTOR
 from connector.singer_io import FastWriter
 from connector.templates import Connection, StreamTemplate
 
@@ -144,7 +145,7 @@ class TemplateStream(Stream):
         except jsonio.JSONDecodeError as exc:
             raise ConnectorError(
                 f"stream {self.name}: {self._method} {response.request.url.path} returned invalid JSON "
-                f"({exc}); first bytes: {response.content[:80]!r}"
+                f"({exc}); first bytes: {REDACTOR.shorten(repr(response.content[:400]), 80)}"
             ) from exc
 
     def _records_of(self, body: Any) -> list[dict]:
