@@ -9,6 +9,7 @@ extra cost). Writing puts a ``Decimal`` and an integer of any size out as the di
 from __future__ import annotations
 
 import decimal
+import json
 import math
 from collections.abc import Callable
 from typing import Any
@@ -48,6 +49,28 @@ def loads(data: bytes | str) -> Any:
         except orjson.JSONDecodeError as detail:
             reason = str(detail)
         raise JSONDecodeError(reason) from None
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def loads_lenient(data: bytes) -> Any:
+    """JSON that only lone surrogate escapes (``\\ud83d``) keep from being valid, parsed as Python's reader
+    does (numbers exact); None when it is not JSON even so."""
+    try:
+        return json.loads(data, parse_float=_exact_float, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        return None
+
+
+def writable(value: Any) -> bool:
+    """Whether the JSON writer can write ``value`` (a lone surrogate, or nesting past its limit, it cannot)."""
+    try:
+        dumps(value)
+    except JSONEncodeError:
+        return False
+    return True
 
 
 def _exact_default(default: Callable[[Any], Any] | None) -> Callable[[Any], Any]:

@@ -24,6 +24,7 @@ from connector.errors import ConnectorError, HTTPStatusError
 from connector.http import ApiClient, Response
 from connector.pagination import PageRequest, Paginator
 from connector.plugin import ConnectorPlugin, build_plugin_class
+from connector.records import RecordCheck, mark_unwritable
 from connector.render import dot_path
 from connector.secrets import REDACTOR
 from connector.singer_io import FastWriter
@@ -58,6 +59,7 @@ class TemplateStream(Stream):
         self._pending: dict[str, Any] = {}
         self._records_getter = dot_path(template.records)
         self._schema_keys = frozenset(template.schema.get("properties", {}))
+        self.record_check = RecordCheck(template.name, template.schema, template.primary_key)
         self._fast: bool | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._builder: RequestBuilder | None = None  # needs the client's origin: made on first read
@@ -143,12 +145,16 @@ class TemplateStream(Stream):
         try:
             return response, (jsonio.loads(response.content) if response.content else None)
         except jsonio.JSONDecodeError as exc:
+            lenient = jsonio.loads_lenient(response.content)  # JSON but for lone surrogate escapes?
+            marked = mark_unwritable(lenient, self._records_getter) if lenient is not None else None
+            if marked is not None:
+                return response, marked
             raise ConnectorError(
                 f"stream {self.name}: {self._method} {response.request.url.path} returned invalid JSON "
                 f"({exc}); first bytes: {REDACTOR.shorten(repr(response.content[:400]), 80)}"
             ) from exc
 
-    def _records_of(self, body: Any) -> list[dict]:
+    def _records_of(self, body: Any, where: str = "a response") -> list[dict]:
         records = self._records_getter(body)
         if records is None:
             return []
@@ -158,7 +164,7 @@ class TemplateStream(Stream):
             raise ConnectorError(
                 f"stream {self.name}: records path {self.template.records!r} is a {type(records).__name__}, not a list"
             )
-        return records
+        return self.record_check.kept(records, where, logger)
 
     def get_records(self, context: dict | None) -> Iterable[dict]:
         template = self.template
@@ -192,7 +198,9 @@ class TemplateStream(Stream):
         skip_keys: set = set()
         while page is not None:
             response, body = pending.result()
-            records = self._records_of(body)
+            records = self._records_of(
+                body, f"page {page.number} ({self._method} {response.request.url.path})"
+            )
             next_page = paginator.next(page, response, body, records)
             next_skip_value, next_skip_keys = skip_value, skip_keys
             if next_page is not None and restart_after and page.number >= restart_after and key and records:
@@ -264,6 +272,11 @@ class ConnectorTap(ConnectorPlugin, Tap):
         except HTTPStatusError as exc:
             raise ConnectorError(str(exc)) from exc
         finally:
+            skipped = {
+                s.name: dict(s.record_check.skipped) for s in self.streams.values() if s.record_check.skipped
+            }
+            if skipped:
+                logger.warning("Records skipped: %s", json.dumps(skipped))
             if self._client is not None:
                 logger.info("HTTP summary: %s", json.dumps(self._client.stats.as_dict()))
                 self._client.close()

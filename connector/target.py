@@ -346,10 +346,12 @@ class TemplateSink(BatchSink):
 
         if self.outcomes.records_requests:
             self.outcomes.record_request(self.stream_name, shown(), len(records))
-        if self.connector_target.dry_run:
-            self.outcomes.accept(self.stream_name, len(records))
-            return
         try:
+            if self.connector_target.dry_run:
+                if built.body is not None and built.body_format == "json":
+                    jsonio.dumps(built.body, option=orjson.OPT_NON_STR_KEYS)  # as the send would write it
+                self.outcomes.accept(self.stream_name, len(records))
+                return
             response = self.client.send(
                 built.method,
                 built.url,
@@ -593,9 +595,15 @@ class ConnectorTarget(ConnectorPlugin, Target):
             return self.connection.sinks[name]
         except KeyError:
             known = ", ".join(sorted(self.connection.sinks))
-            how = "stream_sinks" if stream_name in mapping else "sink"
+            if stream_name in mapping:
+                why = f"`stream_sinks` maps it to {name!r}, which is no sink of this connection"
+            elif self.config.get("sink"):
+                why = f"`sink` is {name!r}, which is no sink of this connection"
+            else:
+                why = "no sink has its name and the config maps it to none"
             raise ConnectorError(
-                f"no sink {name!r} for stream {stream_name!r}: set `{how}` in the config to one of: {known}"
+                f"no sink for stream {stream_name!r}: {why}; name one in `stream_sinks` "
+                f'({{"{stream_name}": "<sink>"}}) or `sink`. Sinks: {known}'
             ) from None
 
     def _bad_line(self, number: int, line: bytes, error: str) -> None:
@@ -629,6 +637,11 @@ class ConnectorTarget(ConnectorPlugin, Target):
         could not be checked or sent."""
         try:
             super()._process_schema_message(message_dict)
+        except ConnectorError as exc:  # no sink for its stream: a config error
+            line = getattr(self.message_reader, "line_number", "?")
+            error = f"line {line}: {exc}"
+            self._stop_on(message_dict, None, error)
+            raise ConnectorError(error) from None
         except InvalidInputLine as exc:
             line = getattr(self.message_reader, "line_number", "?")
             error = f"line {line}: the SCHEMA message for stream {message_dict.get('stream')!r} is unusable: {exc}"

@@ -13,8 +13,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from helpers import BIN, logged_json, run_target, tap_config, write_json
-from reliability_support import as_lines, singer_messages
+from helpers import BIN, logged_json, run_tap, run_target, tap_config, write_json
+from reliability_support import RecordingServer, as_lines, singer_messages
 
 from connector.errors import ConnectorError, TemplateError, TemplateErrors
 from connector.templates import load_connection
@@ -489,3 +489,155 @@ def test_huge_and_non_ascii_values_arrive_intact(sb, tmp_path):
             "a value was altered on the way"
         )
     assert [p["body"]["description"] for p in posts] == [r["description"] for r in records]
+
+
+# -- what an API sends the tap, record by record
+
+
+def test_records_the_tap_cannot_emit_are_skipped_one_by_one_with_a_warning_and_a_count(tmp_path):
+    """A non-object in the records array, a record without its primary key, a value of a type its schema does not
+    allow, a lone surrogate escape: each of those records is skipped and named; the others are emitted."""
+
+    stamp = "2024-05-01T10:00:0{}.000000Z"
+    body = (
+        '{"data": ['
+        f'{{"id": 1, "name": "First", "updated_at": "{stamp.format(1)}"}}, '
+        '"not an object", '
+        f'{{"name": "Keyless", "updated_at": "{stamp.format(2)}"}}, '
+        f'{{"id": "three", "name": "Mistyped", "updated_at": "{stamp.format(3)}"}}, '
+        f'{{"id": 4, "name": "Half an emoji \\ud83d", "updated_at": "{stamp.format(4)}"}}, '
+        f'{{"id": 5, "name": "Last", "updated_at": "{stamp.format(5)}"}}'
+        '], "metadata": {"paging": {"next_page": null}}}'
+    ).encode()
+    api = RecordingServer({"GET /v2/accounts.json": (200, {}, body)})
+    try:
+        tap = run_tap({"base_url": api.url, "api_key": "k-records"}, tmp_path, streams=["accounts"])
+    finally:
+        api.close()
+    assert [r["name"] for r in tap.records["accounts"]] == ["First", "Last"]
+    warnings = [
+        line.split(" | ")[-1] for line in tap.stderr.splitlines() if "skipped" in line and "record" in line
+    ]
+    where = "page 1 (GET /v2/accounts.json)"
+    assert warnings == [
+        f"stream 'accounts': record 2 of {where} is not a JSON object (got str): skipped",
+        f"stream 'accounts': record 3 of {where} has no value for its primary key 'id': skipped",
+        f"stream 'accounts': record 4 of {where} has 'id' of type str, its schema allows int: skipped",
+        f"stream 'accounts': record 5 of {where} holds text that is not valid Unicode (a lone surrogate escape "
+        "such as \\ud83d): skipped",
+    ]
+    assert logged_json(tap.stderr, "Records skipped: ") == {
+        "accounts": {"not_object": 1, "missing_key": 1, "wrong_type": 1, "bad_text": 1}
+    }
+    assert tap.states[-1]["bookmarks"]["accounts"]["replication_key_value"] == stamp.format(5)
+
+
+# -- sinks a stream cannot have, bodies JSON cannot hold, templates too large to compute
+
+
+def test_a_schema_for_a_stream_without_a_sink_stops_after_the_records_before_it_and_names_the_setting(
+    sb, tmp_path
+):
+    state = {"bookmarks": {"accounts": {"position": 2}}}
+    lines = [
+        SCHEMA_LINE,
+        line(account("Buffered One")),
+        line(account("Buffered Two")),
+        line({"type": "STATE", "value": state}),
+        line({"type": "SCHEMA", "stream": "contacts", "schema": ACCOUNT_SCHEMA, "key_properties": []}),
+        line(account("Never")),
+    ]
+    sb.clear_journal()
+    run = run_target(
+        {**tap_config(sb), "stream_sinks": {"accounts": "upsert_account"}}, tmp_path, "".join(lines)
+    )
+    posts = [e for e in sb.journal() if e["method"] == "POST"]
+    assert run.returncode == 1
+    last = run.stderr.splitlines()[-1]
+    assert last.startswith(
+        "target-salesloft: error: line 5: no sink for stream 'contacts': no sink has its name and the config maps "
+        'it to none; name one in `stream_sinks` ({"contacts": "<sink>"}) or `sink`. Sinks: '
+    ), last
+    assert sorted(p["body"]["name"] for p in posts) == ["Buffered One", "Buffered Two"]
+    assert run.states == [state]
+
+
+RENDER_CONNECTION_SINKS = {
+    "dump_config": "name: dump_config\nmethod: POST\nurl: /v2/notes.json\nbody: '{{ config.items() }}'\n",
+    "huge": "name: huge\nmethod: POST\nurl: /v2/notes.json\nbody: {content: \"{{ record.n }}{{ 'a' * 1000000000 }}\"}\n",
+    "huge_text": (
+        "name: huge_text\nmethod: POST\nurl: /v2/notes.json\n"
+        "headers: {X-Pad: \"{{ record.n }}{{ 'a' | center(1000000000) }}\"}\n"
+    ),
+}
+CONSTANT_SINK = (
+    "name: constant\nmethod: POST\nurl: /v2/notes.json\nbody: {content: \"{{ 'a' * 1000000000 }}\"}\n"
+)
+
+
+@pytest.mark.parametrize("dry_run", [False, True], ids=["sent", "dry_run"])
+def test_a_body_json_cannot_hold_or_a_huge_template_is_a_render_rejection_not_a_crash(sb, tmp_path, dry_run):
+    """``{{ config.items() }}`` renders a value of no JSON type; ``'a' * 1000000000`` would take a gigabyte, when
+    the templates load (Jinja folds constants) and again per record. Under a 1 GB address-space limit the run
+    ends normally, each record rejected with reason render."""
+    import resource
+
+    root = connection_folder(tmp_path, sinks=RENDER_CONNECTION_SINKS)
+    streams = {"config": "dump_config", "huge": "huge", "text": "huge_text"}
+    messages = [m for stream in streams for m in singer_messages(stream, [{"n": 1}, {"n": 2}])]
+    config_path = write_json(
+        tmp_path / "config.json",
+        {
+            **tap_config(sb),
+            "stream_sinks": streams,
+            "rejected_path": str(tmp_path / "rejected.jsonl"),
+            "dry_run": dry_run,
+        },
+    )
+
+    def limit_memory() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+    sb.clear_journal()
+    proc = subprocess.run(
+        [str(BIN / "connector"), "target", str(root), "--config", str(config_path)],
+        input=as_lines(messages),
+        text=True,
+        capture_output=True,
+        timeout=120,
+        preexec_fn=limit_memory,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    rejected = [json.loads(row) for row in (tmp_path / "rejected.jsonl").read_text().splitlines()]
+    assert sorted((r["stream"], r["reason"]) for r in rejected) == sorted(
+        (stream, "render") for stream in streams for _ in range(2)
+    )
+    errors = {r["stream"]: r["error"] for r in rejected}
+    assert errors["config"].startswith(
+        "cannot write the request body as JSON: Type is not JSON serializable: dict_items"
+    )
+    assert "repeating a value to more than 1,000,000 is not allowed" in errors["huge"]
+    assert "1000000000 is larger than a template may ask for" in errors["text"]
+    assert sb.journal() == []
+    assert "sandbox-key" not in (tmp_path / "rejected.jsonl").read_text()
+
+
+def test_validate_does_not_compute_a_huge_template_constant(tmp_path):
+    import resource
+
+    sinks = {"huge": RENDER_CONNECTION_SINKS["huge"], "huge_text": RENDER_CONNECTION_SINKS["huge_text"]}
+    root = connection_folder(tmp_path, sinks={**sinks, "constant": CONSTANT_SINK})
+
+    def limit_memory() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+    proc = subprocess.run(
+        [str(BIN / "connector"), "validate", str(root)],
+        text=True,
+        capture_output=True,
+        timeout=120,
+        preexec_fn=limit_memory,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-3000:]
+    assert "reltest: 0 streams, 3 sinks" in proc.stdout and "MemoryError" not in proc.stderr
