@@ -16,7 +16,7 @@ import orjson
 
 from connector import jsonio
 from connector.builder import RequestBuilder
-from connector.errors import AuthError, ConnectorError, HTTPStatusError
+from connector.errors import AuthError, ConnectorError, HTTPStatusError, RenderError
 from connector.http import unanswered_attempts
 from connector.outcomes import SentRequest
 from connector.pagination import Paginator
@@ -75,14 +75,17 @@ class BulkJobRun:
             None,
         )
         self.requests += 1
-        response = self.client.send(
-            built.method,
-            url or built.url,
-            params=None if url else {**built.params, **(params or {})} or None,
-            headers=built.headers,
-            json_body=built.body if built.body_format == "json" and built.body is not None else None,
-            form_body=built.body if built.body_format == "form" else None,
-        )
+        try:
+            response = self.client.send(
+                built.method,
+                url or built.url,
+                params=None if url else {**built.params, **(params or {})} or None,
+                headers=built.headers,
+                json_body=built.body if built.body_format == "json" and built.body is not None else None,
+                form_body=built.body if built.body_format == "form" else None,
+            )
+        except jsonio.JSONEncodeError as exc:  # a template rendered a value JSON has no type for
+            raise RenderError(f"cannot write the request body as JSON: {exc}") from None
         if may_have_landed and not response.is_success and unanswered_attempts(response):
             logger.warning(
                 "bulk job %s: %s %s answered %s after an attempt that got no answer: taking that attempt as "

@@ -641,3 +641,24 @@ def test_validate_does_not_compute_a_huge_template_constant(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-3000:]
     assert "reltest: 0 streams, 3 sinks" in proc.stdout and "MemoryError" not in proc.stderr
+
+
+def test_a_bulk_job_body_json_cannot_hold_rejects_the_jobs_records(tmp_path):
+    job = """\
+    name: bulk
+    kind: bulk_job
+    job:
+      create: {method: POST, url: /v1/jobs, body: {settings: '{{ config.items() }}'}}
+      upload: {method: POST, url: '/v1/jobs/{{ job.id }}/data', body: {data: '{{ records }}'}}
+      poll: {method: GET, url: '/v1/jobs/{{ job.id }}', done: "response.state == 'done'"}
+    """
+    root = connection_folder(tmp_path, sinks={"bulk": job})
+    config = {"base_url": "http://127.0.0.1:9", "api_key": "k-bulk-config", "sink": "bulk"}
+    proc, rejected = run_connection_target(
+        root, config, as_lines(singer_messages("things", [{"id": 1}, {"id": 2}])), tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert [(r["record"], r["reason"]) for r in rejected] == [({"id": 1}, "api"), ({"id": 2}, "api")]
+    assert rejected[0]["error"] == (
+        "bulk job not created: cannot write the request body as JSON: Type is not JSON serializable: dict_items"
+    )
