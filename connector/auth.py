@@ -351,7 +351,7 @@ class Authenticator:
         except httpx.TransportError as exc:
             raise AuthError(f"{what}: token endpoint {url} unreachable: {type(exc).__name__}") from exc
         if response.status_code != 200:
-            detail = REDACTOR.redact(response.text)[:300]
+            detail = REDACTOR.shorten(response.text, 300)
             raise AuthError(f"{what} refused by {url} ({response.status_code}): {detail}")
         return _json_object(response, what, url)
 
@@ -422,7 +422,7 @@ class Authenticator:
         except httpx.TransportError as exc:
             raise AuthError(f"session login at {url} unreachable: {type(exc).__name__}") from exc
         if response.status_code not in (200, 201):
-            detail = REDACTOR.redact(response.text)[:300]
+            detail = REDACTOR.shorten(response.text, 300)
             raise AuthError(f"session login refused by {url} ({response.status_code}): {detail}")
         payload = _json_object(response, "session login", url)
         token = dot_path(method.token)(payload)

@@ -17,6 +17,7 @@ from urllib.parse import quote_plus
 
 import orjson
 
+from connector import jsonio
 from connector.errors import RenderError
 
 FORM = "application/x-www-form-urlencoded"
@@ -74,9 +75,9 @@ def encode_form(value: Any) -> bytes:
 
 def encode_json(value: Any) -> bytes:
     try:
-        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
-    except TypeError as exc:
-        raise RenderError(f"the body cannot be written as JSON: {exc}") from None
+        return jsonio.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+    except (jsonio.JSONEncodeError, TypeError) as exc:  # a value JSON has no type for, or nested too deep
+        raise RenderError(f"cannot write the request body as JSON: {exc}") from None
 
 
 def _has(headers: Mapping[str, str], name: str) -> bool:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from connector import jsonio
 from connector.builder import RequestBuilder
 from connector.errors import AuthError, ConnectorError, HTTPStatusError
 from connector.http import unanswered_attempts
@@ -31,7 +32,7 @@ logger = logging.getLogger("connector.bulk")
 def _canonical(value: Any) -> bytes:
     """One short key per JSON value, whatever its key order or how datetimes were typed: a 16-byte digest
     of its canonical JSON (orjson's own bytes keep a 4 KB buffer each: 400 MB for 100,000 records)."""
-    canonical = orjson.dumps(orjson.loads(orjson.dumps(value, default=str)), option=orjson.OPT_SORT_KEYS)
+    canonical = jsonio.dumps(jsonio.loads(jsonio.dumps(value, default=str)), option=orjson.OPT_SORT_KEYS)
     return hashlib.blake2b(canonical, digest_size=16).digest()
 
 
@@ -93,7 +94,7 @@ class BulkJobRun:
             )
             return None, shown
         self.client.raise_for_status(response)
-        return (orjson.loads(response.content) if response.content else None), shown
+        return (jsonio.loads(response.content) if response.content else None), shown
 
     def run(self) -> None:
         job = self.job_template

@@ -541,12 +541,12 @@ class ApiClient:
             payload = orjson.loads(response.content)
         except orjson.JSONDecodeError:
             text = response.text.strip()
-            return REDACTOR.redact(text[:500]) or response.reason_phrase
+            return REDACTOR.shorten(text, 500) or response.reason_phrase
         for getter in self._error_getters:
             found = getter(payload)
             if found:
                 return REDACTOR.redact(_flatten_error(found))
-        return REDACTOR.redact(orjson.dumps(payload).decode()[:500])
+        return REDACTOR.shorten(orjson.dumps(payload).decode(), 500)
 
     def raise_for_status(self, response: Response, accept: frozenset[int] | None = None) -> None:
         ok = response.status_code in accept if accept else response.is_success

@@ -12,6 +12,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
 
+from singer_sdk.exceptions import ConfigValidationError
+
 from connector.errors import ConnectorError
 from connector.http import ApiClient
 from connector.secrets import REDACTOR, install_logging_filter
@@ -145,6 +147,17 @@ class ConnectorPlugin:
             sys.stderr.write(f"{cls.name}: error: {REDACTOR.redact(str(exc))}\n")  # type: ignore[attr-defined]
             raise SystemExit(1) from None
 
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        """Secret settings are known to the redactor before anything can print them, and an error about one
+        never shows its value (whatever its type or length)."""
+        secrets = self.connection.secret_settings
+        REDACTOR.add(*(self._config.get(name) for name in secrets))  # type: ignore[attr-defined]
+        try:
+            return [_without_secret(e, secrets) for e in super()._validate_config(raise_errors=raise_errors)]  # type: ignore[misc]
+        except ConfigValidationError as exc:
+            exc.errors = [_without_secret(e, secrets) for e in exc.errors]
+            raise
+
     def make_client(self, *, need_credentials: bool = True, max_connections: int = 16) -> ApiClient:
         live = dict(self.config)  # type: ignore[attr-defined]
         switches = [name for m in self.connection.auth for name in m.settings_read()]
@@ -156,6 +169,15 @@ class ConnectorPlugin:
             on_rotate=lambda u: self._config_writer(u, live),
             max_connections=max_connections,
         )
+
+
+def _without_secret(error: str, secrets: list[str]) -> str:
+    """A config validation error, reworded when it is about a secret setting (its message quotes the value)."""
+    for name in secrets:
+        where = f" in config[{name!r}]"
+        if error.endswith(where) or f"{where}[" in error:
+            return f"config[{name!r}]: not a valid value for this setting (a secret: its value is not shown)"
+    return error
 
 
 def build_plugin_class(base: type, connection: Connection, kind: str, extra: Iterable[Setting] = ()) -> type:

@@ -13,12 +13,12 @@ from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, ClassVar
 
-import orjson
 from singer_sdk import Stream, Tap
 from singer_sdk.helpers._util import utc_now
 from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.singerlib import RecordMessage
 
+from connector import jsonio
 from connector.bodies import encode
 from connector.builder import BuiltRequest, RequestBuilder
 from connector.errors import ConnectorError, HTTPStatusError
@@ -27,8 +27,10 @@ from connector.incremental import Incremental, windows
 from connector.instants import instant_key, to_datetime
 from connector.pagination import NoPagination, PageRequest, Paginator
 from connector.plugin import ConnectorPlugin, build_plugin_class
+from connector.records import RecordCheck, mark_unwritable
 from connector.render import compile_text, dot_path
 from connector.responses import ResponseRules
+from connector.secrets import REDACTOR
 from connector.singer_io import FastWriter
 from connector.templates import Connection, StreamTemplate
 from connector.throttle import Spacing
@@ -64,6 +66,7 @@ class TemplateStream(Stream):
         self._last: dict[str, Any] = {}
         self._records_getter = dot_path(template.records)
         self._schema_keys = frozenset(template.schema.get("properties", {}))
+        self.record_check = RecordCheck(template.name, template.schema, template.primary_key)
         self._fast: bool | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._builder: RequestBuilder | None = None  # needs the client's origin: made on first read
@@ -249,17 +252,21 @@ class TemplateStream(Stream):
             return None
         try:
             if self.template.response_format == "jsonl":
-                return [orjson.loads(line) for line in response.content.splitlines() if line.strip()]
-            return orjson.loads(response.content)
-        except orjson.JSONDecodeError as exc:
+                return [jsonio.loads(line) for line in response.content.splitlines() if line.strip()]
+            return jsonio.loads(response.content)
+        except jsonio.JSONDecodeError as exc:
             if not response.is_success:
                 return None  # an error page: the status decides, with the API's text as message
+            lenient = jsonio.loads_lenient(response.content)  # JSON but for lone surrogate escapes?
+            marked = mark_unwritable(lenient, self._records_getter) if lenient is not None else None
+            if marked is not None:
+                return marked
             raise ConnectorError(
                 f"stream {self.name}: {self._method} {response.request.url.path} returned invalid JSON "
-                f"({exc}); first bytes: {response.content[:80]!r}"
+                f"({exc}); first bytes: {REDACTOR.shorten(repr(response.content[:400]), 80)}"
             ) from exc
 
-    def _records_of(self, body: Any) -> list[dict]:
+    def _records_of(self, body: Any, where: str = "a response") -> list[dict]:
         records = self._records_getter(body)
         if records is None:
             return []
@@ -269,7 +276,7 @@ class TemplateStream(Stream):
             raise ConnectorError(
                 f"stream {self.name}: records path {self.template.records!r} is a {type(records).__name__}, not a list"
             )
-        return records
+        return self.record_check.kept(records, where, logger)
 
     def get_records(self, context: dict | None) -> Iterable[dict]:
         template = self.template
@@ -356,7 +363,9 @@ class TemplateStream(Stream):
             response, body = pending.result()
             if response is None:
                 break  # ignored by a response rule: nothing more to read here
-            records = self._records_of(body)
+            records = self._records_of(
+                body, f"page {page.number} ({self._method} {response.request.url.path})"
+            )
             next_page = paginator.next(page, response, body, records, scope)
             if transformer:
                 records = [r for r in (transformer.apply(r, scope) for r in records) if r is not None]
@@ -431,6 +440,11 @@ class ConnectorTap(ConnectorPlugin, Tap):
         except HTTPStatusError as exc:
             raise ConnectorError(str(exc)) from exc
         finally:
+            skipped = {
+                s.name: dict(s.record_check.skipped) for s in self.streams.values() if s.record_check.skipped
+            }
+            if skipped:
+                logger.warning("Records skipped: %s", json.dumps(skipped))
             if self._client is not None:
                 logger.info("HTTP summary: %s", json.dumps(self._client.stats.as_dict()))
                 self._client.close()

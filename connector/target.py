@@ -7,11 +7,13 @@ after every sink has drained, i.e. after every record before it has its outcome 
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import logging
 import sys
 from collections import Counter, defaultdict, deque
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -26,10 +28,11 @@ from singer_sdk.singerlib.exceptions import InvalidInputLine
 from singer_sdk.sinks import BatchSink
 from singer_sdk.sinks.core import JSONSchemaValidator
 
+from connector import jsonio
 from connector.builder import BuiltRequest, RequestBuilder
 from connector.errors import AuthError, ConnectorError, RenderError, UnsafeRequestError
 from connector.http import ApiClient, Response
-from connector.outcomes import Outcomes, SentRequest, TooManyRejected
+from connector.outcomes import Outcomes, SentRequest, TooManyRejected, unwritable
 from connector.plugin import ConnectorPlugin, build_plugin_class
 from connector.responses import ResponseRules
 from connector.results import ItemMatcher
@@ -77,13 +80,16 @@ class Item:
 
 def _payload(response: Response) -> Any:
     try:
-        return orjson.loads(response.content) if response.content else None
-    except orjson.JSONDecodeError:
+        return jsonio.loads(response.content) if response.content else None
+    except jsonio.JSONDecodeError:
         return response.text
 
 
 def _json_safe(value: Any) -> Any:
-    return orjson.loads(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS, default=str))
+    try:
+        return jsonio.loads(jsonio.dumps(value, option=orjson.OPT_NON_STR_KEYS, default=str))
+    except jsonio.JSONEncodeError as exc:
+        return unwritable(value, exc)
 
 
 class FastValidator(JSONSchemaValidator):
@@ -375,9 +381,6 @@ class TemplateSink(BatchSink):
 
         if self.outcomes.records_requests:
             self.outcomes.record_request(self.stream_name, shown(), len(records))
-        if self.connector_target.dry_run:
-            self.outcomes.accept(self.stream_name, len(records))
-            return
         try:
             content, headers = built.encoded()
         except RenderError as exc:
@@ -385,10 +388,13 @@ class TemplateSink(BatchSink):
                 self.outcomes.reject(
                     self.stream_name,
                     _json_safe(record),
-                    error=f"cannot render request: {exc}",
+                    error=str(exc),
                     sink=self.template.name,
                     kind="render",
                 )
+            return
+        if self.connector_target.dry_run:
+            self.outcomes.accept(self.stream_name, len(records))
             return
         attempt = 0
         while True:
@@ -499,26 +505,100 @@ class TemplateSink(BatchSink):
         super().clean_up()
 
 
+MAX_NESTING = 200
+"""Deepest nesting of a Singer message the target accepts. The JSON writer stops at 255 levels, and a record
+is written again inside a request body and a rejected-records line: the rest is their room."""
+
+PREVIEW_CHARS = 2000  # of a bad line, escaped, in its rejection
+KEPT_BYTES = 65536  # of a bad line, as base64, in its rejection
+
+
+def nesting_depth(value: Any, limit: int) -> int:
+    """Levels of objects and arrays in ``value``, counted up to ``limit + 1`` (then it stops looking)."""
+    deepest = 0
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        if depth > deepest:
+            deepest = depth
+            if deepest > limit:
+                return deepest
+        pending.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def binary_lines(file_input: Any) -> Iterator[bytes]:
+    """Input lines as bytes: a byte that is not UTF-8 is then one bad line, not a crash of the reader."""
+    source = file_input if file_input is not None else sys.stdin
+    binary = getattr(source, "buffer", None)
+    if binary is not None:
+        yield from binary
+        return
+    for line in source:  # a text stream without bytes beneath it (a test's StringIO)
+        if isinstance(line, bytes):
+            yield line
+            continue
+        try:
+            yield line.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            yield line.encode("utf-8", "surrogatepass")
+
+
+def bad_line_record(number: int, line: bytes) -> dict[str, Any]:
+    """What a rejection keeps of a line that could not be read: an escaped preview anyone can read, and the
+    raw bytes as base64 (both bounded)."""
+    raw = line.rstrip(b"\r\n")
+    kept = {
+        "line_number": number,
+        "line": raw[: PREVIEW_CHARS * 4].decode("utf-8", "backslashreplace")[:PREVIEW_CHARS],
+        "line_base64": base64.b64encode(raw[:KEPT_BYTES]).decode("ascii"),
+        "line_bytes": len(raw),
+    }
+    if len(raw) > KEPT_BYTES:
+        kept["line_truncated"] = True
+    return kept
+
+
+def _unreadable(line: bytes, error: Exception) -> str:
+    """Why a line could not be parsed, in the reader's words, or where its bytes stop being UTF-8."""
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"not UTF-8: byte 0x{line[exc.start]:02x} at column {exc.start + 1}"
+    return f"invalid JSON: {error}"
+
+
 class LenientReader(SingerReader):
-    """Reads Singer messages; a line that is not JSON is rejected with its line number, not fatal."""
+    """Reads Singer messages; a line that cannot be used is rejected with its line number, not fatal."""
 
     def __init__(self, on_bad_line: Any) -> None:
         super().__init__()
         self.on_bad_line = on_bad_line
         self.line_number = 0
 
-    def deserialize_json(self, line: str) -> dict:
+    def deserialize_json(self, line: bytes) -> dict:  # type: ignore[override]
         self.line_number += 1
         try:
-            value = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            self.on_bad_line(self.line_number, line, f"invalid JSON: {exc}")
+            value = jsonio.loads(line)
+        except jsonio.JSONDecodeError as exc:
+            self.on_bad_line(self.line_number, line, _unreadable(line, exc))
             return {"type": "_INVALID"}
         if not isinstance(value, dict):
             self.on_bad_line(
                 self.line_number, line, f"a Singer message must be a JSON object, got {type(value).__name__}"
             )
             return {"type": "_INVALID"}
+        # Counting brackets is cheap and bounds the depth; only a line with many of them is walked.
+        if line.count(b"{") + line.count(b"[") > MAX_NESTING:
+            depth = nesting_depth(value, MAX_NESTING)
+            if depth > MAX_NESTING:
+                self.on_bad_line(
+                    self.line_number, line, f"nested more than {MAX_NESTING} levels deep (the most accepted)"
+                )
+                return {"type": "_INVALID"}
         return value
 
     @staticmethod
@@ -536,7 +616,7 @@ class LenientReader(SingerReader):
         """As singer-sdk's, but a message that breaks the protocol alone (a missing key, an unknown type)
         is rejected with its line number instead of ending the run and the records after it."""
         stats: Counter[str] = Counter()
-        for line in file_input or self.default_input:
+        for line in binary_lines(file_input):
             self._current_message = line
             message = self.deserialize_json(line)
             kind = message.get("type")
@@ -607,16 +687,22 @@ class ConnectorTarget(ConnectorPlugin, Target):
             return self.connection.sinks[name]
         except KeyError:
             known = ", ".join(sorted(self.connection.sinks))
-            how = "stream_sinks" if stream_name in mapping else "sink"
+            if stream_name in mapping:
+                why = f"`stream_sinks` maps it to {name!r}, which is no sink of this connection"
+            elif self.config.get("sink"):
+                why = f"`sink` is {name!r}, which is no sink of this connection"
+            else:
+                why = "no sink has its name and the config maps it to none"
             raise ConnectorError(
-                f"no sink {name!r} for stream {stream_name!r}: set `{how}` in the config to one of: {known}"
+                f"no sink for stream {stream_name!r}: {why}; name one in `stream_sinks` "
+                f'({{"{stream_name}": "<sink>"}}) or `sink`. Sinks: {known}'
             ) from None
 
-    def _bad_line(self, number: int, line: str, error: str) -> None:
+    def _bad_line(self, number: int, line: bytes, error: str) -> None:
         logger.error("input line %d rejected: %s", number, error)
         self.outcomes.reject(
             "(input)",
-            {"line_number": number, "line": line[:2000]},
+            bad_line_record(number, line),
             error=f"line {number}: {error}",
             kind="bad_input",
         )
@@ -643,6 +729,11 @@ class ConnectorTarget(ConnectorPlugin, Target):
         could not be checked or sent."""
         try:
             super()._process_schema_message(message_dict)
+        except ConnectorError as exc:  # no sink for its stream: a config error
+            line = getattr(self.message_reader, "line_number", "?")
+            error = f"line {line}: {exc}"
+            self._stop_on(message_dict, None, error)
+            raise ConnectorError(error) from None
         except InvalidInputLine as exc:
             line = getattr(self.message_reader, "line_number", "?")
             error = f"line {line}: the SCHEMA message for stream {message_dict.get('stream')!r} is unusable: {exc}"

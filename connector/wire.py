@@ -24,6 +24,8 @@ from urllib.parse import urlencode, urlsplit
 import httpx
 import orjson
 
+from connector.secrets import REDACTOR
+
 MAX_LINE = 65536
 
 
@@ -127,7 +129,7 @@ class _Connection:
             raise NoResponse("server closed the connection without a response")
         parts = line.split(None, 2)
         if len(parts) < 2 or not parts[0].startswith(b"HTTP/"):
-            raise httpx.RemoteProtocolError(f"malformed status line {line[:80]!r}")
+            raise httpx.RemoteProtocolError(f"malformed status line {REDACTOR.shorten(repr(line[:400]), 80)}")
         status = int(parts[1])
         headers = []
         while True:

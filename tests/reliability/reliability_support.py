@@ -155,7 +155,8 @@ def records_of(lines: list[dict], stream: str) -> list[dict]:
 class RecordingServer:
     """A local HTTP server that records every request (method, path, headers) and answers from ``routes``.
 
-    ``routes`` maps ``"METHOD /path"`` to ``(status, headers, json_body)``; anything else is a 404. Used as a
+    ``routes`` maps ``"METHOD /path"`` to ``(status, headers, json_body)`` (bytes are sent as they are); anything
+    else is a 404. Used as a
     misbehaving API (cross-origin ``next`` links and redirects) and as the "other host" that must see nothing.
     """
 
@@ -182,7 +183,13 @@ class RecordingServer:
                 status, headers, payload = server.routes.get(
                     f"{self.command} {path}", (404, {}, {"error": "nope"})
                 )
-                data = json.dumps(payload).encode() if payload is not None else b""
+                data = (
+                    payload
+                    if isinstance(payload, bytes)
+                    else json.dumps(payload).encode()
+                    if payload is not None
+                    else b""
+                )
                 self.send_response(status)
                 for name, value in {"Content-Type": "application/json", **headers}.items():
                     self.send_header(name, value)
