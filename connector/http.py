@@ -21,6 +21,7 @@ from connector import __version__
 from connector.errors import AuthError, HTTPStatusError, RequestFailed, UnsafeRequestError
 from connector.render import Origin, dot_path
 from connector.secrets import REDACTOR, safe_headers
+from connector.sender import check_headers, request_url
 from connector.templates import AuthMethod, Connection, RateLimit, Retry
 from connector.tokens import TokenFile, Tokens
 from connector.wire import NoResponse, WireRequest, WireResponse, WireSender, prepare
@@ -505,6 +506,9 @@ class ApiClient:
         if config.get("user_agent"):
             static_headers["User-Agent"] = str(config["user_agent"])
         static_headers.update({k: str(v.render({"config": config})) for k, v in connection.headers.items()})
+        check_headers(static_headers)  # a config value with a line break stops the run before any request
+        if self.auth.method is not None and self.auth.method.type in ("bearer", "header"):
+            check_headers(self.auth.headers())
         self.static_headers = static_headers
         self._error_getters = [dot_path(p) for p in connection.error_paths]
 
@@ -645,6 +649,9 @@ class ApiClient:
         content: bytes | None,
         form_body: Mapping[str, Any] | None,
     ) -> httpx.Request | WireRequest:
+        """The request as the stack sends it, after the checks that keep a value from injecting headers."""
+        url = request_url(method, url)
+        check_headers(headers)
         if self.wire is None:
             return self.http.build_request(
                 method, url, params=params, headers=headers, content=content, data=form_body
