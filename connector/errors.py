@@ -52,6 +52,10 @@ class HTTPStatusError(ConnectorError):
         super().__init__(f"{method} {url} -> {status}: {message}")
 
 
+class ResponseTooLarge(ConnectorError):
+    """An answer was larger than ``max_response_bytes`` (raw or decompressed): not read further, not retried."""
+
+
 class RequestFailed(ConnectorError):
     """A request failed at the network level on every attempt."""
 

@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
+
 
 @dataclass
 class SeenRequest:
@@ -59,6 +61,11 @@ class Peer:
 Responder = Callable[[SeenRequest, Peer], bool | None]  # returns False to close the connection
 
 
+class _Listener(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    request_queue_size = 128  # many clients connecting at once get no SYN retry (a second's delay)
+
+
 @dataclass
 class HostileServer:
     """``with HostileServer(responder) as server:`` serves on ``server.url`` until the block ends."""
@@ -77,8 +84,7 @@ class HostileServer:
                 hostile.connections += 1
                 hostile._serve(self.request, hostile.connections)
 
-        self._server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
+        self._server = _Listener(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def __enter__(self) -> HostileServer:
@@ -228,3 +234,25 @@ def header_flood(count: int) -> bytes:
     """A response head with ``count`` headers."""
     headers = "".join(f"X-Flood-{i}: {'v' * 40}\r\n" for i in range(count))
     return f"HTTP/1.1 200 OK\r\n{headers}Content-Length: 2\r\n\r\n{{}}".encode()
+
+
+def from_handler(handler: Callable[[httpx.Request], httpx.Response]) -> Responder:
+    """An API written as an ``httpx.MockTransport`` handler, served over a real socket: the same handler
+    tests every sender. A handler raising ``httpx.TransportError`` makes the server hang up unanswered."""
+
+    def respond(seen: SeenRequest, peer: Peer) -> bool:
+        request = httpx.Request(
+            seen.method, f"http://{seen.header('host')}{seen.target}", headers=seen.headers, content=seen.body
+        )
+        try:
+            response = handler(request)
+        except httpx.TransportError:
+            return False
+        data = response.read()
+        skip = ("content-length", "transfer-encoding", "connection")
+        lines = [f"HTTP/1.1 {response.status_code} {response.reason_phrase}"]
+        lines += [f"{k}: {v}" for k, v in response.headers.multi_items() if k.lower() not in skip]
+        lines.append(f"Content-Length: {len(data)}")
+        return peer.send(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + data)
+
+    return respond
