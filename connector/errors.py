@@ -31,6 +31,12 @@ class RenderError(ConnectorError):
     """A template could not be rendered for one record (undefined variable, bad value)."""
 
 
+class InvalidRequestError(RenderError):
+    """A rendered request is not valid HTTP (a header with CR, LF or NUL, a name that is no token, a
+    target with spaces or line breaks): written as is, it could inject headers or smuggle a second
+    request. Refused before anything is sent, on every transport; never retried."""
+
+
 class UnsafeRequestError(ConnectorError):
     """A rendered request would leave the connection's host or escape its path."""
 
@@ -44,6 +50,10 @@ class HTTPStatusError(ConnectorError):
         self.method = method
         self.url = url
         super().__init__(f"{method} {url} -> {status}: {message}")
+
+
+class ResponseTooLarge(ConnectorError):
+    """An answer was larger than ``max_response_bytes`` (raw or decompressed): not read further, not retried."""
 
 
 class RequestFailed(ConnectorError):

@@ -23,9 +23,20 @@ from connector.bodies import encode_body
 from connector.errors import HTTPStatusError, RequestFailed, UnsafeRequestError
 from connector.render import Origin, dot_path
 from connector.secrets import REDACTOR, safe_headers
+from connector.sender import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    HttpxSender,
+    Limits,
+    Request,
+    Response,
+    Sender,
+    build_request,
+    check_headers,
+    httpx_client,
+)
 from connector.templates import Connection, RateLimit, Retry
 from connector.throttle import Spacing
-from connector.wire import NoResponse, WireRequest, WireResponse, WireSender, prepare
+from connector.wire import NoResponse, WireSender, refuse_proxied
 
 logger = logging.getLogger("connector.http")
 
@@ -35,8 +46,6 @@ TRANSIENT_ERRORS = (
 # Failures before the request could reach the API: it cannot have been applied.
 NOT_SENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 UNANSWERED = "connector.unanswered_attempts"
-
-Response = httpx.Response | WireResponse  # what send() returns: httpx's, or the lean wire's
 
 
 def unanswered_attempts(response: Response) -> int:
@@ -346,34 +355,40 @@ class ApiClient:
         )
         self.stats = HttpStats()
         self.budget = RateBudget(self.rate_limit, self.stats)
-        self.http = httpx.Client(
-            transport=transport,
-            http2=transport is None,
-            timeout=httpx.Timeout(self.retry.timeout_seconds, connect=min(10.0, self.retry.timeout_seconds)),
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
-            follow_redirects=False,
+        self.limits = Limits(
+            timeout=self.retry.timeout_seconds,
+            connect_timeout=min(10.0, self.retry.timeout_seconds),
+            max_response_bytes=int(config.get("max_response_bytes") or DEFAULT_MAX_RESPONSE_BYTES),
         )
-        # The lean sender unless a test transport is given or the user asks for httpx's stack (HTTP/2).
-        use_wire = transport is None and str(config.get("http_transport") or "wire") == "wire"
-        self.wire = (
-            WireSender(self.retry.timeout_seconds, min(10.0, self.retry.timeout_seconds))
-            if use_wire
-            else None
-        )
-        self._wire_headers = {"Accept-Encoding": "gzip", "User-Agent": f"declarative-connector/{__version__}"}
+        # httpx's client: the default sender's, and the OAuth token endpoint's whichever sender runs.
+        self.http = httpx_client(self.limits, max_connections, transport)
+        self.sender: Sender = self._sender(transport, str(config.get("http_transport") or "httpx"))
+        self._default_headers = {
+            "Accept-Encoding": "gzip, deflate",
+            "User-Agent": f"declarative-connector/{__version__}",
+        }
         REDACTOR.add(*(config.get(name) for name in connection.secret_settings))
         self.auth = Authenticator(choose(connection.auth, config), config, self.http, self.origin, on_rotate)
         static_headers = {"Accept": "application/json"}
         if config.get("user_agent"):
             static_headers["User-Agent"] = str(config["user_agent"])
         static_headers.update({k: str(v.render({"config": config})) for k, v in connection.headers.items()})
+        check_headers(static_headers)  # a config value with a line break stops the run before any request
+        if self.auth.method is not None and not self.auth.renews:
+            check_headers(self.auth.apply()[0])
         self.static_headers = static_headers
         self._error_getters = [dot_path(p) for p in connection.error_paths]
 
+    def _sender(self, transport: httpx.BaseTransport | None, name: str) -> Sender:
+        """httpx's stack by default (and always with a test transport); the lean one on request."""
+        if name == "wire" and transport is None:
+            refuse_proxied(self.origin.base)
+            return WireSender(self.limits)
+        return HttpxSender(self.http, self.limits)
+
     def close(self) -> None:
+        self.sender.close()
         self.http.close()
-        if self.wire:
-            self.wire.close()
 
     def visible_headers(self, headers: Mapping[str, str] | None = None) -> dict[str, str]:
         """The headers a request carries, as a user may see them: credentials masked."""
@@ -422,7 +437,6 @@ class ApiClient:
                 )
                 self.stats.add("requests")
                 response = self._send_following(request)
-                response.read()
             except TRANSIENT_ERRORS as exc:
                 self.budget.release(ticket)
                 self.stats.add("transport_errors")
@@ -473,14 +487,13 @@ class ApiClient:
                 response.extensions[UNANSWERED] = unanswered
             return response
 
-    def _send_following(self, request: httpx.Request | WireRequest) -> Response:
+    def _send_following(self, request: Request) -> Response:
         """Follow redirects on the same origin only; never carry credentials elsewhere."""
         for _ in range(5):
-            response = self.wire.send(request) if self.wire else self.http.send(request, stream=True)
+            response = self.sender.send(request)
             if not response.is_redirect:
                 return response
             location = response.headers.get("location", "")
-            response.close()
             target = request.url.join(location)
             if not self.origin.same_origin(str(target)):
                 raise UnsafeRequestError(
@@ -505,12 +518,9 @@ class ApiClient:
         headers: Mapping[str, str],
         content: bytes | None,
         form_body: Mapping[str, Any] | None,
-    ) -> httpx.Request | WireRequest:
-        if self.wire is None:
-            return self.http.build_request(
-                method, url, params=params, headers=headers, content=content, data=form_body
-            )
-        return prepare(method, url, params, {**self._wire_headers, **headers}, content, form_body)
+    ) -> Request:
+        """The request as a sender sends it, checked so that no value can inject headers or requests."""
+        return build_request(method, url, params, {**self._default_headers, **headers}, content, form_body)
 
     def pause(self, attempt: int, what: str) -> None:
         """Back off before trying again something a response rule says to retry."""

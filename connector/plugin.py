@@ -44,12 +44,22 @@ ENGINE_SETTINGS = [
     Setting("rate_reserve", "integer", "Cost points per window left unused for other integrations."),
     Setting("max_attempts", "integer", "Attempts per request before giving up on 429/5xx/network errors."),
     Setting("max_backoff_seconds", "number", "Longest wait between two attempts."),
-    Setting("request_timeout", "number", "Seconds before a request times out."),
+    Setting(
+        "request_timeout",
+        "number",
+        "Seconds one attempt of a request may take in all (connecting, sending, the whole answer).",
+    ),
+    Setting(
+        "max_response_bytes",
+        "integer",
+        "Largest answer read, raw and again decompressed (default 64 MiB); a larger one fails its request.",
+    ),
     Setting(
         "http_transport",
         "string",
-        "wire (default: lean HTTP/1.1 keep-alive) or httpx (HTTP/2 where offered).",
-        default="wire",
+        "httpx (default: HTTP/2 where offered, proxies and CA settings from the environment) or wire "
+        "(lean HTTP/1.1 keep-alive, less CPU per request, no proxies).",
+        default="httpx",
     ),
     Setting(
         "token_file",

@@ -106,7 +106,9 @@ def show_url(url: str) -> str:
 def shown_headers(headers: Mapping[str, str]) -> dict[str, str]:
     out = {}
     for name, value in headers.items():
-        if name in _TRANSPORT_HEADERS or (name == "user-agent" and value.startswith("python-httpx/")):
+        if name in _TRANSPORT_HEADERS or (
+            name == "user-agent" and value.startswith(("python-httpx/", "declarative-connector/"))
+        ):
             continue
         out["-".join(part.capitalize() for part in name.split("-"))] = value
     return out

@@ -410,6 +410,17 @@ class TemplateSink(BatchSink):
                 )
             except AuthError:
                 raise
+            except RenderError as exc:  # a header or URL that is not valid HTTP: refused before sending
+                for record in records:
+                    self.outcomes.reject(
+                        self.stream_name,
+                        _json_safe(record),
+                        error=f"cannot render request: {exc}",
+                        request=shown(),
+                        sink=self.template.name,
+                        kind="render",
+                    )
+                return
             except (ConnectorError, httpx.HTTPError) as exc:  # retries exhausted, unsafe redirect, ...
                 for record in records:
                     self.outcomes.reject(

@@ -1,4 +1,4 @@
-"""The lean HTTP/1.1 sender against a raw socket server on 127.0.0.1: what it reads must be what httpx reads."""
+"""Both senders against a raw socket server on 127.0.0.1: what each reads must be what plain httpx reads."""
 
 from __future__ import annotations
 
@@ -11,7 +11,20 @@ from contextlib import contextmanager
 import httpx
 import pytest
 
-from connector.wire import WireSender, prepare
+from connector.sender import HttpxSender, Limits, Sender, build_request, httpx_client
+from connector.wire import WireSender
+
+LIMITS = Limits(timeout=5.0, connect_timeout=5.0)
+SENDERS = ["httpx", "wire"]
+
+
+def make_sender(kind: str, limits: Limits = LIMITS) -> Sender:
+    return WireSender(limits) if kind == "wire" else HttpxSender(httpx_client(limits, 4), limits)
+
+
+def prepare(method, url, params, headers, content, form_body):
+    return build_request(method, url, params, headers, content, form_body)
+
 
 RESPONSES: dict[str, bytes] = {
     "/plain": b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n"
@@ -67,10 +80,11 @@ def raw_server() -> Iterator[tuple[str, socketserver.ThreadingTCPServer]]:
         server.server_close()
 
 
+@pytest.mark.parametrize("kind", SENDERS)
 @pytest.mark.parametrize("path", sorted(RESPONSES))
-def test_the_wire_reads_each_response_as_httpx_does(path):
+def test_each_sender_reads_each_response_as_httpx_does(path, kind):
     with raw_server() as (base, _server), httpx.Client() as reference:
-        sender = WireSender(5.0, 5.0)
+        sender = make_sender(kind)
         try:
             ours = sender.send(prepare("GET", base + path, None, {"Accept": "*/*"}, None, None))
         finally:
@@ -92,9 +106,10 @@ def test_the_wire_reads_each_response_as_httpx_does(path):
         assert ours.json() == theirs.json()
 
 
-def test_one_connection_is_kept_alive_per_thread_and_a_closed_one_is_replaced():
+@pytest.mark.parametrize("kind", SENDERS)
+def test_one_connection_is_kept_alive_and_a_closed_one_is_replaced(kind):
     with raw_server() as (base, server):
-        sender = WireSender(5.0, 5.0)
+        sender = make_sender(kind)
         try:
             for _ in range(5):
                 assert (
@@ -116,6 +131,9 @@ def test_form_bodies_and_query_parameters_are_encoded():
         "POST", "http://127.0.0.1/x?a=1", {"b": ["2", "3"]}, {"Accept": "*/*"}, None, {"name": "a b&c"}
     )
     assert request.target == "http://127.0.0.1/x?a=1&b=2&b=3"
+    assert prepare(
+        "GET", "http://127.0.0.1/x", {"t": True, "f": False, "n": None}, {}, None, None
+    ).target == ("http://127.0.0.1/x?t=true&f=false&n=")
     assert request.content == b"name=a+b%26c"
     assert request.headers["Content-Type"] == "application/x-www-form-urlencoded"
 

@@ -1,0 +1,266 @@
+"""The tap and target against a hostile server (socket level): smuggling, bombs, floods, trickles, loops.
+
+Each case runs the real CLI (``connector tap|target DIR``) as a process, through both HTTP stacks.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from helpers import BIN, write_json
+from hostile_server import (
+    HostileServer,
+    always,
+    answer,
+    chunked_flood,
+    continue_flood,
+    gzip_bomb,
+    header_flood,
+    huge_length,
+    trickle,
+)
+from reliability_support import as_lines, singer_messages
+
+API_KEY = "hostile-test-key-7c2e"
+TRANSPORTS = ["wire", "httpx"]
+
+CONNECTION = """\
+name: hostile
+description: An API served by a hostile server, for the reliability tests.
+base_url: "{{ config.base_url }}"
+settings:
+  - {name: base_url, type: string}
+  - {name: api_key, type: string, secret: true}
+auth:
+  - {type: bearer, when: api_key, token: api_key}
+retry: {max_attempts: 3, backoff_seconds: 0.01, max_backoff_seconds: 0.01}
+stream_defaults:
+  records: data
+"""
+ITEMS = """\
+name: items
+url: /v1/items
+primary_key: [id]
+schema: items.json
+"""
+POST_ITEM = """\
+name: post_item
+method: POST
+url: /v1/items
+headers:
+  Idempotency-Key: "{{ record.key }}"
+"""
+
+
+def hostile_connection(tmp_path: Path, items: str = ITEMS) -> Path:
+    root = tmp_path / "hostile"
+    for folder in ("streams", "sinks", "specs"):
+        (root / folder).mkdir(parents=True)
+    (root / "connection.yaml").write_text(CONNECTION)
+    (root / "streams" / "items.yaml").write_text(textwrap.dedent(items))
+    (root / "sinks" / "post_item.yaml").write_text(POST_ITEM)
+    schema = {
+        "type": "object",
+        "properties": {"id": {"type": "integer"}, "name": {"type": ["string", "null"]}},
+    }
+    (root / "specs" / "items.json").write_text(json.dumps(schema))
+    return root
+
+
+def run_connector(
+    role: str,
+    tmp_path: Path,
+    server: HostileServer,
+    transport: str,
+    *args: str,
+    stdin: str = "",
+    items: str = ITEMS,
+    timeout: float = 120,
+    **config: object,
+) -> subprocess.CompletedProcess:
+    """``connector tap|target`` of the hostile connection against ``server``; ``items``: the stream's YAML."""
+    settings = {
+        "base_url": server.url,
+        "api_key": API_KEY,
+        "http_transport": transport,
+        "rejected_path": str(tmp_path / "rejected.jsonl"),
+        **config,
+    }
+    config_path = write_json(tmp_path / "config.json", settings)
+    root = hostile_connection(tmp_path, items)
+    return subprocess.run(
+        [str(BIN / "connector"), role, str(root), "--config", str(config_path), *args],
+        input=stdin,
+        text=True,
+        capture_output=True,
+        timeout=timeout,
+    )
+
+
+def rejected(tmp_path: Path) -> list[dict]:
+    path = tmp_path / "rejected.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+# -- header injection and request smuggling
+
+
+NEXT_URL = "pagination: {type: next_url, from_response: next}\n"
+SMUGGLED = "a\r\nContent-Length: 0\r\n\r\nDELETE /v1/items/999 HTTP/1.1\r\nX-Smuggled: 1"
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize(
+    "value", ["a\r\nX-Injected: 1", SMUGGLED, "a\nX-Injected: 1", "a\0b", "a\rX-Injected: 1"]
+)
+def test_a_record_value_with_a_line_break_in_a_header_is_rejected_as_render_and_never_sent(
+    tmp_path, transport, value
+):
+    records = [{"id": 1, "key": "first"}, {"id": 2, "key": value}, {"id": 3, "key": "third"}]
+    with HostileServer(always(answer(201, {"ok": True}))) as server:
+        proc = run_connector(
+            "target", tmp_path, server, transport, stdin=as_lines(singer_messages("post_item", records))
+        )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert server.methods() == ["POST", "POST"], server.raw.decode("latin-1")[-2000:]
+    assert sorted(r.header("Idempotency-Key") for r in server.requests) == ["first", "third"]
+    assert b"X-Injected" not in server.raw and b"X-Smuggled" not in server.raw and b"DELETE" not in server.raw
+    (row,) = rejected(tmp_path)
+    assert row["reason"] == "render" and row["record"]["id"] == 2, row
+    assert "Idempotency-Key" in row["error"] and "refused before sending" in row["error"], row["error"]
+    summary = [line for line in proc.stderr.splitlines() if "Target summary: " in line][-1]
+    figures = json.loads(summary.split("Target summary: ", 1)[1])
+    assert (figures["accepted"], figures["rejected"], figures["http"]["requests"]) == (2, 1, 2)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_next_link_with_a_line_break_stops_the_tap_with_one_clear_line(tmp_path, transport):
+    next_url = "/v1/items?page=2 HTTP/1.1\r\nX-Injected: 1\r\n\r\nDELETE /v1/items/999"
+    page = answer(200, {"data": [{"id": 1}], "next": next_url})
+    with HostileServer(always(page)) as server:
+        proc = run_connector("tap", tmp_path, server, transport, items=ITEMS + NEXT_URL)
+    assert proc.returncode == 1
+    assert server.methods() == ["GET"]
+    assert b"X-Injected" not in server.raw and b"DELETE" not in server.raw
+    assert "request URL" in proc.stderr and "refused before sending" in proc.stderr, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+
+
+# -- answers too large: bombs, floods, lengths
+
+
+def peak_rss_mb(argv: list[str], timeout: float = 120) -> tuple[subprocess.CompletedProcess, float]:
+    """Run ``argv`` from a fresh process that reports its child's peak resident memory (MB)."""
+    probe = (
+        "import resource, subprocess, sys; p = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+        "sys.stdout.write(p.stdout); sys.stderr.write(p.stderr); "
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); sys.exit(p.returncode)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", probe, *argv], capture_output=True, text=True, timeout=timeout
+    )
+    return proc, int(proc.stderr.strip().splitlines()[-1]) / 1024
+
+
+@pytest.fixture(scope="module")
+def bomb() -> bytes:
+    return gzip_bomb(1 << 30)  # ~1 MB on the wire, 1 GiB inflated
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_gzip_bomb_fails_its_request_naming_the_cap_without_inflating_it(tmp_path, transport, bomb):
+    with HostileServer(always(bomb)) as server:
+        argv = tap_argv(tmp_path, server, transport)
+        proc, peak = peak_rss_mb(argv)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert "decompressed body is larger than max_response_bytes (67,108,864 bytes)" in proc.stderr
+    assert server.methods() == ["GET"]  # not retried: the next answer would be as large
+    assert "Traceback" not in proc.stderr
+    assert peak < 400, f"peak memory {peak:.0f} MB"
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize(
+    ("responder", "what"),
+    [
+        (chunked_flood(), "chunked body is larger"),
+        (huge_length(10 << 30), "Content-Length (10,737,418,240) is larger"),
+        (chunked_flood(), "body is larger"),
+    ],
+    ids=["chunked-flood", "huge-content-length", "small-cap"],
+)
+def test_an_answer_over_the_cap_fails_its_request_once_and_clearly(
+    tmp_path, transport, responder, what, request
+):
+    cap = {"max_response_bytes": 1 << 20} if request.node.callspec.id.startswith("small-cap") else {}
+    with HostileServer(responder) as server:
+        proc = run_connector("tap", tmp_path, server, transport, timeout=60, **cap)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    limit = cap.get("max_response_bytes", 64 << 20)
+    if transport == "wire" or "Content-Length" in what:
+        assert what in proc.stderr, proc.stderr[-2000:]
+    assert f"max_response_bytes ({limit:,} bytes)" in proc.stderr, proc.stderr[-2000:]
+    assert server.methods() == ["GET"]
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_flood_of_response_headers_is_refused(tmp_path, transport):
+    with HostileServer(always(header_flood(5000))) as server:
+        proc = run_connector("tap", tmp_path, server, transport, timeout=60)
+    assert proc.returncode == 1
+    assert len(server.requests) <= 3  # the connection's max_attempts
+    assert "Traceback" not in proc.stderr
+
+
+# -- slow servers: the whole attempt within request_timeout
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize("responder", [trickle(0.1), continue_flood(0.1)], ids=["trickle", "continue-flood"])
+def test_a_server_answering_forever_slowly_fails_each_attempt_after_request_timeout(
+    tmp_path, transport, responder
+):
+    started = time.monotonic()
+    with HostileServer(responder) as server:
+        proc = run_connector(
+            "tap", tmp_path, server, transport, timeout=60, request_timeout=2, max_attempts=2
+        )
+    elapsed = time.monotonic() - started
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert server.methods() == ["GET", "GET"]
+    assert "ReadTimeout on all 2 attempts" in proc.stderr, proc.stderr[-2000:]
+    assert elapsed < 2 * 2 + 5, elapsed  # two attempts of 2 s, plus the process's start-up
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_trickled_answer_to_a_write_is_a_transport_rejection_within_request_timeout(tmp_path, transport):
+    records = [{"id": 1, "key": "slow"}]
+    started = time.monotonic()
+    with HostileServer(trickle(0.1)) as server:
+        proc = run_connector(
+            "target",
+            tmp_path,
+            server,
+            transport,
+            stdin=as_lines(singer_messages("post_item", records)),
+            timeout=60,
+            request_timeout=1.5,
+            max_attempts=1,
+        )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert time.monotonic() - started < 1.5 + 5
+    (row,) = rejected(tmp_path)
+    assert row["reason"] == "transport" and "ReadTimeout" in row["error"], row
+
+
+def tap_argv(tmp_path: Path, server: HostileServer, transport: str, **config: object) -> list[str]:
+    settings = {"base_url": server.url, "api_key": API_KEY, "http_transport": transport, **config}
+    config_path = write_json(tmp_path / "config.json", settings)
+    return [str(BIN / "connector"), "tap", str(hostile_connection(tmp_path)), "--config", str(config_path)]
