@@ -21,7 +21,7 @@ from connector import __version__
 from connector.auth import Authenticator, choose
 from connector.bodies import encode_body
 from connector.errors import HTTPStatusError, RequestFailed, UnsafeRequestError
-from connector.render import Origin, dot_path
+from connector.render import CONDITION_ENV, Origin, dot_path
 from connector.secrets import REDACTOR, safe_headers
 from connector.sender import (
     DEFAULT_MAX_RESPONSE_BYTES,
@@ -377,7 +377,7 @@ class ApiClient:
         if self.auth.method is not None and not self.auth.renews:
             check_headers(self.auth.apply()[0])
         self.static_headers = static_headers
-        self._error_getters = [dot_path(p) for p in connection.error_paths]
+        self._error_getters = [_error_getter(p) for p in connection.error_paths]
 
     def _sender(self, transport: httpx.BaseTransport | None, name: str) -> Sender:
         """httpx's stack by default (and always with a test transport); the lean one on request."""
@@ -567,6 +567,23 @@ class ApiClient:
                 response.request.method,
                 response.request.url.path,
             )
+
+
+def _error_getter(source: str) -> Callable[[Any], Any]:
+    """A place of the error message in an error body: a dot path, or Jinja over ``response`` that composes
+    one from several fields (``"{{ response.error.type }}: {{ response.error.message }}"``)."""
+    if "{{" not in source and "{%" not in source:
+        return dot_path(source)
+    template = CONDITION_ENV.from_string(source)
+
+    def compose(payload: Any) -> Any:
+        try:
+            text = template.render(response=payload).strip()
+        except Exception:  # a body of another shape: try the next place
+            return None
+        return text if text.strip(" :;,-") else None
+
+    return compose
 
 
 def _flatten_error(value: Any) -> str:

@@ -695,7 +695,11 @@ def load_connection(directory: str | Path) -> Connection:
         headers=c.mapping(["headers"], doc.get("headers")),
         rate_limit=RateLimit(**dict(rate)),
         retry=Retry(**retry),
-        error_paths=list(doc.get("errors", {}).get("message", ["errors", "error", "message"])),
+        error_paths=[
+            source
+            for index, source in enumerate(doc.get("errors", {}).get("message", ["errors", "error", "message"]))
+            if "{{" not in str(source) or c.text(["errors", "message", index], source) is not None
+        ],
         streams={},
         sinks={},
         specs_dir=specs_dir,
