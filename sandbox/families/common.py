@@ -43,6 +43,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import httpx
 
 MASK = "***"
+JOURNAL_LIMIT = 100_000  # entries kept; the oldest go first
+MAX_BODY = 16 * 1024 * 1024
 SECRET_NAMES = frozenset({"api_key", "password", "token", "secret", "access_token", "refresh_token"})
 UTC = dt.timezone.utc
 
@@ -296,7 +298,7 @@ class FamilyServer(ThreadingHTTPServer):
         self.verbose = verbose
         self.lock = threading.RLock()
         self.faults = Faults()
-        self.entries: list[dict[str, Any]] = []
+        self.entries: deque[dict[str, Any]] = deque(maxlen=JOURNAL_LIMIT)
         self.seq = 0
 
     @property
@@ -398,14 +400,21 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         parts = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
         host = self.headers.get("Host") or f"127.0.0.1:{self.server.server_address[1]}"
+        try:
+            body = self._body()
+        except ValueError as exc:  # a bad length or chunk, or too large: answered, then the connection closes
+            self.close_connection = True
+            self._send(
+                Reply(413 if "over" in str(exc) else 400, {"error": f"unreadable request body: {exc}"})
+            )
+            return
         request = Request(
             self.command,
             parts.path,
             parse_qsl(parts.query, keep_blank_values=True),
             {name.lower(): value for name, value in self.headers.items()},
-            self.rfile.read(length) if length else b"",
+            body,
             f"http://{host}",
         )
         if request.path.startswith("/__control/"):
@@ -421,6 +430,24 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         self._send(reply)
+
+    def _body(self) -> bytes:
+        """The request body, sent with Content-Length or chunked; over MAX_BODY the connection closes."""
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            chunks, total = [], 0
+            while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
+                total += size
+                if total > MAX_BODY:
+                    raise ValueError(f"body over {MAX_BODY} bytes")
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+            while self.rfile.readline() not in (b"\r\n", b"\n", b""):  # trailers
+                pass
+            return b"".join(chunks)
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY:
+            raise ValueError(f"body over {MAX_BODY} bytes")
+        return self.rfile.read(length) if length > 0 else b""
 
     def _send(self, reply: Reply) -> None:
         content = reply.content()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 
@@ -13,6 +14,7 @@ from sandbox.families.payments import running_payments
 from sandbox.testing import SandboxError
 
 FAMILIES = ("payments", "crm", "export", "sessions")
+FORM_TYPE = "application/x-www-form-urlencoded"
 
 
 @pytest.mark.parametrize("name", FAMILIES)
@@ -91,3 +93,18 @@ def test_the_clock_moves_forward_only_and_reset_restores_the_seeded_data(sb, api
 def test_an_unknown_option_stops_the_start_with_the_reason():
     with pytest.raises(SandboxError, match="unrecognized arguments: --planets"), running_payments(planets=3):
         pass
+
+
+def test_chunked_bodies_are_read_and_unreadable_ones_refused(sb, api):
+    def chunks():
+        yield b"name=Chunked"
+        yield b"&metadata[via]=chunks"
+
+    created = api.post("/v1/customers", content=chunks(), headers={"Content-Type": FORM_TYPE})
+    assert created.status_code == 200, created.text
+    assert created.json()["name"] == "Chunked" and created.json()["metadata"] == {"via": "chunks"}
+    host, port = sb.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as raw:
+        raw.sendall(b"POST /v1/customers HTTP/1.1\r\nHost: x\r\nContent-Length: nope\r\n\r\nname=x")
+        answer = raw.makefile("rb").read().decode()
+    assert answer.startswith("HTTP/1.1 400") and "unreadable request body" in answer
