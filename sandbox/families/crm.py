@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
 from typing import Any
+from urllib.parse import urlencode
 
 from sandbox.families.common import (
     ApiError,
@@ -306,8 +307,10 @@ class CrmApi(FamilyApi):
         }
         if len(rows) > limit:
             token = base64.urlsafe_b64encode(rows[limit]["id"].encode()).decode().rstrip("=")
-            query = "&".join(f"{k}={v}" for k, v in request.query if k != "after")
-            link = f"{request.origin}{request.path}?{query + '&' if query else ''}after={token}"
+            query = urlencode(
+                [(k, v) for k, v in request.query if k != "after"] + [("after", token)], safe=","
+            )
+            link = f"{request.origin}{request.path}?{query}"
             body["paging"] = {"next": {"after": token, "link": link}}
         return Reply(200, body)
 

@@ -55,6 +55,7 @@ FILTERS = {"customers": {"email"}, "charges": {"customer"}, "invoices": {"custom
 INVOICE_STATUSES = ("draft", "open", "paid", "uncollectible", "void")
 IDEMPOTENCY_WINDOW = 24 * 3600
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
+_ID_CHARS = bytes((string.ascii_letters + string.digits).encode()[i % 62] for i in range(256))
 _KEY = re.compile(r"([^\[\]]+)((?:\[[^\[\]]*\])*)")
 _FIRST = ("Ada", "Grace", "Alan", "Edsger", "Barbara", "Ken", "Frances", "John", "Margaret", "Radia")
 _LAST = ("Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Thompson", "Allen", "Backus", "Hamilton")
@@ -152,7 +153,7 @@ class PaymentsApi(FamilyApi):
 
     def _new_id(self, resource: str, rng: random.Random) -> str:
         prefix, length, _ = RESOURCES[resource]
-        return f"{prefix}_" + "".join(rng.choice(string.ascii_letters + string.digits) for _ in range(length))
+        return f"{prefix}_" + rng.randbytes(length).translate(_ID_CHARS).decode()
 
     def _add(
         self, resource: str, created: int, rng: random.Random, fields: dict[str, Any] | None = None
