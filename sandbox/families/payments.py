@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import base64
 import bisect
+import copy
 import random
 import re
 import string
@@ -329,15 +330,19 @@ class PaymentsApi(FamilyApi):
                            "different request.")  # fmt: skip
                 raise ApiError(400, {"error": {"type": "idempotency_error", "message": message}})
             original = saved[2]
-            headers = {**original.headers, "Idempotent-Replayed": "true", "Original-Request": saved[3]}
-            return Reply(original.status, original.body, headers | {"Idempotency-Key": key})
+            headers = {k: v for k, v in original.headers.items() if k != "Request-Id"}
+            headers.update(
+                {"Idempotent-Replayed": "true", "Original-Request": saved[3], "Idempotency-Key": key}
+            )
+            return Reply(original.status, copy.deepcopy(original.body), headers)
         try:
             reply = super().handle(request)
         except ApiError as error:
             reply = error.reply
         # Stripe saves a result once the endpoint ran; a request refused by validation is not saved.
-        if reply.status not in (400, 401, 429):
-            self.idempotent[(caller, key)] = (fingerprint, now, reply, request_id)
+        if reply.status not in (400, 401, 429):  # the answer as sent, not the live record
+            saved_reply = Reply(reply.status, copy.deepcopy(reply.body), dict(reply.headers))
+            self.idempotent[(caller, key)] = (fingerprint, now, saved_reply, request_id)
         reply.headers["Idempotency-Key"] = key
         return reply
 

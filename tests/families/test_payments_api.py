@@ -205,6 +205,12 @@ def test_idempotency_key_replays_and_refuses_other_params(sb, api):
     first = api.post("/v1/customers", data={"email": "idem@example.com"}, headers={"Idempotency-Key": "k-1"})
     again = api.post("/v1/customers", data={"email": "idem@example.com"}, headers={"Idempotency-Key": "k-1"})
     assert again.json() == first.json() and again.headers["idempotent-replayed"] == "true"
+    assert again.headers["original-request"] == first.headers["request-id"] != again.headers["request-id"]
+    api.post(f"/v1/customers/{first.json()['id']}", data={"name": "Changed later"})
+    replayed = api.post(
+        "/v1/customers", data={"email": "idem@example.com"}, headers={"Idempotency-Key": "k-1"}
+    )
+    assert replayed.json() == first.json(), "a replay is the first answer, not the record as it is now"
     assert "idempotent-replayed" not in first.headers
     assert sum(c["email"] == "idem@example.com" for c in sb.records("customers")) == 1
     other = error_of(
