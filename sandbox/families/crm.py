@@ -115,6 +115,12 @@ class CrmApi(FamilyApi):
             "--search-cap", type=int, default=10_000, help="results one search can page through"
         )
         parser.add_argument("--rate-limit", type=int, default=190, help="other requests per 10 s per token")
+        parser.add_argument(
+            "--search-lag",
+            type=float,
+            default=0,
+            help="seconds before a write is visible to search (default 0)",
+        )
 
     def generate(self) -> None:
         rng = self.rng = random.Random(self.options.seed)
@@ -124,6 +130,7 @@ class CrmApi(FamilyApi):
         self.window = RateWindow(self.options.rate_limit, 10.0)
         self.requests = 0
         anchor_ms = int(self.clock.anchor * 1000)
+        self.generating = True
         for kind, count in (("contacts", self.options.size), ("companies", max(1, self.options.size // 2))):
             created = sorted(
                 rng.randint(anchor_ms - 400 * 86_400_000, anchor_ms - 86_400_000) for _ in range(count)
@@ -134,6 +141,7 @@ class CrmApi(FamilyApi):
                     updated[i] = updated[i - 1]
             for made, changed in zip(created, updated, strict=True):
                 self._add(kind, self._fake(kind, rng), made, min(changed, anchor_ms - 1000))
+        self.generating = False
 
     def _fake(self, kind: str, rng: random.Random) -> dict[str, str | None]:
         first, last = rng.choice(_FIRST), rng.choice(_LAST)
@@ -177,6 +185,23 @@ class CrmApi(FamilyApi):
             createdate=iso(record["created"] / 1000, "milliseconds"),
             hs_lastmodifieddate=iso(updated_ms / 1000, "milliseconds"),
         )
+        lag = self.options.search_lag
+        if lag > 0:  # the search index sees this version ``lag`` seconds after the write
+            versions = record.setdefault("versions", [])
+            snapshot = {"id": record["id"], "props": dict(record["props"]), "created": record["created"]}
+            at = 0.0 if self.generating else self.clock.now() + lag  # seeded data is indexed from the start
+            versions.append((at, snapshot | {"updated": updated_ms}))
+            now = self.clock.now()
+            shown = [i for i, (at, _) in enumerate(versions) if at <= now]
+            del versions[: shown[-1] if shown else 0]
+
+    def _searchable(self, record: dict[str, Any]) -> dict[str, Any] | None:
+        """The version of a record the search index has (None before its first version is indexed)."""
+        if self.options.search_lag <= 0:
+            return record
+        now = self.clock.now()
+        indexed = [snapshot for at, snapshot in record["versions"] if at <= now]
+        return indexed[-1] if indexed else None
 
     def _render(self, kind: str, record: dict[str, Any], names: list[str] | None = None) -> dict[str, Any]:
         props = dict(record["props"])
@@ -340,9 +365,8 @@ class CrmApi(FamilyApi):
             )
         known = set(_everything(kind))
         groups = self._filter_groups(body.get("filterGroups") or [], known)
-        rows = [
-            r for r in self.store[kind].values() if not groups or any(self._matches(r, g) for g in groups)
-        ]
+        indexed = [s for s in map(self._searchable, self.store[kind].values()) if s is not None]
+        rows = [r for r in indexed if not groups or any(self._matches(r, g) for g in groups)]
         if body.get("query"):
             text = str(body["query"]).lower()
             rows = [r for r in rows if any(text in str(v or "").lower() for v in r["props"].values())]
@@ -617,7 +641,7 @@ def _compare(op: str, have: Any, want: Any, high: Any) -> bool:
 @contextmanager
 def running_crm(**options: Any) -> Iterator[FamilySandbox]:
     """Serve the CRM API as a subprocess on a free port (options: seed, size, now, token, search_rate,
-    search_cap, rate_limit)."""
+    search_cap, search_lag, rate_limit)."""
     with running("sandbox.families.crm", CrmApi.name, **options) as handle:
         yield handle
 

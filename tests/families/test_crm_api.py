@@ -279,3 +279,29 @@ def test_touch_bumps_records_to_the_server_clock_with_one_shared_instant(sb, api
     assert ms(touched[0]["properties"][MODIFIED]) > ms(newest)
     found = search_all(api, since(newest, op="GT"))
     assert {t["id"] for t in touched} <= {r["id"] for r in found}
+
+
+def test_with_a_search_lag_writes_reach_search_later_than_reads():
+    with (
+        running_crm(size=20, now=NOW, search_lag=5, search_rate=1000) as sb,
+        sb.client(headers=bearer(sb)) as api,
+    ):
+        contact = sb.records("contacts")[3]
+        newest = max(r["properties"][MODIFIED] for r in sb.records("contacts"))
+        inputs = [upsert(contact["properties"]["email"], jobtitle="Pilot"), upsert("late@example.com")]
+        assert api.post("/crm/v3/objects/contacts/batch/upsert", json={"inputs": inputs}).status_code == 200
+        assert (
+            api.get(f"/crm/v3/objects/contacts/{contact['id']}", params={"properties": "jobtitle"}).json()[
+                "properties"
+            ]["jobtitle"]
+            == "Pilot"
+        ), "a read by id sees the write at once"
+        by_title = {
+            "filterGroups": [{"filters": [{"propertyName": "jobtitle", "operator": "EQ", "value": "Pilot"}]}]
+        }
+        assert search_all(api, since(newest, op="GT")) == [] and search_all(api, by_title) == []
+        assert api.post(SEARCH, json={}).json()["total"] == 20, "the new contact is not searchable yet"
+        sb.advance(5)
+        found = {r["properties"]["email"] for r in search_all(api, since(newest, op="GT"))}
+        assert found == {contact["properties"]["email"], "late@example.com"}
+        assert [r["id"] for r in search_all(api, by_title)] == [contact["id"]]
