@@ -245,7 +245,7 @@ from the same models. Durations are seconds or `'30m'`, `'12h'`, `'2d'`, `'1w'`,
 
 def template_reference() -> str:
     """docs/template-reference.md: every concept's kinds and fields, from the models themselves."""
-    from connector.kinds import _members, fields_of
+    from connector.kinds import _members, _tag, fields_of
     from connector.template_schema import CONCEPTS
 
     titles = {
@@ -264,7 +264,7 @@ def template_reference() -> str:
         title, where = titles[name]
         lines += [f"## {title}", "", where, ""]
         for cls in _members(model):
-            tag = cls.__struct_config__.tag
+            tag = _tag(cls)
             heading = f"`{tag}`" if tag else f"`{name}`"
             doc = " ".join((cls.__doc__ or "").split())
             lines += [f"### {heading}", "", doc, ""] if doc else [f"### {heading}", ""]

@@ -351,8 +351,9 @@ class TemplateStream(Stream):
         paginator = Paginator(
             pagination, client.origin, int(page_size) if page_size else None, f"stream {self.name}: "
         )
-        page: PageRequest | None = paginator.first()
-        pending = request(page)
+        first = paginator.first()
+        pending = request(first)
+        page: PageRequest | None = first
         # Ascending streams remember the records of the last value emitted: a page that starts again at that
         # value (an inclusive next page, a restarted cursor) does not emit them twice.
         dedupe = bool(spec is not None and spec.checkpoints_mid_stream and key and pk)

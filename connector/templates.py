@@ -697,7 +697,9 @@ def load_connection(directory: str | Path) -> Connection:
         retry=Retry(**retry),
         error_paths=[
             source
-            for index, source in enumerate(doc.get("errors", {}).get("message", ["errors", "error", "message"]))
+            for index, source in enumerate(
+                doc.get("errors", {}).get("message", ["errors", "error", "message"])
+            )
             if "{{" not in str(source) or c.text(["errors", "message", index], source) is not None
         ],
         streams={},
@@ -709,7 +711,7 @@ def load_connection(directory: str | Path) -> Connection:
         ("stream", "streams", compile_stream, doc.get("stream_defaults")),
         ("sink", "sinks", compile_sink, doc.get("sink_defaults")),
     ):
-        target = connection.streams if kind == "stream" else connection.sinks
+        target: dict[str, Any] = connection.streams if kind == "stream" else connection.sinks
         for file in sorted((directory / folder).glob("*.yaml")):
             try:
                 template_doc = load_yaml(file)
