@@ -361,6 +361,20 @@ class Checker:
                     self.check_template(
                         file, doc, path, source, allowed, self.tap_settings, parent_fields=parent_fields
                     )
+        self.check_rules(file, doc)
+        for index, step in enumerate(doc.get("transform") or []):
+            if not isinstance(step, Mapping):
+                continue
+            record_scope = allowed | {"record"}
+            if step.get("type") == "add_fields" and isinstance(step.get("fields"), Mapping):
+                for path, source in strings(step["fields"], ["transform", index, "fields"]):
+                    self.check_template(
+                        file, doc, path, source, record_scope, self.tap_settings, parent_fields=parent_fields
+                    )
+            if step.get("type") == "keep" and isinstance(step.get("when"), str):
+                self.check_condition(
+                    file, doc, ["transform", index, "when"], step["when"], record_scope, parent_fields
+                )
         if "url" in doc:
             self.check_url(file, doc, ["url"], str(doc["url"]))
         if stream.incremental and not stream.replication_key:
@@ -378,6 +392,48 @@ class Checker:
                     warning=True,
                 )
         self.check_pagination(file, doc, stream)
+
+    def check_condition(
+        self,
+        file: Path,
+        doc: Any,
+        path: list[Any],
+        source: str,
+        allowed: frozenset[str],
+        parent_fields: set[str] | None = None,
+    ) -> None:
+        """A condition (bare Jinja expression, or one inside ``{{ }}``) over the variables it is given."""
+        text = source.strip()
+        if text.startswith("{{") and text.endswith("}}"):
+            text = text[2:-2]
+        self.check_template(
+            file,
+            doc,
+            path,
+            text,
+            allowed,
+            self.tap_settings | self.target_settings,
+            parent_fields=parent_fields,
+            expression=True,
+        )
+
+    def check_rules(self, file: Path, doc: Any) -> None:
+        """Response rules see the answer (response, status, headers) and config."""
+        scope = frozenset({"response", "status", "headers", "config"})
+        for index, rule in enumerate(doc.get("on_response") or []):
+            if not isinstance(rule, Mapping):
+                continue
+            if isinstance(rule.get("when"), str):
+                self.check_condition(file, doc, ["on_response", index, "when"], rule["when"], scope)
+            if isinstance(rule.get("message"), str):
+                self.check_template(
+                    file,
+                    doc,
+                    ["on_response", index, "message"],
+                    rule["message"],
+                    scope,
+                    self.tap_settings | self.target_settings,
+                )
 
     def check_pagination(self, file: Path, doc: Any, stream: StreamTemplate) -> None:
         """What the pagination model cannot know alone: the stream it pages (its kind's fields are checked by the loader)."""
@@ -433,6 +489,19 @@ class Checker:
         properties = (schema or {}).get("properties", {})
         schema_file = self.connection.specs_dir / doc["schema"] if doc.get("schema") else None
         self.check_record_schema(file, doc, schema, schema_file)
+        self.check_rules(file, doc)
+        item = (doc.get("batch") or {}).get("item")
+        if item is not None:
+            for path, source in strings(item, ["batch", "item"]):
+                self.check_template(
+                    file,
+                    doc,
+                    path,
+                    source,
+                    frozenset({"config", "record", "stream"}),
+                    self.target_settings,
+                    schema,
+                )
         if schema:
             for index, name in enumerate(doc.get("exclude", [])):
                 if name not in properties:
