@@ -111,10 +111,10 @@ def convert(
         where = _AT.search(text)
         inner = _path_of(where["path"]) if where else []
         message = _AT.sub("", text)
-        unknown = re.match(r"Object contains unknown field `(.+)`", message)
-        if unknown:
-            inner = [*inner, unknown[1]]
-            message = f"unknown field {unknown[1]!r} (known: {', '.join(known_fields(model, value, inner))})"
+        named = re.match(r"Object contains unknown field `(.+)`", message)
+        if named:
+            inner = [*inner, named[1]]
+            message = f"unknown field {named[1]!r} (known: {', '.join(known_fields(model, value, inner))})"
         elif message.startswith("Invalid value") and inner and inner[-1] == "type":
             message = f"{message.split(' - ')[0].replace('Invalid value', 'unknown type')} (known: {', '.join(kind_names(model))})"
         elif message.startswith("Object missing required field"):

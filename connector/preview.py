@@ -253,10 +253,10 @@ def format_sink_preview(p: SinkPreview) -> str:
         f"{p.input_path}: {read} -> {would}; {len(p.rejected)} rejected.",
     ]
     for n, exchange in enumerate(p.requests, start=1):
-        carried = (
+        count = (
             f" ({exchange.records} record{'s' if exchange.records != 1 else ''})" if exchange.records else ""
         )
-        out += ["", f"--- request {n} of {len(p.requests)}{carried}"]
+        out += ["", f"--- request {n} of {len(p.requests)}{count}"]
         out += format_exchange(exchange)
     for note in p.notes:
         out += ["", note]

@@ -136,12 +136,17 @@ def usage(source: str, expression: bool = False) -> Usage | None:
         ):
             attributes.add((func.node.name, call.args[0].value))
     for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
-        if isinstance(node.node, nodes.Name) and node.node.name in free:
+        target = getattr(node, "node", None)
+        if isinstance(target, nodes.Name) and target.name in free:
             if isinstance(node, nodes.Getattr):
                 if id(node) not in methods:
-                    attributes.add((node.node.name, node.attr))
-            elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
-                attributes.add((node.node.name, node.arg.value))
+                    attributes.add((target.name, node.attr))
+            elif (
+                isinstance(node, nodes.Getitem)
+                and isinstance(node.arg, nodes.Const)
+                and isinstance(node.arg.value, str)
+            ):
+                attributes.add((target.name, node.arg.value))
     return Usage(free, frozenset(attributes))
 
 
@@ -355,9 +360,9 @@ class Checker:
                         f"{name!r} is not a property of the parent stream {parent.name}",
                     )
         allowed = STREAM_VARIABLES if stream.parent else STREAM_VARIABLES - {"parent"}
-        for key in REQUEST_FIELDS:
-            if key in doc:
-                for path, source in strings(doc[key], [key]):
+        for field_key in REQUEST_FIELDS:
+            if field_key in doc:
+                for path, source in strings(doc[field_key], [field_key]):
                     self.check_template(
                         file, doc, path, source, allowed, self.tap_settings, parent_fields=parent_fields
                     )
@@ -381,8 +386,8 @@ class Checker:
             self.report(file, doc, ["incremental"], "has no effect without a replication_key")
         key = stream.replication_key
         if key and key in properties:
-            types = properties[key].get("type")
-            types = {types} if isinstance(types, str) else set(types or [])
+            declared = properties[key].get("type")
+            types = {declared} if isinstance(declared, str) else set(declared or [])
             if types and not types & {"string", "integer", "number"}:
                 self.report(
                     file,
@@ -550,7 +555,7 @@ class Checker:
                     "not sent to a collection URL",
                     warning=True,
                 )
-        body_uses = set()
+        body_uses: set[str] = set()
         for name, found in used_by.items():
             if name.startswith("body"):
                 body_uses |= found.variables
@@ -634,7 +639,7 @@ def targets(paths: list[str]) -> list[tuple[Path, Path | None]]:
     """(connection folder, only this file or None) for each PATH; every bundled connection by default."""
     if not paths:
         return [(connection_dir(name), None) for name in available_connections()]
-    found = []
+    found: list[tuple[Path, Path | None]] = []
     for spec in paths:
         path = Path(spec)
         if path.is_file() and path.suffix in (".yaml", ".yml") and path.name != "connection.yaml":
