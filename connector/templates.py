@@ -18,6 +18,7 @@ import jinja2
 import jsonschema
 import yaml
 
+from connector import bundle
 from connector.errors import TemplateError, TemplateErrors
 from connector.render import (
     Compiled,
@@ -28,10 +29,9 @@ from connector.render import (
     compile_url,
 )
 
-PACKAGE_ROOT = Path(__file__).resolve().parent.parent
-TEMPLATES_ROOT = Path(os.environ.get("CONNECTOR_TEMPLATES", PACKAGE_ROOT / "templates"))
-SPECS_ROOT = Path(os.environ.get("CONNECTOR_SPECS", PACKAGE_ROOT / "specs"))
-TEMPLATE_SCHEMA = SPECS_ROOT / "template.schema.json"
+TEMPLATES_ROOT = bundle.root("templates")
+SPECS_ROOT = bundle.root("specs")
+TEMPLATE_SCHEMA = bundle.template_schema()
 
 HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 
