@@ -31,6 +31,7 @@ from connector.errors import AuthError, ConnectorError, RenderError, UnsafeReque
 from connector.http import ApiClient, Response
 from connector.outcomes import Outcomes, SentRequest, TooManyRejected
 from connector.plugin import ConnectorPlugin, build_plugin_class
+from connector.sinkfields import SinkFields
 from connector.templates import Connection, Setting, SinkTemplate
 
 logger = logging.getLogger("connector.target")
@@ -126,15 +127,7 @@ class TemplateSink(BatchSink):
         self._pool = ThreadPoolExecutor(
             max_workers=self._concurrency, thread_name_prefix=f"sink-{stream_name}"
         )
-        self._exclude = self.template.exclude | {
-            "_sdc_extracted_at",
-            "_sdc_received_at",
-            "_sdc_batched_at",
-            "_sdc_deleted_at",
-            "_sdc_sequence",
-            "_sdc_table_version",
-            "_sdc_sync_started_at",
-        }
+        self._fields = SinkFields(self.template)
 
     def get_validator(self) -> JSONSchemaValidator | None:
         if self.validate_schema:
@@ -162,6 +155,9 @@ class TemplateSink(BatchSink):
                 detail = f"{path}: {exc.error_message}" if path else exc.error_message
                 self._invalid = f"record does not match the stream's schema: {detail}"
                 return record
+        self._invalid = self._fields.type_error(record)
+        if self._invalid is not None:
+            return record
         try:
             self._parse_timestamps_in_record(
                 record=record, schema=self.schema, treatment=self.datetime_error_treatment
@@ -206,7 +202,7 @@ class TemplateSink(BatchSink):
                     error=f"record has no {id_field!r} (the sink's id_field): not sent",
                 )
                 continue
-            body = {k: v for k, v in record.items() if k not in self._exclude}
+            body = self._fields.body(record)
             items.append(Item(index, record, body))
         if not items:
             self.outcomes.flush()

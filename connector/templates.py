@@ -133,6 +133,10 @@ class SinkTemplate:
     max_records: int | None = None
     job: JobTemplate | None = None
     raw: Mapping[str, Any] = field(default_factory=dict)
+    unknown_properties: str = "drop"  # "pass": send properties the record schema does not declare
+    write_properties: dict[str, Any] = field(
+        default_factory=dict
+    )  # write-only parameters: name -> JSON Schema
 
 
 @dataclass(frozen=True)
@@ -542,6 +546,8 @@ def compile_sink(doc: Mapping, file: str, specs_dir: Path, defaults: Mapping | N
         max_records=batch.get("max_records"),
         job=job,
         raw=doc,
+        unknown_properties=merged.get("unknown_properties", "drop"),
+        write_properties=dict(merged.get("write_properties") or {}),
     )
     if schema and sink.id_field and sink.id_field not in schema.get("properties", {}):
         c.error(["id_field"], f"{sink.id_field!r} is not a property of the record schema {merged['schema']}")
