@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, ClassVar
@@ -65,13 +66,17 @@ class TemplateStream(Stream):
     # -- output: skip singer-sdk's per-record type conformance when it can change nothing
 
     def _fast_path(self) -> bool:
-        """True when records can be written as parsed: identity stream map, every property selected."""
+        """True when records can be written as parsed: one identity stream map that flattens nothing,
+        every property selected. Any mapper that could change a record takes singer-sdk's own path.
+        CONNECTOR_FAST_PATH=off takes it always (to compare the two)."""
         if self._fast is None:
             mask = self.mask
             self._fast = (
-                len(self.stream_maps) == 1
+                os.environ.get("CONNECTOR_FAST_PATH", "on") != "off"
+                and len(self.stream_maps) == 1
                 and type(self.stream_maps[0]) is SameRecordTransform
                 and self.stream_maps[0].stream_alias == self.name
+                and not self.stream_maps[0].flattening_enabled
                 and all(mask.get(("properties", name), True) for name in self._schema_keys)
             )
         return self._fast
