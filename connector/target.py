@@ -29,6 +29,7 @@ from singer_sdk.sinks.core import JSONSchemaValidator
 from connector.builder import BuiltRequest, RequestBuilder
 from connector.errors import AuthError, ConnectorError, RenderError, UnsafeRequestError
 from connector.http import ApiClient, Response
+from connector.ordering import object_key
 from connector.outcomes import Outcomes, SentRequest, TooManyRejected
 from connector.plugin import ConnectorPlugin, build_plugin_class
 from connector.sinkfields import SinkFields
@@ -128,6 +129,7 @@ class TemplateSink(BatchSink):
             max_workers=self._concurrency, thread_name_prefix=f"sink-{stream_name}"
         )
         self._fields = SinkFields(self.template)
+        self._object_key = object_key(self.template)
 
     def get_validator(self) -> JSONSchemaValidator | None:
         if self.validate_schema:
@@ -271,7 +273,7 @@ class TemplateSink(BatchSink):
                 continue
             if self.template.batch_size == 1:
                 # Records about the same object go out one after another, in input order: the last one wins.
-                key = ("id", str(item.record.get(id_field))) if id_field else ("n", item.index)
+                key = ("id", self._object_key(item.record)) if id_field else ("n", item.index)
                 groups[key].append((item, built))
             else:
                 key = built.target_key() + tuple(str(item.record.get(f)) for f in self.template.group_by)

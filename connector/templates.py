@@ -134,9 +134,9 @@ class SinkTemplate:
     job: JobTemplate | None = None
     raw: Mapping[str, Any] = field(default_factory=dict)
     unknown_properties: str = "drop"  # "pass": send properties the record schema does not declare
-    write_properties: dict[str, Any] = field(
-        default_factory=dict
-    )  # write-only parameters: name -> JSON Schema
+    # Write-only parameters the API takes beyond the record schema: name -> JSON Schema.
+    write_properties: dict[str, Any] = field(default_factory=dict)
+    id_normalize: tuple[str, ...] = ()  # how the API compares id_field values (casefold, trim)
 
 
 @dataclass(frozen=True)
@@ -548,6 +548,7 @@ def compile_sink(doc: Mapping, file: str, specs_dir: Path, defaults: Mapping | N
         raw=doc,
         unknown_properties=merged.get("unknown_properties", "drop"),
         write_properties=dict(merged.get("write_properties") or {}),
+        id_normalize=tuple(merged.get("id_normalize") or ()),
     )
     if schema and sink.id_field and sink.id_field not in schema.get("properties", {}):
         c.error(["id_field"], f"{sink.id_field!r} is not a property of the record schema {merged['schema']}")
