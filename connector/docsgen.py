@@ -45,7 +45,12 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 def _settings_rows(settings: list[Setting]) -> list[list[str]]:
     rows = []
     for s in settings:
-        kind = s.type + (", secret" if s.secret else "") + (", required" if s.required else "")
+        kind = (
+            s.type
+            + (", secret" if s.secret else "")
+            + (", required" if s.required else "")
+            + (f", {s.only} only" if s.only else "")
+        )
         default = (
             _code(str(s.default).lower() if isinstance(s.default, bool) else str(s.default))
             if s.default is not None

@@ -65,6 +65,9 @@ TARGET_SETTINGS = [
 ]
 
 
+UNUSED_SDK_SETTINGS = ("add_record_metadata", "load_method", "batch_size_rows")
+
+
 @dataclass
 class Item:
     """One record on its way: the record as received and what the body sees (minus excluded)."""
@@ -454,6 +457,14 @@ class ConnectorTarget(ConnectorPlugin, Target):
     default_sink_class = TemplateSink
     fatal_errors = (ConnectorError, MissingKeyPropertiesError, RecordsWithoutSchemaException)
 
+    @classmethod
+    def append_builtin_config(cls, config_jsonschema: dict) -> None:
+        """singer-sdk's settings, less those that mean nothing to an API target: record metadata (never
+        sent), load methods (an API has no table to overwrite), batch_size_rows (``batch_records``)."""
+        super().append_builtin_config(config_jsonschema)
+        for name in UNUSED_SDK_SETTINGS:
+            config_jsonschema["properties"].pop(name, None)
+
     def __init__(self, *args: Any, config: Any = None, **kwargs: Any) -> None:
         self._outcomes: Outcomes | None = None
         self._emitted_state: dict | None = None
@@ -500,9 +511,17 @@ class ConnectorTarget(ConnectorPlugin, Target):
             return self.connection.sinks[name]
         except KeyError:
             known = ", ".join(sorted(self.connection.sinks))
-            how = "stream_sinks" if stream_name in mapping else "sink"
+            where = (
+                f"`stream_sinks` maps it to {name!r}"
+                if stream_name in mapping
+                else f"`sink` is {name!r}"
+                if self.config.get("sink")
+                else "neither `stream_sinks` nor `sink` names one, and no sink has the stream's name"
+            )
             raise ConnectorError(
-                f"no sink {name!r} for stream {stream_name!r}: set `{how}` in the config to one of: {known}"
+                f"no sink {name!r} for stream {stream_name!r} ({where}): map the stream in the "
+                f'`stream_sinks` setting, e.g. {{"{stream_name}": "SINK"}}, or set `sink` for every stream; '
+                f"sinks: {known}"
             ) from None
 
     def _bad_line(self, number: int, line: str, error: str) -> None:

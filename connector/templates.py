@@ -147,6 +147,7 @@ class Setting:
     default: Any = None
     secret: bool = False
     required: bool = False
+    only: str | None = None  # "tap" or "target": offered by that plugin alone (start_date reads)
 
 
 @dataclass(frozen=True)
