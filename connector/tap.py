@@ -16,10 +16,10 @@ from typing import Any, ClassVar
 
 import orjson
 from singer_sdk import Stream, Tap
-from singer_sdk.helpers._util import utc_now
 from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.singerlib import RecordMessage
 
+from connector import sdk_compat
 from connector.builder import RequestBuilder
 from connector.errors import ConnectorError, HTTPStatusError
 from connector.http import ApiClient, Response
@@ -86,7 +86,10 @@ class TemplateStream(Stream):
         # conforming it again costs ~100 us per record (most of a sync's CPU). Anything else takes the SDK path.
         if self._fast_path() and self._schema_keys.issuperset(record):
             yield RecordMessage(
-                stream=self.name, record=record, version=self._stream_version, time_extracted=utc_now()
+                stream=self.name,
+                record=record,
+                version=sdk_compat.stream_version(self),
+                time_extracted=dt.datetime.now(dt.timezone.utc),
             )
             return
         yield from super()._generate_record_messages(record)

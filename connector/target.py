@@ -7,6 +7,7 @@ after every sink has drained, i.e. after every record before it has its outcome 
 
 from __future__ import annotations
 
+import atexit
 import copy
 import json
 import logging
@@ -26,6 +27,7 @@ from singer_sdk.singerlib.exceptions import InvalidInputLine
 from singer_sdk.sinks import BatchSink
 from singer_sdk.sinks.core import JSONSchemaValidator
 
+from connector import sdk_compat
 from connector.builder import BuiltRequest, RequestBuilder
 from connector.errors import AuthError, ConnectorError, RenderError, UnsafeRequestError
 from connector.http import ApiClient, Response
@@ -152,9 +154,10 @@ class TemplateSink(BatchSink):
 
     def _validate_and_parse(self, record: dict) -> dict:
         self._invalid = None
-        if self._validator is not None:
+        validator = sdk_compat.record_validator(self)
+        if validator is not None:
             try:
-                self._validator.validate(record)
+                validator.validate(record)
             except InvalidRecord as exc:
                 path = ".".join(str(p) for p in getattr(exc.__cause__, "absolute_path", ()))
                 detail = f"{path}: {exc.error_message}" if path else exc.error_message
@@ -469,6 +472,10 @@ class ConnectorTarget(ConnectorPlugin, Target):
         self._outcomes: Outcomes | None = None
         self._emitted_state: dict | None = None
         self.drains = 0  # batches sent so far: a STATE may follow each
+        self._finished = False
+        atexit.register(
+            self.finish
+        )  # a run stopped by an error still closes its files and says what happened
         kwargs.setdefault("message_reader", LenientReader(self._bad_line))
         super().__init__(*args, config=config, **kwargs)
 
@@ -568,10 +575,10 @@ class ConnectorTarget(ConnectorPlugin, Target):
     def _checkpoint(self) -> None:
         """Pass the latest STATE on as soon as every record received before it has its outcome (all sinks
         drained), rather than only at the end of the input or singer-sdk's 5-minute drain."""
-        state = self._latest_state
+        state = sdk_compat.latest_state(self)
         if state is None or state == self._emitted_state:
             return
-        if any(sink.current_size for sink in (*self._sinks_active.values(), *self._sinks_to_clear)):
+        if any(sink.current_size for sink in sdk_compat.sinks_holding_records(self)):
             return
         self._write_state_message(copy.deepcopy(state))
 
@@ -589,13 +596,16 @@ class ConnectorTarget(ConnectorPlugin, Target):
             self.outcomes.reject(str(message.get("stream")), message.get("record"), kind=kind, error=error)
         self.outcomes.flush()
 
-    def listen(self, file_input: Any = None) -> None:
-        try:
-            super().listen(file_input)
-        finally:
-            self._finish()
+    def process_endofpipe(self) -> None:
+        super().process_endofpipe()
+        self.finish()
 
-    def _finish(self) -> None:
+    def finish(self) -> None:
+        """Close the outcome files, log the summary, close the client: at the end of the input, or at exit
+        when the run stopped on an error (harmless to call again)."""
+        if self._finished:
+            return
+        self._finished = True
         if self._outcomes is not None:
             self._outcomes.close()
             summary = self._outcomes.summary()
