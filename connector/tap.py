@@ -15,11 +15,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, ClassVar
 
 import orjson
-from singer_sdk import Stream, Tap
+from singer_sdk import Stream, Tap, metrics
 from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.singerlib import RecordMessage
 
-from connector import sdk_compat
+from connector import batch_output, sdk_compat
 from connector.builder import RequestBuilder
 from connector.errors import ConnectorError, HTTPStatusError
 from connector.http import ApiClient, Response
@@ -27,6 +27,7 @@ from connector.pagination import PageRequest, Paginator
 from connector.plugin import ConnectorPlugin, build_plugin_class
 from connector.render import dot_path
 from connector.singer_io import FastWriter
+from connector.sync_metrics import sync_timer
 from connector.templates import Connection, StreamTemplate
 
 logger = logging.getLogger("connector.tap")
@@ -59,6 +60,7 @@ class TemplateStream(Stream):
         self._records_getter = dot_path(template.records)
         self._schema_keys = frozenset(template.schema.get("properties", {}))
         self._fast: bool | None = None
+        self._batch_deselected: frozenset[str] | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._builder: RequestBuilder | None = None  # needs the client's origin: made on first read
         self._method = ""
@@ -93,6 +95,18 @@ class TemplateStream(Stream):
             )
             return
         yield from super()._generate_record_messages(record)
+
+    def post_process(self, row: dict, context: dict | None = None) -> dict | None:
+        if self._batch_deselected is None:
+            self._batch_deselected = batch_output.deselected_properties(
+                self.config, self.mask, self._schema_keys
+            )
+        if self._batch_deselected:  # (only with batch_config: the RECORD path drops them itself)
+            return {k: v for k, v in row.items() if k not in self._batch_deselected}
+        return row
+
+    def get_sync_timer(self) -> metrics.Timer:
+        return sync_timer(self.name)  # a stream stopped after its one record in --test succeeded
 
     @property
     def is_sorted(self) -> bool:
@@ -266,6 +280,7 @@ class ConnectorTap(ConnectorPlugin, Tap):
         return passed
 
     def sync_all(self) -> None:
+        batch_output.check(self.config)
         try:
             super().sync_all()
         except HTTPStatusError as exc:
