@@ -9,6 +9,7 @@ from __future__ import annotations
 from importlib.metadata import entry_points
 from pathlib import Path
 
+from connector import bundle
 from connector.plugin import ENGINE_SETTINGS
 from connector.target import TARGET_SETTINGS
 from connector.templates import (
@@ -21,7 +22,10 @@ from connector.templates import (
 )
 from connector.workspace import load, relative
 
-DEFAULT_OUT = TEMPLATES_ROOT.parent / "docs" / "connectors"  # next to templates/: the repository's docs
+# Next to templates/ (the repository's docs); an installed package's own data is no place for them.
+DEFAULT_OUT = (
+    Path("docs") if bundle.is_shipped(TEMPLATES_ROOT) else TEMPLATES_ROOT.parent / "docs"
+) / "connectors"
 
 
 def _cell(text: object) -> str:
@@ -41,7 +45,12 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 def _settings_rows(settings: list[Setting]) -> list[list[str]]:
     rows = []
     for s in settings:
-        kind = s.type + (", secret" if s.secret else "") + (", required" if s.required else "")
+        kind = (
+            s.type
+            + (", secret" if s.secret else "")
+            + (", required" if s.required else "")
+            + (f", {s.only} only" if s.only else "")
+        )
         default = (
             _code(str(s.default).lower() if isinstance(s.default, bool) else str(s.default))
             if s.default is not None

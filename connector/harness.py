@@ -210,6 +210,7 @@ def run_sink(
             except StopAfterFirst:
                 pass
             finally:
+                target.finish()
                 if target._watched is not None:
                     target._watched.close()
         rejected = _read_jsonl(rejected_path)

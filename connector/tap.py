@@ -9,16 +9,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, ClassVar
 
-from singer_sdk import Stream, Tap
-from singer_sdk.helpers._util import utc_now
+from singer_sdk import Stream, Tap, metrics
 from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.singerlib import RecordMessage
 
-from connector import jsonio
+from connector import batch_output, jsonio, sdk_compat
 from connector.bodies import encode
 from connector.builder import BuiltRequest, RequestBuilder
 from connector.errors import ConnectorError, HTTPStatusError
@@ -32,6 +32,7 @@ from connector.render import compile_text, dot_path
 from connector.responses import ResponseRules
 from connector.secrets import REDACTOR
 from connector.singer_io import FastWriter
+from connector.sync_metrics import sync_timer
 from connector.templates import Connection, StreamTemplate
 from connector.throttle import Spacing
 from connector.transform import Transformer
@@ -68,6 +69,7 @@ class TemplateStream(Stream):
         self._schema_keys = frozenset(template.schema.get("properties", {}))
         self.record_check = RecordCheck(template.name, template.schema, template.primary_key)
         self._fast: bool | None = None
+        self._batch_deselected: frozenset[str] | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._builder: RequestBuilder | None = None  # needs the client's origin: made on first read
         self._rules = ResponseRules(template.on_response)
@@ -83,13 +85,17 @@ class TemplateStream(Stream):
     # -- output: skip singer-sdk's per-record type conformance when it can change nothing
 
     def _fast_path(self) -> bool:
-        """True when records can be written as parsed: identity stream map, every property selected."""
+        """True when records can be written as parsed: one identity stream map that flattens nothing,
+        every property selected. Any mapper that could change a record takes singer-sdk's own path.
+        CONNECTOR_FAST_PATH=off takes it always (to compare the two)."""
         if self._fast is None:
             mask = self.mask
             self._fast = (
-                len(self.stream_maps) == 1
+                os.environ.get("CONNECTOR_FAST_PATH", "on") != "off"
+                and len(self.stream_maps) == 1
                 and type(self.stream_maps[0]) is SameRecordTransform
                 and self.stream_maps[0].stream_alias == self.name
+                and not self.stream_maps[0].flattening_enabled
                 and all(mask.get(("properties", name), True) for name in self._schema_keys)
             )
         return self._fast
@@ -99,10 +105,25 @@ class TemplateStream(Stream):
         # conforming it again costs ~100 us per record (most of a sync's CPU). Anything else takes the SDK path.
         if self._fast_path() and self._schema_keys.issuperset(record):
             yield RecordMessage(
-                stream=self.name, record=record, version=self._stream_version, time_extracted=utc_now()
+                stream=self.name,
+                record=record,
+                version=sdk_compat.stream_version(self),
+                time_extracted=dt.datetime.now(dt.timezone.utc),
             )
             return
         yield from super()._generate_record_messages(record)
+
+    def post_process(self, row: dict, context: dict | None = None) -> dict | None:
+        if self._batch_deselected is None:
+            self._batch_deselected = batch_output.deselected_properties(
+                self.config, self.mask, self._schema_keys
+            )
+        if self._batch_deselected:  # (only with batch_config: the RECORD path drops them itself)
+            return {k: v for k, v in row.items() if k not in self._batch_deselected}
+        return row
+
+    def get_sync_timer(self) -> metrics.Timer:
+        return sync_timer(self.name)  # a stream stopped after its one record in --test succeeded
 
     @property
     def is_sorted(self) -> bool:
@@ -436,6 +457,7 @@ class ConnectorTap(ConnectorPlugin, Tap):
         return passed
 
     def sync_all(self) -> None:
+        batch_output.check(self.config)
         try:
             super().sync_all()
         except HTTPStatusError as exc:
