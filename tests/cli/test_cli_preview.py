@@ -179,12 +179,18 @@ def test_sink_preview_reads_lines_as_bytes_and_keeps_numbers_exact(tmp_path):
     """A line that is not UTF-8 is one unreadable line; numbers reach the body digit for digit."""
     from decimal import Decimal
 
+    env = isolated_templates(tmp_path, "helpdesk")
+    (tmp_path / "templates/helpdesk/sinks/numbers.yaml").write_text(
+        'name: numbers\nurl: /api/v1/tickets/import\nbatch: {size: 100}\nbody: {tickets: "{{ records }}"}\n'
+    )
     records = tmp_path / "records.jsonl"
     records.write_bytes(
         b'{"subject": "exact", "amount": 12345678901234567.89, "count": 123456789012345678901234567890}\n'
         b'{"subject": "caf\xe9"}\n'
     )
-    result = run_cli("preview", "import_tickets", "-c", "helpdesk", "--input", str(records), "--json")
+    result = run_cli(
+        "preview", "numbers", "-c", "helpdesk", "--input", str(records), "--json", env=env, cwd=tmp_path
+    )
     assert result.returncode == 1, result.stderr  # the unreadable line is a rejection
     preview = json.loads(result.stdout, parse_float=Decimal)
     (request,) = preview["requests"]

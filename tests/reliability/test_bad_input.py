@@ -553,11 +553,8 @@ def test_a_schema_for_a_stream_without_a_sink_stops_after_the_records_before_it_
     )
     posts = [e for e in sb.journal() if e["method"] == "POST"]
     assert run.returncode == 1
-    last = run.stderr.splitlines()[-1]
-    assert last.startswith(
-        "target-salesloft: error: line 5: no sink for stream 'contacts': no sink has its name and the config maps "
-        'it to none; name one in `stream_sinks` ({"contacts": "<sink>"}) or `sink`. Sinks: '
-    ), last
+    (error,) = [line for line in run.stderr.splitlines() if line.startswith("target-salesloft: error: ")]
+    assert "line 5: " in error and "'contacts'" in error and "`stream_sinks`" in error, error
     assert sorted(p["body"]["name"] for p in posts) == ["Buffered One", "Buffered Two"]
     assert run.states == [state]
 
