@@ -785,7 +785,7 @@ class ConnectorTarget(ConnectorPlugin, Target):
         self.drain_all()
         if kind is not None:
             self.outcomes.reject(str(message.get("stream")), message.get("record"), kind=kind, error=error)
-        self.outcomes.flush()
+        self.finish()  # the summary before the error line: the error stays the last thing said
 
     def process_endofpipe(self) -> None:
         super().process_endofpipe()
