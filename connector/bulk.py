@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from connector.builder import RequestBuilder
-from connector.errors import AuthError, ConnectorError, HTTPStatusError
+from connector.errors import AuthError, ConnectorError, HTTPStatusError, RunStopped
 from connector.http import unanswered_attempts
 from connector.outcomes import SentRequest
 from connector.pagination import Paginator
@@ -105,7 +105,7 @@ class BulkJobRun:
         try:
             created, _ = self._call(job.create)
         except (HTTPStatusError, ConnectorError) as exc:
-            if isinstance(exc, AuthError):
+            if isinstance(exc, (AuthError, RunStopped)):
                 raise
             for item in self.items:
                 outcomes.reject(
@@ -127,7 +127,7 @@ class BulkJobRun:
                 self._call(job.upload, records=[bodies[i] for i in part])
                 uploaded += part
             except (HTTPStatusError, ConnectorError) as exc:
-                if isinstance(exc, AuthError):
+                if isinstance(exc, (AuthError, RunStopped)):
                     raise
                 status = exc.status if isinstance(exc, HTTPStatusError) else None
                 for i in part:
@@ -146,7 +146,7 @@ class BulkJobRun:
                 self._call(job.start, may_have_landed=True)
             final = self._poll(job.poll)
             failures = self._failures(uploaded) if job.failures is not None else {}
-        except AuthError:
+        except (AuthError, RunStopped):
             raise
         except ConnectorError as exc:
             # The job may or may not have applied them: hand them back for a re-run (upserts are idempotent).
@@ -220,7 +220,7 @@ class BulkJobRun:
                 return body
             if time.monotonic() > deadline:
                 raise ConnectorError(f"bulk job {self.job['id']} not done after {step.timeout_seconds}s")
-            time.sleep(interval)
+            self.client.wait(interval)
             interval = min(interval * 1.5, 10.0)
 
     def _failures(self, uploaded: list[int]) -> dict[int, str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
@@ -12,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
 
-from connector.errors import ConnectorError
+from connector.errors import ConnectorError, RunStopped
 from connector.http import ApiClient
 from connector.secrets import REDACTOR, install_logging_filter
 from connector.templates import Connection, Setting
@@ -42,6 +43,11 @@ ENGINE_SETTINGS = [
     Setting("rate_reserve", "integer", "Cost points per window left unused for other integrations."),
     Setting("max_attempts", "integer", "Attempts per request before giving up on 429/5xx/network errors."),
     Setting("max_backoff_seconds", "number", "Longest wait between two attempts."),
+    Setting(
+        "max_retry_after_seconds",
+        "number",
+        "Longest Retry-After of a 429 waited out (default 3600); a longer one stops the run with an error.",
+    ),
     Setting(
         "request_timeout",
         "number",
@@ -133,6 +139,7 @@ class ConnectorPlugin:
             config if not isinstance(config, Mapping) else self._cli_config_paths
         )
         self._client: ApiClient | None = None
+        self._stopping = False
         super().__init__(*args, config=config, **kwargs)
 
     @classmethod
@@ -153,7 +160,20 @@ class ConnectorPlugin:
             yield
         except cls.fatal_errors as exc:
             sys.stderr.write(f"{cls.name}: error: {REDACTOR.redact(str(exc))}\n")  # type: ignore[attr-defined]
-            raise SystemExit(1) from None
+            raise SystemExit(getattr(exc, "exit_code", 1)) from None
+
+    def _handle_termination(self, signum: int, frame: Any) -> None:
+        """SIGTERM/SIGINT: end every wait at once and stop (singer-sdk's handler drains the sinks, which
+        waits out every Retry-After and backoff first). Requests on the wire finish and their records get
+        their outcome; records not sent get none and stay after the last STATE. A second signal: exit now."""
+        name = signal.Signals(signum).name
+        if self._stopping:
+            os._exit(128 + signum)
+        self._stopping = True
+        logger.warning("%s received: stopping; records not sent yet stay after the last STATE", name)
+        if self._client is not None:
+            self._client.stop(f"stopped by {name}")
+        raise RunStopped(f"stopped by {name}", exit_code=128 + signum)
 
     def make_client(self, *, need_credentials: bool = True, max_connections: int = 16) -> ApiClient:
         live = dict(self.config)  # type: ignore[attr-defined]

@@ -27,7 +27,7 @@ from singer_sdk.sinks import BatchSink
 from singer_sdk.sinks.core import JSONSchemaValidator
 
 from connector.builder import BuiltRequest, RequestBuilder
-from connector.errors import AuthError, ConnectorError, RenderError, UnsafeRequestError
+from connector.errors import AuthError, ConnectorError, RenderError, RunStopped, UnsafeRequestError
 from connector.http import ApiClient, Response
 from connector.outcomes import Outcomes, SentRequest, TooManyRejected
 from connector.plugin import ConnectorPlugin, build_plugin_class
@@ -312,7 +312,7 @@ class TemplateSink(BatchSink):
             return None  # the run is stopping: these records get no outcome, and no STATE covers them
         try:
             self._send_one(members)
-        except (TooManyRejected, AuthError) as exc:
+        except (TooManyRejected, AuthError, RunStopped) as exc:
             self._stopped = True
             return exc
         return None
@@ -352,7 +352,7 @@ class TemplateSink(BatchSink):
                 json_body=built.body if built.body_format == "json" else None,
                 form_body=built.body if built.body_format == "form" else None,
             )
-        except AuthError:
+        except (AuthError, RunStopped):
             raise
         except RenderError as exc:  # a header or URL that is not valid HTTP: refused before sending
             for record in records:
@@ -399,6 +399,11 @@ class TemplateSink(BatchSink):
                 request=sent,
                 sink=self.template.name,
             )
+
+    def stop_sending(self) -> None:
+        """Let the requests on the wire finish; send no other."""
+        self._stopped = True
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
     def clean_up(self) -> None:
         self._pool.shutdown(wait=True)
@@ -590,6 +595,8 @@ class ConnectorTarget(ConnectorPlugin, Target):
             self._finish()
 
     def _finish(self) -> None:
+        for sink in (*self._sinks_active.values(), *self._sinks_to_clear):
+            sink.stop_sending()  # a run stopping early: requests on the wire finish and write their outcome
         if self._outcomes is not None:
             self._outcomes.close()
             summary = self._outcomes.summary()

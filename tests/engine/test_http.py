@@ -307,3 +307,32 @@ def test_429_waits_for_retry_after_on_a_connection_without_budget_headers(serve)
     api = serve(handler, "helpdesk", api_token="t-123456")
     assert api.send("GET", api.url("/tickets")).status_code == 200
     assert calls[1] - calls[0] >= 0.3
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [("2", 2.0), ("0.5", 0.5), ("-3", 0.0), ("inf", float("inf")), ("1e400", float("inf")), ("nan", None)]
+    + [("soon", None), ("", None), ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0), ("Wed, 21 Oct 2015", None)],
+)
+def test_retry_after_values_of_every_shape_are_read_without_error(value, seconds):
+    from connector.http import _retry_after
+
+    assert _retry_after({"retry-after": value}) == seconds
+
+
+def test_an_http_date_retry_after_is_honoured(serve):
+    from email.utils import formatdate
+
+    calls = []
+
+    def handler(request):
+        calls.append(time.monotonic())
+        if len(calls) == 1:
+            return httpx.Response(
+                429, json={}, headers={"Retry-After": formatdate(time.time() + 2, usegmt=True)}
+            )
+        return httpx.Response(200, json={})
+
+    api = serve(handler)
+    assert api.send("GET", api.url("/v2/people.json")).status_code == 200
+    assert calls[1] - calls[0] >= 0.9  # the date has whole seconds: between 1 and 2 s from now

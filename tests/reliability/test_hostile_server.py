@@ -8,12 +8,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
-from helpers import BIN, write_json
 from hostile_server import (
     HostileServer,
     always,
@@ -25,52 +23,9 @@ from hostile_server import (
     huge_length,
     trickle,
 )
-from reliability_support import as_lines, singer_messages
+from reliability_support import ITEMS, as_lines, hostile_argv, rejected, singer_messages
 
-API_KEY = "hostile-test-key-7c2e"
 TRANSPORTS = ["wire", "httpx"]
-
-CONNECTION = """\
-name: hostile
-description: An API served by a hostile server, for the reliability tests.
-base_url: "{{ config.base_url }}"
-settings:
-  - {name: base_url, type: string}
-  - {name: api_key, type: string, secret: true}
-auth:
-  - {type: bearer, when: api_key, token: api_key}
-retry: {max_attempts: 3, backoff_seconds: 0.01, max_backoff_seconds: 0.01}
-stream_defaults:
-  records: data
-"""
-ITEMS = """\
-name: items
-url: /v1/items
-primary_key: [id]
-schema: items.json
-"""
-POST_ITEM = """\
-name: post_item
-method: POST
-url: /v1/items
-headers:
-  Idempotency-Key: "{{ record.key }}"
-"""
-
-
-def hostile_connection(tmp_path: Path, items: str = ITEMS) -> Path:
-    root = tmp_path / "hostile"
-    for folder in ("streams", "sinks", "specs"):
-        (root / folder).mkdir(parents=True)
-    (root / "connection.yaml").write_text(CONNECTION)
-    (root / "streams" / "items.yaml").write_text(textwrap.dedent(items))
-    (root / "sinks" / "post_item.yaml").write_text(POST_ITEM)
-    schema = {
-        "type": "object",
-        "properties": {"id": {"type": "integer"}, "name": {"type": ["string", "null"]}},
-    }
-    (root / "specs" / "items.json").write_text(json.dumps(schema))
-    return root
 
 
 def run_connector(
@@ -85,27 +40,8 @@ def run_connector(
     **config: object,
 ) -> subprocess.CompletedProcess:
     """``connector tap|target`` of the hostile connection against ``server``; ``items``: the stream's YAML."""
-    settings = {
-        "base_url": server.url,
-        "api_key": API_KEY,
-        "http_transport": transport,
-        "rejected_path": str(tmp_path / "rejected.jsonl"),
-        **config,
-    }
-    config_path = write_json(tmp_path / "config.json", settings)
-    root = hostile_connection(tmp_path, items)
-    return subprocess.run(
-        [str(BIN / "connector"), role, str(root), "--config", str(config_path), *args],
-        input=stdin,
-        text=True,
-        capture_output=True,
-        timeout=timeout,
-    )
-
-
-def rejected(tmp_path: Path) -> list[dict]:
-    path = tmp_path / "rejected.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    argv = hostile_argv(role, tmp_path, server.url, transport, items, **config)
+    return subprocess.run([*argv, *args], input=stdin, text=True, capture_output=True, timeout=timeout)
 
 
 # -- header injection and request smuggling
@@ -176,7 +112,7 @@ def bomb() -> bytes:
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_a_gzip_bomb_fails_its_request_naming_the_cap_without_inflating_it(tmp_path, transport, bomb):
     with HostileServer(always(bomb)) as server:
-        argv = tap_argv(tmp_path, server, transport)
+        argv = hostile_argv("tap", tmp_path, server.url, transport)
         proc, peak = peak_rss_mb(argv)
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert "decompressed body is larger than max_response_bytes (67,108,864 bytes)" in proc.stderr
@@ -258,9 +194,3 @@ def test_a_trickled_answer_to_a_write_is_a_transport_rejection_within_request_ti
     assert time.monotonic() - started < 1.5 + 5
     (row,) = rejected(tmp_path)
     assert row["reason"] == "transport" and "ReadTimeout" in row["error"], row
-
-
-def tap_argv(tmp_path: Path, server: HostileServer, transport: str, **config: object) -> list[str]:
-    settings = {"base_url": server.url, "api_key": API_KEY, "http_transport": transport, **config}
-    config_path = write_json(tmp_path / "config.json", settings)
-    return [str(BIN / "connector"), "tap", str(hostile_connection(tmp_path)), "--config", str(config_path)]
