@@ -345,6 +345,36 @@ def _retry_after(headers: Any) -> float | None:
     return max(0.0, seconds)
 
 
+DEFAULT_TOKEN_LIFETIME = 7200.0
+
+
+def _token_payload(response: httpx.Response, token_url: str) -> dict[str, Any]:
+    """The token endpoint's JSON answer; anything else (an HTML login page, a proxy's error page) is one
+    clear error, never a traceback."""
+    try:
+        payload = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        payload = None
+    if not isinstance(payload, dict) or not isinstance(payload.get("access_token"), str):
+        kind = response.headers.get("content-type", "no content type").split(";")[0]
+        got = "JSON without an access_token" if isinstance(payload, dict) else f"not a JSON token ({kind})"
+        raise AuthError(
+            f"OAuth token endpoint {token_url} answered {response.status_code} with {got}: "
+            "check token_url (it must be the API's OAuth token endpoint)"
+        )
+    return payload
+
+
+def _token_lifetime(expires_in: Any) -> float:
+    """Seconds an access token lives. A missing, non-numeric, zero or negative ``expires_in`` says nothing
+    usable: taken as the usual 2 hours (a 401 refreshes earlier), not as "refresh before every request"."""
+    try:
+        seconds = float(expires_in)
+    except (TypeError, ValueError):
+        return DEFAULT_TOKEN_LIFETIME
+    return seconds if 0 < seconds < float("inf") else DEFAULT_TOKEN_LIFETIME
+
+
 class Authenticator:
     """Adds credentials to requests; refreshes OAuth2 tokens before expiry and on 401."""
 
@@ -469,11 +499,11 @@ class Authenticator:
                 "The refresh token may have been used already (they are single-use) or revoked: "
                 "authorize again and put the new refresh token in the config."
             )
-        payload = orjson.loads(response.content)
+        payload = _token_payload(response, token_url)
         self._access_token = payload["access_token"]
         new_refresh = payload.get("refresh_token") or self._refresh_token
         REDACTOR.add(self._access_token, new_refresh)
-        self._lifetime = float(payload.get("expires_in", 7200))
+        self._lifetime = _token_lifetime(payload.get("expires_in"))
         self._expires_at = time.monotonic() + self._lifetime
         rotated = new_refresh != self._refresh_token
         self._refresh_token = new_refresh

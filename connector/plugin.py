@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 import os
@@ -13,10 +14,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
 
+from jsonschema import ValidationError
+from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.plugin_base import JSONSchemaValidator  # the validator that also fills in defaults
+
 from connector.errors import ConnectorError, RunStopped
 from connector.http import ApiClient
 from connector.secrets import REDACTOR, install_logging_filter
 from connector.templates import Connection, Setting
+from connector.workspace import read_config
 
 logger = logging.getLogger("connector.plugin")
 
@@ -74,11 +80,25 @@ ENGINE_SETTINGS = [
 ]
 
 
+# What the engine's numeric and named settings may hold: a zero request_timeout fails every connect.
+ENGINE_BOUNDS: dict[str, dict[str, Any]] = {
+    "request_timeout": {"exclusiveMinimum": 0},
+    "max_attempts": {"minimum": 1},
+    "max_backoff_seconds": {"minimum": 0},
+    "max_retry_after_seconds": {"minimum": 0},
+    "max_response_bytes": {"minimum": 1024},
+    "rate_window_seconds": {"exclusiveMinimum": 0},
+    "rate_budget": {"minimum": 1},
+    "rate_reserve": {"minimum": 0},
+    "http_transport": {"enum": ["httpx", "wire", None]},
+}
+
+
 def config_schema(connection: Connection, extra: Iterable[Setting] = ()) -> dict[str, Any]:
     properties: dict[str, Any] = {}
     required = []
     for setting in [*connection.settings, *ENGINE_SETTINGS, *extra]:
-        prop = dict(SETTING_TYPES[setting.type])
+        prop = {**SETTING_TYPES[setting.type], **ENGINE_BOUNDS.get(setting.name, {})}
         if setting.description:
             prop["description"] = setting.description
         if setting.default is not None:
@@ -113,7 +133,7 @@ class ConfigWriter:
                 ", ".join(sorted(update)),
             )
             return
-        path = self.paths[-1]
+        path = self.paths[-1].resolve()  # a symlinked config is written through its link, not replaced
         data = json.loads(path.read_text())
         data.update(update)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
@@ -145,7 +165,32 @@ class ConnectorPlugin:
     @classmethod
     def cb_config(cls, ctx: Any, param: Any, value: tuple[str, ...]) -> Any:
         cls._cli_config_paths = tuple(v for v in value if v != "ENV")
+        with cls._one_line_errors():
+            for path in cls._cli_config_paths:
+                read_config(
+                    path
+                )  # a missing or malformed file: one line naming it and the JSON error, exit 2
         return super().cb_config(ctx, param, value)  # type: ignore[misc]
+
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        """singer-sdk's check, with errors that never show a secret setting's value (a number given for a
+        key would be printed as is), and a warning for each setting the plugin does not know (a typo)."""
+        schema = self.config_jsonschema  # type: ignore[attr-defined]
+        self.append_builtin_config(schema)  # type: ignore[attr-defined]
+        properties = schema.get("properties", {})
+        errors = [
+            _config_error(error, properties)
+            for error in JSONSchemaValidator(schema).iter_errors(self._config)  # type: ignore[attr-defined]
+        ]
+        for name in sorted(set(self._config) - set(properties)):  # type: ignore[attr-defined]
+            close = difflib.get_close_matches(name, properties, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            logger.warning("config: unknown setting %r is ignored%s", name, hint)
+        if errors:
+            if raise_errors:
+                raise ConfigValidationError("Config validation failed", errors=errors, schema=schema)
+            logger.warning("Config validation failed: %s", "; ".join(errors))
+        return errors
 
     @classmethod
     def invoke(cls, *args: Any, **kwargs: Any) -> None:
@@ -186,6 +231,19 @@ class ConnectorPlugin:
             on_rotate=lambda u: self._config_writer(u, live),
             max_connections=max_connections,
         )
+
+
+def _config_error(error: ValidationError, properties: Mapping[str, Any]) -> str:
+    """A config error naming the setting; a secret setting's value is never part of it."""
+    where = "config" + "".join(f"[{p!r}]" for p in error.absolute_path)
+    name = error.absolute_path[0] if error.absolute_path else None
+    if isinstance(name, str) and properties.get(name, {}).get("secret"):
+        expected = error.schema.get("type", "") if isinstance(error.schema, Mapping) else ""
+        return (
+            f"{where}: must be of type {expected}, got a value of type {type(error.instance).__name__} "
+            "(not shown: it is a secret setting)"
+        )
+    return f"{error.message} in {where}"
 
 
 def build_plugin_class(base: type, connection: Connection, kind: str, extra: Iterable[Setting] = ()) -> type:

@@ -336,3 +336,13 @@ def test_an_http_date_retry_after_is_honoured(serve):
     api = serve(handler)
     assert api.send("GET", api.url("/v2/people.json")).status_code == 200
     assert calls[1] - calls[0] >= 0.9  # the date has whole seconds: between 1 and 2 s from now
+
+
+def test_a_token_said_to_expire_in_zero_seconds_is_not_refreshed_before_every_request(serve):
+    state, handler = oauth_server(expires_in=0)
+    rotated = []
+    api = serve(handler, on_rotate=rotated.append, **OAUTH)
+    for _ in range(3):
+        assert api.send("GET", api.url("/v2/people.json")).status_code == 200
+    assert state["calls"].count("/oauth/token") == 1
+    assert len(rotated) == 1
