@@ -236,14 +236,17 @@ headers:
 """
 
 
-def hostile_connection(tmp_path: Path, items: str = ITEMS) -> Path:
-    """A connection with one stream (``items``: its YAML) and one sink sending a record value in a header."""
+def hostile_connection(tmp_path: Path, items: str = ITEMS, sinks: dict[str, str] | None = None) -> Path:
+    """A connection with one stream (``items``: its YAML), one sink sending a record value in a header, and
+    ``sinks`` (name -> YAML)."""
     root = tmp_path / "hostile"
     for folder in ("streams", "sinks", "specs"):
         (root / folder).mkdir(parents=True, exist_ok=True)
     (root / "connection.yaml").write_text(HOSTILE_CONNECTION)
     (root / "streams" / "items.yaml").write_text(textwrap.dedent(items))
     (root / "sinks" / "post_item.yaml").write_text(POST_ITEM)
+    for name, text in (sinks or {}).items():
+        (root / "sinks" / f"{name}.yaml").write_text(textwrap.dedent(text))
     schema = {
         "type": "object",
         "properties": {"id": {"type": "integer"}, "name": {"type": ["string", "null"]}},
@@ -253,7 +256,13 @@ def hostile_connection(tmp_path: Path, items: str = ITEMS) -> Path:
 
 
 def hostile_argv(
-    role: str, tmp_path: Path, base_url: str, transport: str = "httpx", items: str = ITEMS, **config: Any
+    role: str,
+    tmp_path: Path,
+    base_url: str,
+    transport: str = "httpx",
+    items: str = ITEMS,
+    sinks: dict[str, str] | None = None,
+    **config: Any,
 ) -> list[str]:
     """``connector tap|target`` of the hostile connection against ``base_url`` (rejected records in
     ``tmp_path/rejected.jsonl``)."""
@@ -265,7 +274,7 @@ def hostile_argv(
         **config,
     }
     config_path = write_json(tmp_path / "config.json", settings)
-    root = hostile_connection(tmp_path, items)
+    root = hostile_connection(tmp_path, items, sinks)
     return [str(BIN / "connector"), role, str(root), "--config", str(config_path)]
 
 
