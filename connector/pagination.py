@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from connector.errors import ConnectorError
 from connector.http import Response
 from connector.render import Origin, dot_path
 from connector.templates import Pagination
@@ -28,8 +29,10 @@ class Paginator:
         self.page_size = page_size or spec.size
         self._next = dot_path(spec.next) if spec.next else None
         self._from_response = dot_path(spec.from_response) if spec.from_response else None
+        self._followed: set[str] = set()  # next links of this walk: one seen again is a loop
 
     def first(self) -> PageRequest:
+        self._followed.clear()
         spec = self.spec
         params: dict[str, Any] = {}
         if spec.size_param and spec.size:
@@ -91,4 +94,7 @@ class Paginator:
         url = self.origin.absolute(str(link))
         if url == current.url:
             return None
+        if url in self._followed:
+            raise ConnectorError(f"pagination loop: the next link {url!r} was followed before; stopping")
+        self._followed.add(url)
         return PageRequest(url=url, number=number)

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from hostile_server import (
     HostileServer,
+    Peer,
+    SeenRequest,
     always,
     answer,
     chunked_flood,
@@ -194,3 +196,79 @@ def test_a_trickled_answer_to_a_write_is_a_transport_rejection_within_request_ti
     assert time.monotonic() - started < 1.5 + 5
     (row,) = rejected(tmp_path)
     assert row["reason"] == "transport" and "ReadTimeout" in row["error"], row
+
+
+# -- loops
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_redirect_loop_ends_the_tap_with_one_clear_line(tmp_path, transport):
+    loop = answer(302, headers={"Location": "/v1/items?again=1"})
+    with HostileServer(always(loop)) as server:
+        proc = run_connector("tap", tmp_path, server, transport, timeout=60)
+    assert proc.returncode == 1
+    assert "too many redirects" in proc.stderr and "Traceback" not in proc.stderr
+    assert len(server.requests) <= 6  # the request and five redirects, not retried
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_next_links_going_round_in_a_circle_end_the_tap_with_one_clear_line(tmp_path, transport):
+    def respond(request: SeenRequest, peer: Peer) -> bool:
+        page = request.target.partition("page=")[2] or "1"
+        following = {"1": "2", "2": "3", "3": "2"}[page]
+        body = {"data": [{"id": int(page)}], "next": f"/v1/items?page={following}"}
+        return peer.send(answer(200, body))
+
+    with HostileServer(respond) as server:
+        proc = run_connector("tap", tmp_path, server, transport, items=ITEMS + NEXT_URL, timeout=60)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert "pagination loop" in proc.stderr and "Traceback" not in proc.stderr
+    assert len(server.requests) == 4  # pages 1, 2, 3, and 2 again: the loop is seen there
+
+
+# -- bad encodings
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize(
+    "body",
+    [b'{"data": [{"id": 1, "name": "caf\xe9"}]}', b'{"data": [{"id": 1, "name": "\\ud83d"}]}', b"\xff\xfe{"],
+    ids=["latin-1", "lone-surrogate", "garbage"],
+)
+def test_a_page_that_is_not_valid_utf8_json_has_a_bounded_clear_outcome(tmp_path, transport, body):
+    with HostileServer(always(answer(200, raw_body=body))) as server:
+        proc = run_connector("tap", tmp_path, server, transport, timeout=60)
+    assert "Traceback" not in proc.stderr
+    assert len(server.requests) == 1
+    for line in proc.stdout.splitlines():
+        json.loads(line)  # whatever was written is valid JSON
+    if proc.returncode != 0:
+        assert "items" in proc.stderr.splitlines()[-1], proc.stderr[-2000:]
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_api_errors_and_answers_in_bad_encodings_are_kept_readable(tmp_path, transport):
+    def respond(request: SeenRequest, peer: Peer) -> bool:
+        key = request.header("Idempotency-Key")
+        if key == "latin":
+            return peer.send(answer(422, raw_body=b'{"error": "caf\xe9 refused"}'))
+        if key == "surrogate":
+            return peer.send(answer(422, raw_body=b'{"error": "\\ud83d refused"}'))
+        return peer.send(answer(201, raw_body=b'{"id": "\\udc00"}'))
+
+    records = [{"id": 1, "key": "latin"}, {"id": 2, "key": "surrogate"}, {"id": 3, "key": "fine"}]
+    with HostileServer(respond) as server:
+        proc = run_connector(
+            "target",
+            tmp_path,
+            server,
+            transport,
+            stdin=as_lines(singer_messages("post_item", records)),
+            responses_path=str(tmp_path / "responses.jsonl"),
+        )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = {r["record"]["id"]: r for r in rejected(tmp_path)}
+    assert set(rows) == {1, 2}
+    assert "caf" in rows[1]["error"] and "refused" in rows[2]["error"]
+    (captured,) = [json.loads(line) for line in (tmp_path / "responses.jsonl").read_text().splitlines()]
+    assert captured["status"] == 201
