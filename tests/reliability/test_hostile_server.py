@@ -272,3 +272,16 @@ def test_api_errors_and_answers_in_bad_encodings_are_kept_readable(tmp_path, tra
     assert "caf" in rows[1]["error"] and "refused" in rows[2]["error"]
     (captured,) = [json.loads(line) for line in (tmp_path / "responses.jsonl").read_text().splitlines()]
     assert captured["status"] == 201
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize("setting", ["user_agent", "api_key"])
+def test_a_config_value_with_a_line_break_in_a_header_stops_the_run_before_any_request(
+    tmp_path, transport, setting
+):
+    with HostileServer(always(answer(200, {"data": []}))) as server:
+        proc = run_connector("tap", tmp_path, server, transport, **{setting: "ok\r\nX-Injected: 1"})
+    assert proc.returncode == 1
+    assert server.requests == [] and b"X-Injected" not in server.raw
+    assert "refused before sending" in proc.stderr.splitlines()[-1]
+    assert "X-Injected" not in proc.stderr  # the value is not echoed (it may be a secret)
