@@ -264,8 +264,8 @@ def decoded(request: Request, headers: ResponseHeaders, content: bytes, limit: i
                 raise
             inflater = zlib.decompressobj(-zlib.MAX_WBITS)  # raw deflate, as some servers send it
             out = inflater.decompress(content, limit + 1)
-    except zlib.error as exc:
-        raise httpx.DecodingError(f"bad {coding} response body: {exc}") from exc
+    except zlib.error as exc:  # a cut or corrupt answer: retried as any other broken answer
+        raise httpx.RemoteProtocolError(f"bad {coding} response body: {exc}") from exc
     if len(out) > limit:
         raise too_large(request, limit, "decompressed body")
     return out

@@ -285,3 +285,13 @@ def test_a_config_value_with_a_line_break_in_a_header_stops_the_run_before_any_r
     assert server.requests == [] and b"X-Injected" not in server.raw
     assert "refused before sending" in proc.stderr.splitlines()[-1]
     assert "X-Injected" not in proc.stderr  # the value is not echoed (it may be a secret)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_corrupt_gzip_body_is_retried_then_one_clear_line(tmp_path, transport):
+    corrupt = answer(raw_body=b"\x1f\x8b\x08\x00not gzip at all", headers={"Content-Encoding": "gzip"})
+    with HostileServer(always(corrupt)) as server:
+        proc = run_connector("tap", tmp_path, server, transport, timeout=60)
+    assert proc.returncode == 1
+    assert "bad gzip response body" in proc.stderr.splitlines()[-1] and "Traceback" not in proc.stderr
+    assert len(server.requests) == 3  # the connection's max_attempts
