@@ -1,7 +1,8 @@
 """The one HTTP client shared by streams and sinks: auth, rate budget, retries, origin checks.
 
-Built on httpx (connection pooling, HTTP/2 where offered). Thread-safe: sinks send the requests of a
-batch from a thread pool through the same client and the same budget.
+Requests go out through a ``Sender`` (``connector/sender.py``: httpx's stack by default, the lean wire on
+request), which checks them and bounds each attempt. Thread-safe: sinks send the requests of a batch
+from a thread pool through the same client and the same budget.
 """
 
 from __future__ import annotations
