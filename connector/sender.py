@@ -59,9 +59,23 @@ def request_url(method: str, url: str) -> str:
     return url if url.isascii() else quote(url, safe=_PRINTABLE_ASCII)
 
 
+# Headers that frame the message or the connection are the stack's to write: one set by a template or a
+# setting (a Content-Length that is not the body's, a Transfer-Encoding) would make the server read the
+# request differently from what was sent: a second request smuggled in the body.
+STACK_HEADERS = frozenset(
+    ("host", "content-length", "transfer-encoding", "connection", "keep-alive", "proxy-connection", "te")
+    + ("trailer", "upgrade")
+)
+
+
 def check_headers(headers: Mapping[str, str]) -> None:
-    """Refuse header names that are not tokens and values with line breaks, NUL or non-ASCII characters."""
+    """Refuse header names that are not tokens or that frame the message, and values with line breaks,
+    NUL or non-ASCII characters."""
     for name, value in headers.items():
+        if name.lower() in STACK_HEADERS:
+            raise InvalidRequestError(
+                f"header {name!r} is written by the HTTP stack, not by a template or setting: refused before sending"
+            )
         if not _TOKEN.fullmatch(name):
             raise InvalidRequestError(
                 f"header name {name!r} is not an HTTP token (it contains {_first_bad(name, _TOKEN)}): "
@@ -116,6 +130,20 @@ def _encode(values: Mapping[str, Any]) -> str:
     return urlencode(pairs)
 
 
+def _merged(headers: Mapping[str, str]) -> dict[str, str]:
+    """One entry per header name, whatever its case; a later one wins (credentials are added last: a
+    template's ``authorization`` cannot ride along beside them)."""
+    merged: dict[str, str] = {}
+    spelled: dict[str, str] = {}
+    for name, value in headers.items():
+        key = name.lower()
+        if key in spelled:
+            del merged[spelled[key]]
+        spelled[key] = name
+        merged[name] = value
+    return merged
+
+
 def build_request(
     method: str,
     url: str,
@@ -128,7 +156,7 @@ def build_request(
     url = request_url(method, url)
     if params:
         url = f"{url}{'&' if '?' in url else '?'}{_encode(params)}"
-    headers = dict(headers)
+    headers = _merged(headers)
     if form_body is not None and content is None:
         content = _encode(form_body).encode()
         headers["Content-Type"] = "application/x-www-form-urlencoded"

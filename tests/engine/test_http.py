@@ -346,3 +346,24 @@ def test_a_token_said_to_expire_in_zero_seconds_is_not_refreshed_before_every_re
         assert api.send("GET", api.url("/v2/people.json")).status_code == 200
     assert state["calls"].count("/oauth/token") == 1
     assert len(rotated) == 1
+
+
+def test_a_header_spelled_in_another_case_does_not_ride_along_beside_the_credentials(serve):
+    seen = []
+
+    def handler(request):
+        seen.append([v for k, v in request.headers.multi_items() if k.lower() == "authorization"])
+        return httpx.Response(200, json={})
+
+    api = serve(handler)
+    api.send("GET", api.url("/v2/people.json"), headers={"authorization": "Bearer someone-else"})
+    assert seen == [["Bearer key-123456"]]
+
+
+@pytest.mark.parametrize("name", ["Content-Length", "transfer-encoding", "Host", "Connection"])
+def test_headers_that_frame_the_message_cannot_be_set_by_a_template(serve, name):
+    from connector.errors import InvalidRequestError
+
+    api = serve(lambda request: httpx.Response(200, json={}))
+    with pytest.raises(InvalidRequestError, match="written by the HTTP stack"):
+        api.send("POST", api.url("/v2/notes.json"), headers={name: "5"}, json_body={"a": 1})

@@ -32,6 +32,7 @@ class SeenRequest:
     headers: list[tuple[str, str]]
     body: bytes
     connection: int
+    at: float = field(default_factory=time.monotonic)  # when its head and body had arrived
 
     @property
     def path(self) -> str:

@@ -174,7 +174,9 @@ def test_a_server_answering_forever_slowly_fails_each_attempt_after_request_time
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert server.methods() == ["GET", "GET"]
     assert "ReadTimeout on all 2 attempts" in proc.stderr, proc.stderr[-2000:]
-    assert elapsed < 2 * 2 + 5, elapsed  # two attempts of 2 s, plus the process's start-up
+    first_attempt = server.requests[1].at - server.requests[0].at  # the second began when the first gave up
+    assert 2 <= first_attempt < 3, first_attempt
+    assert elapsed < 30, elapsed  # the whole answer would have taken minutes
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
@@ -193,7 +195,7 @@ def test_a_trickled_answer_to_a_write_is_a_transport_rejection_within_request_ti
             max_attempts=1,
         )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert time.monotonic() - started < 1.5 + 5
+    assert time.monotonic() - started < 30  # the whole answer would have taken minutes
     (row,) = rejected(tmp_path)
     assert row["reason"] == "transport" and "ReadTimeout" in row["error"], row
 
@@ -223,7 +225,10 @@ def test_next_links_going_round_in_a_circle_end_the_tap_with_one_clear_line(tmp_
         proc = run_connector("tap", tmp_path, server, transport, items=ITEMS + NEXT_URL, timeout=60)
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert "pagination loop" in proc.stderr and "Traceback" not in proc.stderr
-    assert len(server.requests) == 4  # pages 1, 2, 3, and 2 again: the loop is seen there
+    assert [r.target for r in server.requests][:3] == ["/v1/items", "/v1/items?page=2", "/v1/items?page=3"]
+    assert (
+        len(server.requests) <= 4
+    )  # the loop is seen at the link back to page 2, before or after it is fetched
 
 
 # -- bad encodings
