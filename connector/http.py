@@ -21,7 +21,14 @@ import httpx
 import orjson
 
 from connector import __version__
-from connector.errors import AuthError, HTTPStatusError, RequestFailed, RunStopped, UnsafeRequestError
+from connector.errors import (
+    AuthError,
+    ConnectorError,
+    HTTPStatusError,
+    RequestFailed,
+    RunStopped,
+    UnsafeRequestError,
+)
 from connector.render import Origin, dot_path
 from connector.secrets import REDACTOR, safe_headers
 from connector.sender import (
@@ -33,6 +40,7 @@ from connector.sender import (
     Sender,
     build_request,
     check_headers,
+    header_problem,
     httpx_client,
 )
 from connector.templates import AuthMethod, Connection, RateLimit, Retry
@@ -575,8 +583,15 @@ class ApiClient:
             static_headers["User-Agent"] = str(config["user_agent"])
         static_headers.update({k: str(v.render({"config": config})) for k, v in connection.headers.items()})
         check_headers(static_headers)  # a config value with a line break stops the run before any request
-        if self.auth.method is not None and self.auth.method.type in ("bearer", "header"):
-            check_headers(self.auth.headers())
+        method = self.auth.method
+        if method is not None and method.type in ("bearer", "header"):
+            for name, value in self.auth.headers().items():
+                problem = header_problem(name, value)
+                if problem is not None:
+                    raise ConnectorError(
+                        f"setting {method.token or 'api_key'!r} cannot be sent: its header {problem} "
+                        "(a line break pasted with the key?); refused before sending"
+                    )
         self.static_headers = static_headers
         self._error_getters = [dot_path(p) for p in connection.error_paths]
 

@@ -68,24 +68,25 @@ STACK_HEADERS = frozenset(
 )
 
 
+def header_problem(name: str, value: str) -> str | None:
+    """What makes this header unfit to send, said of it (``is not an HTTP token``, ``its value contains a
+    line feed (LF)``); None when it is fine."""
+    if name.lower() in STACK_HEADERS:
+        return "is written by the HTTP stack, not by a template or setting"
+    if not _TOKEN.fullmatch(name):
+        return f"is not an HTTP token (its name contains {_first_bad(name, _TOKEN)})"
+    if not _FIELD_VALUE.fullmatch(value):
+        return f"has a value that contains {_first_bad(value, _FIELD_VALUE)}"
+    return None
+
+
 def check_headers(headers: Mapping[str, str]) -> None:
     """Refuse header names that are not tokens or that frame the message, and values with line breaks,
-    NUL or non-ASCII characters."""
+    NUL or non-ASCII characters (a line break in a header would inject headers or a second request)."""
     for name, value in headers.items():
-        if name.lower() in STACK_HEADERS:
-            raise InvalidRequestError(
-                f"header {name!r} is written by the HTTP stack, not by a template or setting: refused before sending"
-            )
-        if not _TOKEN.fullmatch(name):
-            raise InvalidRequestError(
-                f"header name {name!r} is not an HTTP token (it contains {_first_bad(name, _TOKEN)}): "
-                "refused before sending"
-            )
-        if not _FIELD_VALUE.fullmatch(value):
-            raise InvalidRequestError(
-                f"header {name!r}: its value contains {_first_bad(value, _FIELD_VALUE)}: refused before "
-                "sending (a line break in a header would inject headers or a second request)"
-            )
+        problem = header_problem(name, value)
+        if problem is not None:
+            raise InvalidRequestError(f"header {name!r} {problem}: refused before sending")
 
 
 @dataclass(frozen=True)
