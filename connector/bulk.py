@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from connector import jsonio
 from connector.builder import RequestBuilder
 from connector.errors import AuthError, ConnectorError, HTTPStatusError, RunStopped
 from connector.http import Response, unanswered_attempts
@@ -31,7 +32,7 @@ logger = logging.getLogger("connector.bulk")
 def _canonical(value: Any) -> bytes:
     """One short key per JSON value, whatever its key order or how datetimes were typed: a 16-byte digest
     of its canonical JSON (orjson's own bytes keep a 4 KB buffer each: 400 MB for 100,000 records)."""
-    canonical = orjson.dumps(orjson.loads(orjson.dumps(value, default=str)), option=orjson.OPT_SORT_KEYS)
+    canonical = jsonio.dumps(jsonio.loads(jsonio.dumps(value, default=str)), option=orjson.OPT_SORT_KEYS)
     return hashlib.blake2b(canonical, digest_size=16).digest()
 
 
@@ -68,13 +69,13 @@ class BulkJobRun:
         context = {"job": self.job, "records": records or [], "stream": self.stream}
         built = self._builder(step).build(context)
         self.requests += 1
+        content, headers = built.encoded()
         response = self.client.send(
             built.method,
             url or built.url,
             params=None if url else {**built.params, **(params or {})} or None,
-            headers=built.headers,
-            json_body=built.body if built.body_format == "json" and built.body is not None else None,
-            form_body=built.body if built.body_format == "form" else None,
+            headers=headers,
+            content=content,
         )
         if may_have_landed and not response.is_success and unanswered_attempts(response):
             logger.warning(
@@ -87,7 +88,7 @@ class BulkJobRun:
             )
             return None, response
         self.client.raise_for_status(response)
-        return (orjson.loads(response.content) if response.content else None), response
+        return (jsonio.loads(response.content) if response.content else None), response
 
     def run(self) -> None:
         job = self.job_template

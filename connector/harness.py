@@ -123,9 +123,10 @@ def offline_transport(answer: Callable[[httpx.Request], httpx.Response]) -> http
 def offline_config(connection: Connection, config: Mapping[str, Any]) -> dict[str, Any]:
     """The user's config, with a placeholder credential when there is none, so auth headers show (masked)."""
     live = dict(config)
-    switches = [m.when for m in connection.auth if m.when]
+    switches = [name for m in connection.auth for name in m.settings_read()]
     if switches and not any(live.get(name) for name in switches):
-        preferred = [m.when for m in connection.auth if m.when and m.type in ("bearer", "header")] or switches
+        static = [m for m in connection.auth if not m.renews]
+        preferred = [name for m in static for name in m.settings_read()] or switches
         live[preferred[0]] = PLACEHOLDER_CREDENTIAL
         REDACTOR.add(PLACEHOLDER_CREDENTIAL)
     return live
@@ -209,6 +210,7 @@ def run_sink(
             except StopAfterFirst:
                 pass
             finally:
+                target.finish()
                 if target._watched is not None:
                     target._watched.close()
         rejected = _read_jsonl(rejected_path)

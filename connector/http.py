@@ -21,15 +21,10 @@ import httpx
 import orjson
 
 from connector import __version__
-from connector.errors import (
-    AuthError,
-    ConnectorError,
-    HTTPStatusError,
-    RequestFailed,
-    RunStopped,
-    UnsafeRequestError,
-)
-from connector.render import Origin, dot_path
+from connector.auth import Authenticator, choose
+from connector.bodies import encode_body
+from connector.errors import ConnectorError, HTTPStatusError, RequestFailed, RunStopped, UnsafeRequestError
+from connector.render import CONDITION_ENV, Origin, dot_path
 from connector.secrets import REDACTOR, safe_headers
 from connector.sender import (
     DEFAULT_MAX_RESPONSE_BYTES,
@@ -43,8 +38,8 @@ from connector.sender import (
     header_problem,
     httpx_client,
 )
-from connector.templates import AuthMethod, Connection, RateLimit, Retry
-from connector.tokens import TokenFile, Tokens
+from connector.templates import Connection, RateLimit, Retry
+from connector.throttle import Spacing
 from connector.wire import NoResponse, WireSender, refuse_proxied
 
 logger = logging.getLogger("connector.http")
@@ -354,176 +349,6 @@ def _retry_after(headers: Any) -> float | None:
     return max(0.0, seconds)
 
 
-DEFAULT_TOKEN_LIFETIME = 7200.0
-
-
-def _token_payload(response: httpx.Response, token_url: str) -> dict[str, Any]:
-    """The token endpoint's JSON answer; anything else (an HTML login page, a proxy's error page) is one
-    clear error, never a traceback."""
-    try:
-        payload = orjson.loads(response.content)
-    except orjson.JSONDecodeError:
-        payload = None
-    if not isinstance(payload, dict) or not isinstance(payload.get("access_token"), str):
-        kind = response.headers.get("content-type", "no content type").split(";")[0]
-        got = "JSON without an access_token" if isinstance(payload, dict) else f"not a JSON token ({kind})"
-        raise AuthError(
-            f"OAuth token endpoint {token_url} answered {response.status_code} with {got}: "
-            "check token_url (it must be the API's OAuth token endpoint)"
-        )
-    return payload
-
-
-def _token_lifetime(expires_in: Any) -> float:
-    """Seconds an access token lives. A missing, non-numeric, zero or negative ``expires_in`` says nothing
-    usable: taken as the usual 2 hours (a 401 refreshes earlier), not as "refresh before every request"."""
-    try:
-        seconds = float(expires_in)
-    except (TypeError, ValueError):
-        return DEFAULT_TOKEN_LIFETIME
-    return seconds if 0 < seconds < float("inf") else DEFAULT_TOKEN_LIFETIME
-
-
-class Authenticator:
-    """Adds credentials to requests; refreshes OAuth2 tokens before expiry and on 401."""
-
-    def __init__(
-        self,
-        method: AuthMethod | None,
-        config: Mapping[str, Any],
-        http: httpx.Client,
-        on_rotate: Callable[[dict[str, Any]], None] | None = None,
-    ) -> None:
-        self.method = method
-        self.config = config
-        self.http = http
-        self.on_rotate = on_rotate
-        self._lock = threading.Lock()
-        self._access_token: str | None = None
-        self._expires_at = 0.0
-        self._lifetime = 0.0
-        self._refresh_token: str | None = None
-        self.token_file: TokenFile | None = None
-        if method and method.type == "oauth2_refresh":
-            self._refresh_token = config.get(method.refresh_token or "refresh_token")
-            self._access_token = config.get(method.access_token) if method.access_token else None
-            self._lifetime = 60.0 if self._access_token else 0.0
-            self._expires_at = time.monotonic() + self._lifetime
-            if config.get("token_file"):
-                self.token_file = TokenFile(str(config["token_file"]), self._refresh_token)
-                current = self.token_file.current()
-                if current is not None:
-                    self._adopt(current)
-                    logger.info(
-                        "OAuth tokens taken from token_file %s (rotated by an earlier run)",
-                        self.token_file.path,
-                    )
-
-    @classmethod
-    def choose(cls, methods: list[AuthMethod], config: Mapping[str, Any]) -> AuthMethod | None:
-        for method in methods:
-            if method.when is None or config.get(method.when):
-                return method
-        return None
-
-    @property
-    def refreshes(self) -> bool:
-        return bool(self.method and self.method.type == "oauth2_refresh")
-
-    def headers(self) -> dict[str, str]:
-        method = self.method
-        if method is None or method.type == "none":
-            return {}
-        if method.type == "bearer":
-            return {"Authorization": f"Bearer {self.config.get(method.token or 'api_key', '')}"}
-        if method.type == "header":
-            return {method.header or "Authorization": str(self.config.get(method.token or "api_key", ""))}
-        token = self.access_token()
-        return {"Authorization": f"Bearer {token}"}
-
-    def access_token(self) -> str:
-        with self._lock:
-            if self._access_token is None or time.monotonic() >= self._expires_at - self._margin():
-                self._refresh_locked()
-            return self._access_token or ""
-
-    def invalidate(self, used_token: str | None) -> None:
-        """A 401 with this token: refresh, unless another thread already did."""
-        with self._lock:
-            if used_token is None or used_token == f"Bearer {self._access_token}":
-                self._access_token = None
-
-    def _adopt(self, tokens: Tokens) -> None:
-        """Take the tokens another run or process left in the token file."""
-        REDACTOR.add(tokens.refresh_token, tokens.access_token)
-        self._refresh_token = tokens.refresh_token or self._refresh_token
-        left = tokens.expires_at - time.time()
-        if tokens.access_token and left > 0:
-            self._access_token, self._lifetime = tokens.access_token, left
-            self._expires_at = time.monotonic() + left
-        else:
-            self._access_token, self._lifetime = None, 0.0
-
-    def _refresh_locked(self) -> None:
-        if self.token_file is None:
-            self._refresh_from_api()
-            return
-        with self.token_file.locked() as current:
-            if current is not None and current.refresh_token and current.refresh_token != self._refresh_token:
-                # Another run or process refreshed since this one read the file: its tokens are the live ones.
-                self._adopt(current)
-                if self._access_token and time.monotonic() < self._expires_at - self._margin():
-                    return
-            self._refresh_from_api()
-            self.token_file.save(
-                Tokens(self._refresh_token, self._access_token, time.time() + self._lifetime)
-            )
-
-    def _margin(self) -> float:
-        # Refresh ahead of expiry, but never for most of a short token's life (each refresh rotates).
-        return min(self.method.refresh_margin_seconds if self.method else 0, self._lifetime / 2)
-
-    def _refresh_from_api(self) -> None:
-        method = self.method
-        assert method is not None
-        token_url = self.config.get(method.token_url or "token_url")
-        if not token_url:
-            raise AuthError(f"OAuth refresh needs the '{method.token_url}' setting")
-        if not self._refresh_token:
-            raise AuthError(f"OAuth refresh needs the '{method.refresh_token}' setting")
-        form = {
-            "grant_type": "refresh_token",
-            "client_id": self.config.get(method.client_id or "client_id", ""),
-            "client_secret": self.config.get(method.client_secret or "client_secret", ""),
-            "refresh_token": self._refresh_token,
-        }
-        try:
-            response = self.http.post(token_url, data=form, headers={"Accept": "application/json"})
-        except httpx.TransportError as exc:
-            raise AuthError(f"OAuth token endpoint {token_url} unreachable: {type(exc).__name__}") from exc
-        if response.status_code != 200:
-            detail = REDACTOR.redact(response.text[:300])
-            raise AuthError(
-                f"OAuth refresh refused by {token_url} ({response.status_code}): {detail}. "
-                "The refresh token may have been used already (they are single-use) or revoked: "
-                "authorize again and put the new refresh token in the config."
-            )
-        payload = _token_payload(response, token_url)
-        self._access_token = payload["access_token"]
-        new_refresh = payload.get("refresh_token") or self._refresh_token
-        REDACTOR.add(self._access_token, new_refresh)
-        self._lifetime = _token_lifetime(payload.get("expires_in"))
-        self._expires_at = time.monotonic() + self._lifetime
-        rotated = new_refresh != self._refresh_token
-        self._refresh_token = new_refresh
-        logger.info("OAuth access token refreshed (expires in %ss)", payload.get("expires_in", "?"))
-        if self.on_rotate:
-            update = {method.access_token or "access_token": self._access_token}
-            if rotated:
-                update[method.refresh_token or "refresh_token"] = new_refresh
-            self.on_rotate(update)
-
-
 class ApiClient:
     """Sends rendered requests to one connection's origin, within its budget, with retries."""
 
@@ -577,23 +402,22 @@ class ApiClient:
             "User-Agent": f"declarative-connector/{__version__}",
         }
         REDACTOR.add(*(config.get(name) for name in connection.secret_settings))
-        self.auth = Authenticator(Authenticator.choose(connection.auth, config), config, self.http, on_rotate)
+        self.auth = Authenticator(choose(connection.auth, config), config, self.http, self.origin, on_rotate)
         static_headers = {"Accept": "application/json"}
         if config.get("user_agent"):
             static_headers["User-Agent"] = str(config["user_agent"])
         static_headers.update({k: str(v.render({"config": config})) for k, v in connection.headers.items()})
         check_headers(static_headers)  # a config value with a line break stops the run before any request
-        method = self.auth.method
-        if method is not None and method.type in ("bearer", "header"):
-            for name, value in self.auth.headers().items():
+        if self.auth.method is not None and not self.auth.renews:
+            for name, value in self.auth.apply()[0].items():
                 problem = header_problem(name, value)
                 if problem is not None:
                     raise ConnectorError(
-                        f"setting {method.token or 'api_key'!r} cannot be sent: its header {problem} "
+                        f"a credential setting cannot be sent: its header {name!r} {problem} "
                         "(a line break pasted with the key?); refused before sending"
                     )
         self.static_headers = static_headers
-        self._error_getters = [dot_path(p) for p in connection.error_paths]
+        self._error_getters = [_error_getter(p) for p in connection.error_paths]
 
     def _sender(self, transport: httpx.BaseTransport | None, name: str) -> Sender:
         """httpx's stack by default (and always with a test transport); the lean one on request."""
@@ -620,9 +444,7 @@ class ApiClient:
 
     def visible_headers(self, headers: Mapping[str, str] | None = None) -> dict[str, str]:
         """The headers a request carries, as a user may see them: credentials masked."""
-        names = {"Authorization": "***"} if self.auth.method and self.auth.method.type != "none" else {}
-        if self.auth.method and self.auth.method.type == "header":
-            names = {self.auth.method.header or "Authorization": "***"}
+        names = dict.fromkeys(self.auth.header_names, "***")
         return {**safe_headers({**self.static_headers, **(headers or {})}.items()), **names}
 
     def url(self, path: str) -> str:
@@ -639,13 +461,12 @@ class ApiClient:
         form_body: Mapping[str, Any] | None = None,
         content: bytes | None = None,
         cost: int = 1,
+        pace: Spacing | None = None,
     ) -> Response:
         """Send one request, retrying transient failures; return the final response (any status)."""
         if not self.origin.same_origin(url):
             raise UnsafeRequestError(f"refusing to send a request to {url!r}: not on {self.origin.base}")
-        if json_body is not None and content is None:
-            content = orjson.dumps(json_body, option=orjson.OPT_NON_STR_KEYS)
-            headers = {**(headers or {}), "Content-Type": "application/json"}
+        content, headers = encode_body(json_body, form_body, content, headers)
         attempt = 0
         refreshed_for: set[str | None] = set()  # tokens a 401 was answered to: refresh once for each
         unanswered = 0
@@ -654,16 +475,19 @@ class ApiClient:
             attempt += 1
             if self._stop.is_set():
                 raise RunStopped(self._stop_reason)
+            if pace is not None:
+                pace.wait(self.wait)
             ticket = self.budget.acquire(cost)
             try:
-                auth_headers = self.auth.headers()
+                auth_headers, auth_params = self.auth.apply()
+                used = self.auth.current()
                 request = self._build(
                     method,
                     url,
-                    params,
+                    {**(params or {}), **auth_params} if auth_params else params,
                     {**self.static_headers, **(headers or {}), **auth_headers},
                     content,
-                    form_body,
+                    None,
                 )
                 self.stats.add("requests")
                 response = self._send_following(request)
@@ -689,10 +513,9 @@ class ApiClient:
             status = response.status_code
             self.stats.answered(status)
             self.budget.observe(response.headers, status, ticket)
-            used = auth_headers.get("Authorization")
             if (
                 status == 401
-                and self.auth.refreshes
+                and self.auth.renews
                 and used not in refreshed_for
                 and (not refreshed_for or attempt < self.retry.max_attempts)
             ):
@@ -760,6 +583,10 @@ class ApiClient:
         """The request as a sender sends it, checked so that no value can inject headers or requests."""
         return build_request(method, url, params, {**self._default_headers, **headers}, content, form_body)
 
+    def pause(self, attempt: int, what: str) -> None:
+        """Back off before trying again something a response rule says to retry."""
+        self._backoff(attempt, None, what)
+
     def _backoff(self, attempt: int, retry_after: float | None, what: str) -> None:
         self.stats.add("retries")
         if retry_after is not None:
@@ -785,12 +612,12 @@ class ApiClient:
             payload = orjson.loads(response.content)
         except orjson.JSONDecodeError:
             text = response.text.strip()
-            return REDACTOR.redact(text[:500]) or response.reason_phrase
+            return REDACTOR.shorten(text, 500) or response.reason_phrase
         for getter in self._error_getters:
             found = getter(payload)
             if found:
                 return REDACTOR.redact(_flatten_error(found))
-        return REDACTOR.redact(orjson.dumps(payload).decode()[:500])
+        return REDACTOR.shorten(orjson.dumps(payload).decode(), 500)
 
     def raise_for_status(self, response: Response, accept: frozenset[int] | None = None) -> None:
         ok = response.status_code in accept if accept else response.is_success
@@ -801,6 +628,23 @@ class ApiClient:
                 response.request.method,
                 response.request.url.path,
             )
+
+
+def _error_getter(source: str) -> Callable[[Any], Any]:
+    """A place of the error message in an error body: a dot path, or Jinja over ``response`` that composes
+    one from several fields (``"{{ response.error.type }}: {{ response.error.message }}"``)."""
+    if "{{" not in source and "{%" not in source:
+        return dot_path(source)
+    template = CONDITION_ENV.from_string(source)
+
+    def compose(payload: Any) -> Any:
+        try:
+            text = template.render(response=payload).strip()
+        except Exception:  # a body of another shape: try the next place
+            return None
+        return text if text.strip(" :;,-") else None
+
+    return compose
 
 
 def _flatten_error(value: Any) -> str:

@@ -14,9 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
 
-from jsonschema import ValidationError
 from singer_sdk.exceptions import ConfigValidationError
-from singer_sdk.plugin_base import JSONSchemaValidator  # the validator that also fills in defaults
 
 from connector.errors import ConnectorError, RunStopped
 from connector.http import ApiClient
@@ -94,10 +92,16 @@ ENGINE_BOUNDS: dict[str, dict[str, Any]] = {
 }
 
 
-def config_schema(connection: Connection, extra: Iterable[Setting] = ()) -> dict[str, Any]:
+def plugin_settings(connection: Connection, kind: str, extra: Iterable[Setting] = ()) -> list[Setting]:
+    """The settings a tap or target offers: the connection's (those for this kind), the engine's, its own."""
+    own = [s for s in connection.settings if s.only in (None, kind)]
+    return [*own, *ENGINE_SETTINGS, *extra]
+
+
+def config_schema(connection: Connection, extra: Iterable[Setting] = (), kind: str = "tap") -> dict[str, Any]:
     properties: dict[str, Any] = {}
     required = []
-    for setting in [*connection.settings, *ENGINE_SETTINGS, *extra]:
+    for setting in plugin_settings(connection, kind, extra):
         prop = {**SETTING_TYPES[setting.type], **ENGINE_BOUNDS.get(setting.name, {})}
         if setting.description:
             prop["description"] = setting.description
@@ -166,31 +170,9 @@ class ConnectorPlugin:
     def cb_config(cls, ctx: Any, param: Any, value: tuple[str, ...]) -> Any:
         cls._cli_config_paths = tuple(v for v in value if v != "ENV")
         with cls._one_line_errors():
-            for path in cls._cli_config_paths:
-                read_config(
-                    path
-                )  # a missing or malformed file: one line naming it and the JSON error, exit 2
+            for path in cls._cli_config_paths:  # a missing or malformed file: one line naming it, exit 2
+                read_config(path)
         return super().cb_config(ctx, param, value)  # type: ignore[misc]
-
-    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
-        """singer-sdk's check, with errors that never show a secret setting's value (a number given for a
-        key would be printed as is), and a warning for each setting the plugin does not know (a typo)."""
-        schema = self.config_jsonschema  # type: ignore[attr-defined]
-        self.append_builtin_config(schema)  # type: ignore[attr-defined]
-        properties = schema.get("properties", {})
-        errors = [
-            _config_error(error, properties)
-            for error in JSONSchemaValidator(schema).iter_errors(self._config)  # type: ignore[attr-defined]
-        ]
-        for name in sorted(set(self._config) - set(properties)):  # type: ignore[attr-defined]
-            close = difflib.get_close_matches(name, properties, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            logger.warning("config: unknown setting %r is ignored%s", name, hint)
-        if errors:
-            if raise_errors:
-                raise ConfigValidationError("Config validation failed", errors=errors, schema=schema)
-            logger.warning("Config validation failed: %s", "; ".join(errors))
-        return errors
 
     @classmethod
     def invoke(cls, *args: Any, **kwargs: Any) -> None:
@@ -220,9 +202,31 @@ class ConnectorPlugin:
             self._client.stop(f"stopped by {name}")
         raise RunStopped(f"stopped by {name}", exit_code=128 + signum)
 
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        """Secret settings are known to the redactor before anything can print them, and an error about one
+        never shows its value (whatever its type or length); a setting the plugin does not know (a typo)
+        is warned about, with the likely one."""
+        secrets = self.connection.secret_settings
+        REDACTOR.add(*(self._config.get(name) for name in secrets))  # type: ignore[attr-defined]
+        self._warn_unknown_settings()
+        try:
+            return [_without_secret(e, secrets) for e in super()._validate_config(raise_errors=raise_errors)]  # type: ignore[misc]
+        except ConfigValidationError as exc:
+            exc.errors = [_without_secret(e, secrets) for e in exc.errors]
+            raise
+
+    def _warn_unknown_settings(self) -> None:
+        schema = self.config_jsonschema  # type: ignore[attr-defined]
+        self.append_builtin_config(schema)  # type: ignore[attr-defined]
+        known = schema.get("properties", {})
+        for name in sorted(set(self._config) - set(known)):  # type: ignore[attr-defined]
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            logger.warning("config: unknown setting %r is ignored%s", name, hint)
+
     def make_client(self, *, need_credentials: bool = True, max_connections: int = 16) -> ApiClient:
         live = dict(self.config)  # type: ignore[attr-defined]
-        switches = [m.when for m in self.connection.auth if m.when]
+        switches = [name for m in self.connection.auth for name in m.settings_read()]
         if need_credentials and switches and not any(live.get(name) for name in switches):
             raise ConnectorError(f"{self.name}: no credentials in the config: set {' or '.join(switches)}")  # type: ignore[attr-defined]
         return ApiClient(
@@ -233,17 +237,13 @@ class ConnectorPlugin:
         )
 
 
-def _config_error(error: ValidationError, properties: Mapping[str, Any]) -> str:
-    """A config error naming the setting; a secret setting's value is never part of it."""
-    where = "config" + "".join(f"[{p!r}]" for p in error.absolute_path)
-    name = error.absolute_path[0] if error.absolute_path else None
-    if isinstance(name, str) and properties.get(name, {}).get("secret"):
-        expected = error.schema.get("type", "") if isinstance(error.schema, Mapping) else ""
-        return (
-            f"{where}: must be of type {expected}, got a value of type {type(error.instance).__name__} "
-            "(not shown: it is a secret setting)"
-        )
-    return f"{error.message} in {where}"
+def _without_secret(error: str, secrets: list[str]) -> str:
+    """A config validation error, reworded when it is about a secret setting (its message quotes the value)."""
+    for name in secrets:
+        where = f" in config[{name!r}]"
+        if error.endswith(where) or f"{where}[" in error:
+            return f"config[{name!r}]: not a valid value for this setting (a secret: its value is not shown)"
+    return error
 
 
 def build_plugin_class(base: type, connection: Connection, kind: str, extra: Iterable[Setting] = ()) -> type:
@@ -254,7 +254,7 @@ def build_plugin_class(base: type, connection: Connection, kind: str, extra: Ite
         {
             "name": f"{kind}-{connection.name}",
             "connection": connection,
-            "config_jsonschema": config_schema(connection, extra),
+            "config_jsonschema": config_schema(connection, extra, kind),
             "package_name": "declarative-connector",
             "__doc__": f"Singer {kind} for {connection.name} ({connection.description.rstrip('.')}), from YAML templates.",
         },

@@ -24,6 +24,7 @@ from connector.harness import (
     offline_config,
     run_sink,
 )
+from connector.incremental import incremental_note
 from connector.inputs import Input, read_records
 from connector.templates import Connection, SinkTemplate, StreamTemplate
 from connector.workspace import CommandError, display, load, read_config, with_defaults
@@ -195,20 +196,7 @@ def _is(method: str, url: str, built: BuiltRequest) -> bool:
 
 def _pagination_note(stream: StreamTemplate) -> str:
     spec = stream.pagination
-    return {
-        "none": "no further pages",
-        "page_number": f"next pages: ?{spec.page_param}=N"
-        + (f" while the body's {spec.next} is set" if spec.next else " until a short page"),
-        "offset": f"next pages: ?{spec.offset_param}= + records read, until a short page",
-        "cursor": f"next pages: ?{spec.param}= "
-        + (
-            f"the last record's {spec.from_record}"
-            if spec.from_record
-            else f"the body's {spec.from_response}"
-        ),
-        "next_url": f"next pages: the URL in the body's {spec.from_response} (same host only)",
-        "link_header": 'next pages: the URL of the Link header\'s rel="next" (same host only)',
-    }.get(spec.type, spec.type)
+    return "no further pages" if spec.kind == "none" else f"next pages: {spec.summary()}"
 
 
 def preview_stream(
@@ -225,11 +213,8 @@ def preview_stream(
         )
     request = first_stream_request(connection, stream.name, config, parent).masked()
     notes.append(_pagination_note(stream))
-    if stream.replication_key and stream.incremental_param:
-        notes.append(
-            f"incremental: ?{stream.incremental_param}= the last {stream.replication_key} synced "
-            "(or the start_date setting)"
-        )
+    if stream.replication_key and stream.incremental:
+        notes.append(incremental_note(stream.replication_key, stream.incremental))
     return StreamPreview(connection.name, stream, request, notes)
 
 
@@ -268,10 +253,10 @@ def format_sink_preview(p: SinkPreview) -> str:
         f"{p.input_path}: {read} -> {would}; {len(p.rejected)} rejected.",
     ]
     for n, exchange in enumerate(p.requests, start=1):
-        carried = (
+        count = (
             f" ({exchange.records} record{'s' if exchange.records != 1 else ''})" if exchange.records else ""
         )
-        out += ["", f"--- request {n} of {len(p.requests)}{carried}"]
+        out += ["", f"--- request {n} of {len(p.requests)}{count}"]
         out += format_exchange(exchange)
     for note in p.notes:
         out += ["", note]

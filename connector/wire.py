@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from connector.errors import ConnectorError
+from connector.secrets import REDACTOR
 from connector.sender import (
     MAX_HEAD_BYTES,
     Limits,
@@ -160,7 +161,7 @@ class _Connection:
             or not parts[0].startswith(b"HTTP/1.")
             or not (parts[1].isdigit() and len(parts[1]) == 3)
         ):
-            raise httpx.RemoteProtocolError(f"malformed status line {line[:80]!r}")
+            raise httpx.RemoteProtocolError(f"malformed status line {REDACTOR.shorten(repr(line[:400]), 80)}")
         status = int(parts[1])
         headers = []
         size = len(line)

@@ -10,7 +10,9 @@ A subprocess, so the server's CPU is not the client's (benchmarks need that), an
 hang of one cannot take the other down. Options mirror the CLI flags (see ``python -m sandbox
 --help``): ``port, host, seed, sizes (or size), api_key, budget, time_scale, retry_after, faults
 (a spec string or dict), token_ttl, client_id, client_secret, refresh_token, reject_refresh,
-bulk_rate, bulk_latency, journal_limit, specs_dir``; plus ``startup_timeout`` (seconds).
+bulk_rate, bulk_latency, journal_limit, specs_dir``; plus ``startup_timeout`` (seconds) and
+``launcher``, the command that starts it (default: this interpreter's ``-m sandbox`` with this
+checkout on the path; e.g. ``[".../bin/connector", "sandbox"]`` runs an installed copy instead).
 """
 
 from __future__ import annotations
@@ -64,7 +66,8 @@ def _fault_spec(faults: str | dict[str, Any]) -> str:
 
 def command(**options: Any) -> list[str]:
     """The ``python -m sandbox ...`` command line for these options."""
-    argv = [sys.executable, "-m", "sandbox", "--port", str(options.pop("port", 0))]
+    launcher = options.pop("launcher", None) or [sys.executable, "-m", "sandbox"]
+    argv = [*launcher, "--port", str(options.pop("port", 0))]
     sizes = dict(options.pop("sizes", None) or {})
     sizes.update(options.pop("size", None) or {})
     for name, count in sizes.items():
@@ -142,14 +145,19 @@ class Sandbox:
 
 
 @contextmanager
-def running_sandbox(startup_timeout: float = 60.0, **options: Any) -> Iterator[Sandbox]:
-    """Start ``python -m sandbox`` on a free loopback port, yield a handle, stop it on exit."""
-    api_key = options.get("api_key") or "sandbox-key"
-    argv = command(**options)
+def serving_process(
+    argv: list[str], ready_prefix: str, startup_timeout: float = 60.0
+) -> Iterator[tuple[str, subprocess.Popen, list[str]]]:
+    """Run a server command until it prints ``ready_prefix + URL``; yield (URL, process, stderr lines).
+
+    The process gets this checkout on PYTHONPATH and is terminated (then killed) on exit; the last
+    200 stderr lines stay available for error messages.
+    """
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(Path(__file__).resolve().parent.parent), env.get("PYTHONPATH")) if p
-    )
+    if not options.get("launcher"):
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(Path(__file__).resolve().parent.parent), env.get("PYTHONPATH")) if p
+        )
     env["PYTHONUNBUFFERED"] = "1"
     process = subprocess.Popen(
         argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True
@@ -161,8 +169,8 @@ def running_sandbox(startup_timeout: float = 60.0, **options: Any) -> Iterator[S
     def read_stdout() -> None:
         assert process.stdout is not None
         for line in process.stdout:
-            if line.startswith(READY_PREFIX) and not ready:
-                ready.append(line.strip()[len(READY_PREFIX) :])
+            if line.startswith(ready_prefix) and not ready:
+                ready.append(line.strip()[len(ready_prefix) :].split()[0])
                 got_line.set()
         got_line.set()
 
@@ -174,16 +182,12 @@ def running_sandbox(startup_timeout: float = 60.0, **options: Any) -> Iterator[S
 
     threading.Thread(target=read_stdout, daemon=True).start()
     threading.Thread(target=read_stderr, daemon=True).start()
-    handle: Sandbox | None = None
     try:
         if not got_line.wait(startup_timeout) or not ready:
             time.sleep(0.1)
-            raise SandboxError(f"sandbox did not start ({' '.join(argv[1:])}):\n{''.join(errors[-40:])}")
-        handle = Sandbox(ready[0], api_key, process, errors)
-        yield handle
+            raise SandboxError(f"server did not start ({' '.join(argv[1:])}):\n{''.join(errors[-40:])}")
+        yield ready[0], process, errors
     finally:
-        if handle is not None:
-            handle.close()
         if process.poll() is None:
             process.terminate()
             try:
@@ -191,3 +195,15 @@ def running_sandbox(startup_timeout: float = 60.0, **options: Any) -> Iterator[S
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=5)
+
+
+@contextmanager
+def running_sandbox(startup_timeout: float = 60.0, **options: Any) -> Iterator[Sandbox]:
+    """Start ``python -m sandbox`` on a free loopback port, yield a handle, stop it on exit."""
+    api_key = options.get("api_key") or "sandbox-key"
+    with serving_process(command(**options), READY_PREFIX, startup_timeout) as (url, process, errors):
+        handle = Sandbox(url, api_key, process, errors)
+        try:
+            yield handle
+        finally:
+            handle.close()

@@ -18,7 +18,7 @@ def test_page_lists_streams_and_sinks():
         "`meta.next_cursor`) |  | "
     ) in page
     assert (
-        "| `comments` | `/api/v1/tickets/{{ parent.id }}/comments` | `id` |  | link_header | `tickets` |"
+        '| `comments` | `/api/v1/tickets/{{ parent.id }}/comments` | `id` |  | link_header (rel="next", same origin only) | `tickets` |'
         in page
     )
     assert (

@@ -16,7 +16,11 @@ def test_sink_preview_shows_each_request_and_masks_secrets(tmp_path):
             {"id": 7, "status": "solved", "created_at": "2024-01-01T00:00:00Z", "subject": "Printer on fire"},
             {"status": "open"},
             "not json",
-            {"type": "RECORD", "stream": "tickets", "record": {"id": "a/b?c", "priority": "urgent"}},
+            {
+                "type": "RECORD",
+                "stream": "tickets",
+                "record": {"id": 8, "priority": "urgent", "_sdc_extracted_at": "2024-01-01T00:00:00Z"},
+            },
         ],
     )
     config = write_json(tmp_path / "config.json", HELPDESK_CONFIG)
@@ -41,8 +45,9 @@ def test_sink_preview_shows_each_request_and_masks_secrets(tmp_path):
     ]
     body = json.loads("\n".join(first.splitlines()[6:]))
     assert body == {"ticket": {"status": "solved", "subject": "Printer on fire"}}  # id, created_at excluded
-    # a record value in the path is one escaped segment
-    assert "PATCH https://helpdesk.example.com/api/v1/tickets/a%2Fb%3Fc" in out
+    second = out[out.index("--- request 2 of 2") :]
+    assert "PATCH https://helpdesk.example.com/api/v1/tickets/8" in second
+    assert "_sdc_extracted_at" not in second  # Singer metadata is never sent
     assert "line 2: missing_id: record has no 'id' (the sink's id_field): not sent" in out
     assert "line 3: bad_input: invalid JSON: Expecting value (column 1)" in out
 
@@ -110,7 +115,7 @@ def test_stream_preview_shows_the_first_request():
         "Accept: application/json",
         "X-Api-Key: ***",
     ]
-    assert "next pages: ?cursor= the body's meta.next_cursor" in result.stdout
+    assert "next pages: cursor (`cursor` from `meta.next_cursor`)" in result.stdout
 
 
 def test_child_stream_preview_shows_parent_placeholders(tmp_path):

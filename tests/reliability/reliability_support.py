@@ -156,7 +156,8 @@ def records_of(lines: list[dict], stream: str) -> list[dict]:
 class RecordingServer:
     """A local HTTP server that records every request (method, path, headers) and answers from ``routes``.
 
-    ``routes`` maps ``"METHOD /path"`` to ``(status, headers, json_body)``; anything else is a 404. Used as a
+    ``routes`` maps ``"METHOD /path"`` to ``(status, headers, json_body)`` (bytes are sent as they are); anything
+    else is a 404. Used as a
     misbehaving API (cross-origin ``next`` links and redirects) and as the "other host" that must see nothing.
     """
 
@@ -183,7 +184,13 @@ class RecordingServer:
                 status, headers, payload = server.routes.get(
                     f"{self.command} {path}", (404, {}, {"error": "nope"})
                 )
-                data = json.dumps(payload).encode() if payload is not None else b""
+                data = (
+                    payload
+                    if isinstance(payload, bytes)
+                    else json.dumps(payload).encode()
+                    if payload is not None
+                    else b""
+                )
                 self.send_response(status)
                 for name, value in {"Content-Type": "application/json", **headers}.items():
                     self.send_header(name, value)
@@ -216,7 +223,7 @@ settings:
   - {name: base_url, type: string}
   - {name: api_key, type: string, secret: true}
 auth:
-  - {type: bearer, when: api_key, token: api_key}
+  - {type: bearer, when: config.api_key, token: "{{ config.api_key }}"}
 retry: {max_attempts: 3, backoff_seconds: 0.01, max_backoff_seconds: 0.01}
 stream_defaults:
   records: data

@@ -34,7 +34,7 @@ def test_a_secret_of_the_wrong_type_is_named_but_never_printed(tmp_path, plugin)
     config = write_json(tmp_path / "config.json", {"base_url": "http://127.0.0.1:9", "api_key": 987654321})
     proc = run([plugin, "--config", str(config)])
     assert proc.returncode == 1
-    assert "config['api_key']: must be of type" in proc.stderr and "secret" in proc.stderr
+    assert "config['api_key']" in proc.stderr and "not shown" in proc.stderr
     assert "987654321" not in proc.stderr + proc.stdout
 
 
@@ -76,9 +76,9 @@ def test_a_token_endpoint_answering_200_without_a_token_is_one_clear_line(tmp_pa
         config = write_json(tmp_path / "config.json", oauth_config(server.url))
         proc = run([TAP, "--config", str(config)])
     assert proc.returncode == 1
-    assert f"OAuth token endpoint {server.url}/oauth/token answered 200 with" in proc.stderr, proc.stderr[
-        -2000:
-    ]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "OAuth refresh" in last, proc.stderr[-2000:]
+    assert f"{server.url}/oauth/token answered 200" in last or "no access_token" in last, last
     assert "Traceback" not in proc.stderr
     assert "client-secret-2b7d" not in proc.stderr and "refresh-token-8e1f" not in proc.stderr
 

@@ -175,7 +175,7 @@ def test_a_server_answering_forever_slowly_fails_each_attempt_after_request_time
     assert server.methods() == ["GET", "GET"]
     assert "ReadTimeout on all 2 attempts" in proc.stderr, proc.stderr[-2000:]
     first_attempt = server.requests[1].at - server.requests[0].at  # the second began when the first gave up
-    assert 2 <= first_attempt < 3, first_attempt
+    assert 2 <= first_attempt < 4, first_attempt  # request_timeout, and a loaded machine's slack
     assert elapsed < 30, elapsed  # the whole answer would have taken minutes
 
 
@@ -224,7 +224,7 @@ def test_next_links_going_round_in_a_circle_end_the_tap_with_one_clear_line(tmp_
     with HostileServer(respond) as server:
         proc = run_connector("tap", tmp_path, server, transport, items=ITEMS + NEXT_URL, timeout=60)
     assert proc.returncode == 1, proc.stderr[-2000:]
-    assert "pagination loop" in proc.stderr and "Traceback" not in proc.stderr
+    assert "came back to a page it already read" in proc.stderr and "Traceback" not in proc.stderr
     assert [r.target for r in server.requests][:3] == ["/v1/items", "/v1/items?page=2", "/v1/items?page=3"]
     assert (
         len(server.requests) <= 4
