@@ -47,6 +47,7 @@ class BulkJobRun:
         self.config = sink.connector_target.config
         self.job: dict[str, Any] = {}
         self.requests = 0
+        self.failures_read = 0  # failed results read back from the job
         self._builders: dict[int, RequestBuilder] = {}
 
     def _builder(self, step: JobStep) -> RequestBuilder:
@@ -155,13 +156,14 @@ class BulkJobRun:
                 )
             return
         expected = _int_or_none(dot_path(job.poll.failed_count)(final)) if job.poll.failed_count else None
-        unread = expected is not None and expected > len(failures)
-        if expected is not None and expected != len(failures):
+        read = self.failures_read  # results read back, matched or not (a retried upload can repeat a record)
+        unread = expected is not None and expected > read
+        if expected is not None and expected != read:
             logger.warning(
                 "bulk job %s reports %s failed records, %d were read back%s",
                 self.job["id"],
                 expected,
-                len(failures),
+                read,
                 ": the records not read back as failed get an unknown outcome" if unread else "",
             )
         if unread:
@@ -173,7 +175,7 @@ class BulkJobRun:
                         self.stream,
                         self.items[i].record,
                         kind="unknown_outcome",
-                        error=f"bulk job {self.job['id']} reports {expected} failed records and {len(failures)} "
+                        error=f"bulk job {self.job['id']} reports {expected} failed records and {read} "
                         "were read back: whether this one failed is unknown",
                         sink=self.sink.template.name,
                     )
@@ -250,9 +252,11 @@ class BulkJobRun:
         page = paginator.first()
         failures: dict[int, str] = {}
         unmatched = 0
+        self.failures_read = 0
         while page is not None:
             body, response = self._call(step, params=page.params, url=page.url)
             results = records_of(body) or []
+            self.failures_read += len(results)
             for result in results:
                 candidates = by_content.get(_canonical(record_of(result)))
                 if candidates:
