@@ -19,9 +19,9 @@ from connector.builder import RequestBuilder
 from connector.errors import AuthError, ConnectorError, HTTPStatusError, RunStopped
 from connector.http import Response, unanswered_attempts
 from connector.outcomes import SentRequest
-from connector.pagination import Paginator
+from connector.pagination import PageRequest, Paginator
 from connector.render import dot_path
-from connector.templates import JobStep
+from connector.templates import JobStep, JobTemplate
 
 if TYPE_CHECKING:
     from connector.target import Item, TemplateSink
@@ -40,8 +40,9 @@ class BulkJobRun:
     def __init__(self, sink: TemplateSink, items: list[Item]) -> None:
         self.sink = sink
         self.items = items
-        self.job_template = sink.template.job
-        assert self.job_template is not None
+        job = sink.template.job
+        assert job is not None  # a bulk_job sink always has its steps (the loader checks)
+        self.job_template: JobTemplate = job
         self.client = sink.client
         self.stream = sink.stream_name
         self.config = sink.connector_target.config
@@ -206,7 +207,7 @@ class BulkJobRun:
         """Dry run: record the create and upload requests the job would send; nothing is sent."""
         job = self.job_template
         self.job = {"id": "{job.id}"}
-        steps = [(job.create, [])]
+        steps: list[tuple[JobStep, list[dict]]] = [(job.create, [])]
         chunk = job.upload.max_records or max(len(bodies), 1)
         steps += [(job.upload, bodies[i : i + chunk]) for i in range(0, len(bodies), chunk)]
         if job.start is not None:
@@ -249,7 +250,7 @@ class BulkJobRun:
         built = self._builder(step).build({"job": self.job, "stream": self.stream})
         page_size = built.params.get(step.pagination.size_param or "per_page")
         paginator = Paginator(step.pagination, self.client.origin, int(page_size) if page_size else None)
-        page = paginator.first()
+        page: PageRequest | None = paginator.first()
         failures: dict[int, str] = {}
         unmatched = 0
         self.failures_read = 0

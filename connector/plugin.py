@@ -24,7 +24,7 @@ from connector.workspace import read_config
 
 logger = logging.getLogger("connector.plugin")
 
-SETTING_TYPES = {
+SETTING_TYPES: dict[str, dict[str, Any]] = {
     "string": {"type": ["string", "null"]},
     "integer": {"type": ["integer", "null"]},
     "number": {"type": ["number", "null"]},
@@ -164,7 +164,7 @@ class ConnectorPlugin:
         )
         self._client: ApiClient | None = None
         self._stopping = False
-        super().__init__(*args, config=config, **kwargs)
+        super().__init__(*args, config=config, **kwargs)  # type: ignore[call-arg]  # the Tap's or Target's
 
     @classmethod
     def cb_config(cls, ctx: Any, param: Any, value: tuple[str, ...]) -> Any:

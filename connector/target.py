@@ -105,7 +105,7 @@ class FastValidator(JSONSchemaValidator):
     def __init__(self, schema: dict, *, validate_formats: bool = False) -> None:
         super().__init__(schema, validate_formats=validate_formats)
         try:
-            self._compiled = fastjsonschema.compile(schema, use_formats=validate_formats)
+            self._compiled: Any = fastjsonschema.compile(schema, use_formats=validate_formats)
         except Exception:  # a schema it cannot compile: jsonschema alone, as singer-sdk does
             self._compiled = None
 
@@ -262,7 +262,11 @@ class TemplateSink(BatchSink):
     def _reject_invalid(self, record: dict) -> None:
         """A record that failed the stream's schema (``_validate_and_parse`` said why)."""
         self.outcomes.reject(
-            self.stream_name, _json_safe(record), error=self._invalid, sink=self.template.name, kind="invalid"
+            self.stream_name,
+            _json_safe(record),
+            error=self._invalid or "does not match the sink's record schema",
+            sink=self.template.name,
+            kind="invalid",
         )
 
     def _batch_items(self, bodies: list[dict[str, Any]]) -> list[Any]:
@@ -627,7 +631,7 @@ class LenientReader(SingerReader):
         is rejected with its line number instead of ending the run and the records after it."""
         stats: Counter[str] = Counter()
         for line in binary_lines(file_input):
-            self._current_message = line
+            self._current_message = line  # type: ignore[assignment]  # singer-sdk keeps the raw line: bytes here
             message = self.deserialize_json(line)
             kind = message.get("type")
             if kind == "_INVALID":
@@ -641,7 +645,7 @@ class LenientReader(SingerReader):
             except InvalidInputLine as exc:
                 self.on_bad_line(self.line_number, line, str(exc))
                 continue
-            stats[kind] += 1
+            stats[str(kind)] += 1
         return stats
 
 
@@ -802,7 +806,7 @@ class ConnectorTarget(ConnectorPlugin, Target):
         if self._finished:
             return
         self._finished = True
-        for sink in (*self._sinks_active.values(), *self._sinks_to_clear):
+        for sink in sdk_compat.sinks_holding_records(self):
             sink.stop_sending()  # a run stopping early: requests on the wire finish and write their outcome
         if self._outcomes is not None:
             self._outcomes.close()
