@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
@@ -18,6 +19,16 @@ from connector.secrets import REDACTOR, install_logging_filter
 from connector.templates import Connection, Setting
 
 logger = logging.getLogger("connector.plugin")
+
+_FINISHERS: list[Callable[[], None]] = []
+
+
+def finish_before_exit(callback: Callable[[], None]) -> None:
+    """Run ``callback`` when a run stops on an error: before the error's one line for a known error,
+    at exit otherwise (it must be harmless to call twice)."""
+    _FINISHERS.append(callback)
+    atexit.register(callback)
+
 
 SETTING_TYPES = {
     "string": {"type": ["string", "null"]},
@@ -148,6 +159,8 @@ class ConnectorPlugin:
         try:
             yield
         except cls.fatal_errors as exc:
+            for finish in list(_FINISHERS):  # summaries first: the error stays the last line
+                finish()
             sys.stderr.write(f"{cls.name}: error: {REDACTOR.redact(str(exc))}\n")  # type: ignore[attr-defined]
             raise SystemExit(1) from None
 

@@ -7,7 +7,6 @@ after every sink has drained, i.e. after every record before it has its outcome 
 
 from __future__ import annotations
 
-import atexit
 import copy
 import json
 import logging
@@ -33,7 +32,7 @@ from connector.errors import AuthError, ConnectorError, RenderError, UnsafeReque
 from connector.http import ApiClient, Response
 from connector.ordering import object_key
 from connector.outcomes import Outcomes, SentRequest, TooManyRejected
-from connector.plugin import ConnectorPlugin, build_plugin_class
+from connector.plugin import ConnectorPlugin, build_plugin_class, finish_before_exit
 from connector.sinkfields import SinkFields
 from connector.templates import Connection, Setting, SinkTemplate
 
@@ -473,9 +472,8 @@ class ConnectorTarget(ConnectorPlugin, Target):
         self._emitted_state: dict | None = None
         self.drains = 0  # batches sent so far: a STATE may follow each
         self._finished = False
-        atexit.register(
-            self.finish
-        )  # a run stopped by an error still closes its files and says what happened
+        # A run stopped by an error still closes its files and says what happened.
+        finish_before_exit(self.finish)
         kwargs.setdefault("message_reader", LenientReader(self._bad_line))
         super().__init__(*args, config=config, **kwargs)
 
