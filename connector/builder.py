@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from connector.bodies import encode
 from connector.errors import RenderError
 from connector.render import CompiledValue, Origin, render_mapping
 from connector.templates import HTTP_METHODS, RequestTemplate
@@ -23,6 +24,10 @@ class BuiltRequest:
     headers: dict[str, str]
     body: Any
     body_format: str = "json"
+
+    def encoded(self) -> tuple[bytes | None, dict[str, str]]:
+        """The body's bytes and the headers, exactly as every transport sends them (and previews show)."""
+        return encode(self.body, self.body_format, self.headers)
 
     def target_key(self) -> tuple:
         """Requests with equal keys go to the same place and can share one batched body."""
@@ -53,7 +58,11 @@ class RequestBuilder:
         self._static_params = render_mapping(static_params, run)
         self._static_headers = {k: str(v) for k, v in render_mapping(static_headers, run).items()}
         self._body_static = isinstance(template.body, CompiledValue) and template.body.variables <= {"config"}
-        self._body_value = template.body.render(run) if self._body_static else None
+        self._body_value = (
+            template.body.render(run)
+            if isinstance(template.body, CompiledValue) and self._body_static
+            else None
+        )
 
     def build(
         self,
@@ -82,6 +91,8 @@ class RequestBuilder:
             body = default_body
         elif self._body_static:
             body = self._body_value
-        else:
+        elif isinstance(body_template, CompiledValue):
             body = body_template.render({**self._run, **(body_context or context)})
+        else:
+            raise RenderError(f"unknown body {body_template!r}")
         return BuiltRequest(method, url, params, headers, body, self.template.body_format)

@@ -31,6 +31,12 @@ class RenderError(ConnectorError):
     """A template could not be rendered for one record (undefined variable, bad value)."""
 
 
+class InvalidRequestError(RenderError):
+    """A rendered request is not valid HTTP (a header with CR, LF or NUL, a name that is no token, a
+    target with spaces or line breaks): written as is, it could inject headers or smuggle a second
+    request. Refused before anything is sent, on every transport; never retried."""
+
+
 class UnsafeRequestError(ConnectorError):
     """A rendered request would leave the connection's host or escape its path."""
 
@@ -44,6 +50,19 @@ class HTTPStatusError(ConnectorError):
         self.method = method
         self.url = url
         super().__init__(f"{method} {url} -> {status}: {message}")
+
+
+class ResponseTooLarge(ConnectorError):
+    """An answer was larger than ``max_response_bytes`` (raw or decompressed): not read further, not retried."""
+
+
+class RunStopped(ConnectorError):
+    """The whole run stops now: a signal (SIGTERM, SIGINT), or an API asking to wait longer than
+    ``max_retry_after_seconds``. Records not sent yet get no outcome and stay after the last STATE."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 class RequestFailed(ConnectorError):

@@ -1,12 +1,15 @@
 """The one HTTP client shared by streams and sinks: auth, rate budget, retries, origin checks.
 
-Built on httpx (connection pooling, HTTP/2 where offered). Thread-safe: sinks send the requests of a
-batch from a thread pool through the same client and the same budget.
+Requests go out through a ``Sender`` (``connector/sender.py``: httpx's stack by default, the lean wire on
+request), which checks them and bounds each attempt. Thread-safe: sinks send the requests of a batch
+from a thread pool through the same client and the same budget.
 """
 
 from __future__ import annotations
 
+import email.utils
 import logging
+import math
 import random
 import threading
 import time
@@ -18,12 +21,26 @@ import httpx
 import orjson
 
 from connector import __version__
-from connector.errors import AuthError, HTTPStatusError, RequestFailed, UnsafeRequestError
-from connector.render import Origin, dot_path
+from connector.auth import Authenticator, choose
+from connector.bodies import encode_body
+from connector.errors import ConnectorError, HTTPStatusError, RequestFailed, RunStopped, UnsafeRequestError
+from connector.render import CONDITION_ENV, Origin, dot_path
 from connector.secrets import REDACTOR, safe_headers
-from connector.templates import AuthMethod, Connection, RateLimit, Retry
-from connector.tokens import TokenFile, Tokens
-from connector.wire import NoResponse, WireRequest, WireResponse, WireSender, prepare
+from connector.sender import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    HttpxSender,
+    Limits,
+    Request,
+    Response,
+    Sender,
+    build_request,
+    check_headers,
+    header_problem,
+    httpx_client,
+)
+from connector.templates import Connection, RateLimit, Retry
+from connector.throttle import Spacing
+from connector.wire import NoResponse, WireSender, refuse_proxied
 
 logger = logging.getLogger("connector.http")
 
@@ -33,8 +50,7 @@ TRANSIENT_ERRORS = (
 # Failures before the request could reach the API: it cannot have been applied.
 NOT_SENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 UNANSWERED = "connector.unanswered_attempts"
-
-Response = httpx.Response | WireResponse  # what send() returns: httpx's, or the lean wire's
+DEFAULT_MAX_RETRY_AFTER = 3600.0  # a 429 asking to wait longer stops the run: an hour's sleep is a stuck run
 
 
 def unanswered_attempts(response: Response) -> int:
@@ -125,6 +141,17 @@ class RateBudget:
         self._waiting = 0
         self._wait_started = 0.0
         self._anchored = False  # the first window counted from an answer
+        self._stopped: str | None = None  # why the run stops: every wait ends at once
+
+    def stop(self, reason: str) -> None:
+        """Wake every request waiting for the budget; they and later ones raise ``RunStopped``."""
+        with self._cond:
+            self._stopped = reason
+            self._cond.notify_all()
+
+    def _check_stopped(self) -> None:
+        if self._stopped is not None:
+            raise RunStopped(self._stopped)
 
     @property
     def enabled(self) -> bool:
@@ -144,7 +171,9 @@ class RateBudget:
                     self._start_waiting(time.monotonic())
                     try:
                         while (wait := self._blocked_until - time.monotonic()) > 0:
+                            self._check_stopped()
                             self._cond.wait(wait)
+                        self._check_stopped()
                     finally:
                         self._stop_waiting()
             return Ticket(cost, 0, open=False)
@@ -152,6 +181,7 @@ class RateBudget:
             waiting = False
             try:
                 while True:
+                    self._check_stopped()
                     now = time.monotonic()
                     if self._window_end is None:
                         self._window_start, self._window_end = now, now + self._window_length
@@ -297,154 +327,26 @@ def _int_header(headers: httpx.Headers, name: str | None) -> int | None:
         return None
 
 
-def _retry_after(headers: httpx.Headers) -> float | None:
+def _retry_after(headers: Any) -> float | None:
+    """Seconds a Retry-After asks for: a number (``inf`` or ``1e400``: forever; negative: none), or an HTTP
+    date; None when absent or unreadable."""
     value = headers.get("retry-after")
     if value is None:
         return None
+    value = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        return None
-
-
-class Authenticator:
-    """Adds credentials to requests; refreshes OAuth2 tokens before expiry and on 401."""
-
-    def __init__(
-        self,
-        method: AuthMethod | None,
-        config: Mapping[str, Any],
-        http: httpx.Client,
-        on_rotate: Callable[[dict[str, Any]], None] | None = None,
-    ) -> None:
-        self.method = method
-        self.config = config
-        self.http = http
-        self.on_rotate = on_rotate
-        self._lock = threading.Lock()
-        self._access_token: str | None = None
-        self._expires_at = 0.0
-        self._lifetime = 0.0
-        self._refresh_token: str | None = None
-        self.token_file: TokenFile | None = None
-        if method and method.type == "oauth2_refresh":
-            self._refresh_token = config.get(method.refresh_token or "refresh_token")
-            self._access_token = config.get(method.access_token) if method.access_token else None
-            self._lifetime = 60.0 if self._access_token else 0.0
-            self._expires_at = time.monotonic() + self._lifetime
-            if config.get("token_file"):
-                self.token_file = TokenFile(str(config["token_file"]), self._refresh_token)
-                current = self.token_file.current()
-                if current is not None:
-                    self._adopt(current)
-                    logger.info(
-                        "OAuth tokens taken from token_file %s (rotated by an earlier run)",
-                        self.token_file.path,
-                    )
-
-    @classmethod
-    def choose(cls, methods: list[AuthMethod], config: Mapping[str, Any]) -> AuthMethod | None:
-        for method in methods:
-            if method.when is None or config.get(method.when):
-                return method
-        return None
-
-    @property
-    def refreshes(self) -> bool:
-        return bool(self.method and self.method.type == "oauth2_refresh")
-
-    def headers(self) -> dict[str, str]:
-        method = self.method
-        if method is None or method.type == "none":
-            return {}
-        if method.type == "bearer":
-            return {"Authorization": f"Bearer {self.config.get(method.token or 'api_key', '')}"}
-        if method.type == "header":
-            return {method.header or "Authorization": str(self.config.get(method.token or "api_key", ""))}
-        token = self.access_token()
-        return {"Authorization": f"Bearer {token}"}
-
-    def access_token(self) -> str:
-        with self._lock:
-            if self._access_token is None or time.monotonic() >= self._expires_at - self._margin():
-                self._refresh_locked()
-            return self._access_token or ""
-
-    def invalidate(self, used_token: str | None) -> None:
-        """A 401 with this token: refresh, unless another thread already did."""
-        with self._lock:
-            if used_token is None or used_token == f"Bearer {self._access_token}":
-                self._access_token = None
-
-    def _adopt(self, tokens: Tokens) -> None:
-        """Take the tokens another run or process left in the token file."""
-        REDACTOR.add(tokens.refresh_token, tokens.access_token)
-        self._refresh_token = tokens.refresh_token or self._refresh_token
-        left = tokens.expires_at - time.time()
-        if tokens.access_token and left > 0:
-            self._access_token, self._lifetime = tokens.access_token, left
-            self._expires_at = time.monotonic() + left
-        else:
-            self._access_token, self._lifetime = None, 0.0
-
-    def _refresh_locked(self) -> None:
-        if self.token_file is None:
-            self._refresh_from_api()
-            return
-        with self.token_file.locked() as current:
-            if current is not None and current.refresh_token and current.refresh_token != self._refresh_token:
-                # Another run or process refreshed since this one read the file: its tokens are the live ones.
-                self._adopt(current)
-                if self._access_token and time.monotonic() < self._expires_at - self._margin():
-                    return
-            self._refresh_from_api()
-            self.token_file.save(
-                Tokens(self._refresh_token, self._access_token, time.time() + self._lifetime)
-            )
-
-    def _margin(self) -> float:
-        # Refresh ahead of expiry, but never for most of a short token's life (each refresh rotates).
-        return min(self.method.refresh_margin_seconds if self.method else 0, self._lifetime / 2)
-
-    def _refresh_from_api(self) -> None:
-        method = self.method
-        assert method is not None
-        token_url = self.config.get(method.token_url or "token_url")
-        if not token_url:
-            raise AuthError(f"OAuth refresh needs the '{method.token_url}' setting")
-        if not self._refresh_token:
-            raise AuthError(f"OAuth refresh needs the '{method.refresh_token}' setting")
-        form = {
-            "grant_type": "refresh_token",
-            "client_id": self.config.get(method.client_id or "client_id", ""),
-            "client_secret": self.config.get(method.client_secret or "client_secret", ""),
-            "refresh_token": self._refresh_token,
-        }
         try:
-            response = self.http.post(token_url, data=form, headers={"Accept": "application/json"})
-        except httpx.TransportError as exc:
-            raise AuthError(f"OAuth token endpoint {token_url} unreachable: {type(exc).__name__}") from exc
-        if response.status_code != 200:
-            detail = REDACTOR.redact(response.text[:300])
-            raise AuthError(
-                f"OAuth refresh refused by {token_url} ({response.status_code}): {detail}. "
-                "The refresh token may have been used already (they are single-use) or revoked: "
-                "authorize again and put the new refresh token in the config."
-            )
-        payload = orjson.loads(response.content)
-        self._access_token = payload["access_token"]
-        new_refresh = payload.get("refresh_token") or self._refresh_token
-        REDACTOR.add(self._access_token, new_refresh)
-        self._lifetime = float(payload.get("expires_in", 7200))
-        self._expires_at = time.monotonic() + self._lifetime
-        rotated = new_refresh != self._refresh_token
-        self._refresh_token = new_refresh
-        logger.info("OAuth access token refreshed (expires in %ss)", payload.get("expires_in", "?"))
-        if self.on_rotate:
-            update = {method.access_token or "access_token": self._access_token}
-            if rotated:
-                update[method.refresh_token or "refresh_token"] = new_refresh
-            self.on_rotate(update)
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            return None
+        return max(0.0, when.timestamp() - time.time())
+    if math.isnan(seconds):
+        return None
+    return max(0.0, seconds)
 
 
 class ApiClient:
@@ -482,42 +384,67 @@ class ApiClient:
             remaining_header=limit.remaining_header,
             reserve=int(config.get("rate_reserve") or limit.reserve),
         )
+        self.max_retry_after = float(config.get("max_retry_after_seconds") or DEFAULT_MAX_RETRY_AFTER)
         self.stats = HttpStats()
         self.budget = RateBudget(self.rate_limit, self.stats)
-        self.http = httpx.Client(
-            transport=transport,
-            http2=transport is None,
-            timeout=httpx.Timeout(self.retry.timeout_seconds, connect=min(10.0, self.retry.timeout_seconds)),
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
-            follow_redirects=False,
+        self._stop = threading.Event()
+        self._stop_reason = ""
+        self.limits = Limits(
+            timeout=self.retry.timeout_seconds,
+            connect_timeout=min(10.0, self.retry.timeout_seconds),
+            max_response_bytes=int(config.get("max_response_bytes") or DEFAULT_MAX_RESPONSE_BYTES),
         )
-        # The lean sender unless a test transport is given or the user asks for httpx's stack (HTTP/2).
-        use_wire = transport is None and str(config.get("http_transport") or "wire") == "wire"
-        self.wire = (
-            WireSender(self.retry.timeout_seconds, min(10.0, self.retry.timeout_seconds))
-            if use_wire
-            else None
-        )
-        self._wire_headers = {"Accept-Encoding": "gzip", "User-Agent": f"declarative-connector/{__version__}"}
+        # httpx's client: the default sender's, and the OAuth token endpoint's whichever sender runs.
+        self.http = httpx_client(self.limits, max_connections, transport)
+        self.sender: Sender = self._sender(transport, str(config.get("http_transport") or "httpx"))
+        self._default_headers = {
+            "Accept-Encoding": "gzip, deflate",
+            "User-Agent": f"declarative-connector/{__version__}",
+        }
         REDACTOR.add(*(config.get(name) for name in connection.secret_settings))
-        self.auth = Authenticator(Authenticator.choose(connection.auth, config), config, self.http, on_rotate)
+        self.auth = Authenticator(choose(connection.auth, config), config, self.http, self.origin, on_rotate)
         static_headers = {"Accept": "application/json"}
         if config.get("user_agent"):
             static_headers["User-Agent"] = str(config["user_agent"])
         static_headers.update({k: str(v.render({"config": config})) for k, v in connection.headers.items()})
+        check_headers(static_headers)  # a config value with a line break stops the run before any request
+        if self.auth.method is not None and not self.auth.renews:
+            for name, value in self.auth.apply()[0].items():
+                problem = header_problem(name, value)
+                if problem is not None:
+                    raise ConnectorError(
+                        f"a credential setting cannot be sent: its header {name!r} {problem} "
+                        "(a line break pasted with the key?); refused before sending"
+                    )
         self.static_headers = static_headers
-        self._error_getters = [dot_path(p) for p in connection.error_paths]
+        self._error_getters = [_error_getter(p) for p in connection.error_paths]
+
+    def _sender(self, transport: httpx.BaseTransport | None, name: str) -> Sender:
+        """httpx's stack by default (and always with a test transport); the lean one on request."""
+        if name == "wire" and transport is None:
+            refuse_proxied(self.origin.base)
+            return WireSender(self.limits)
+        return HttpxSender(self.http, self.limits)
 
     def close(self) -> None:
+        self.sender.close()
         self.http.close()
-        if self.wire:
-            self.wire.close()
+
+    def stop(self, reason: str) -> None:
+        """End every wait of this client at once (backoff, rate budget, Retry-After, job polling): they
+        and every later request raise ``RunStopped``. Requests already on the wire finish."""
+        self._stop_reason = reason
+        self._stop.set()
+        self.budget.stop(reason)
+
+    def wait(self, seconds: float) -> None:
+        """Sleep unless the run is stopped, or stops meanwhile."""
+        if self._stop.wait(seconds) or self._stop.is_set():
+            raise RunStopped(self._stop_reason)
 
     def visible_headers(self, headers: Mapping[str, str] | None = None) -> dict[str, str]:
         """The headers a request carries, as a user may see them: credentials masked."""
-        names = {"Authorization": "***"} if self.auth.method and self.auth.method.type != "none" else {}
-        if self.auth.method and self.auth.method.type == "header":
-            names = {self.auth.method.header or "Authorization": "***"}
+        names = dict.fromkeys(self.auth.header_names, "***")
         return {**safe_headers({**self.static_headers, **(headers or {})}.items()), **names}
 
     def url(self, path: str) -> str:
@@ -534,33 +461,36 @@ class ApiClient:
         form_body: Mapping[str, Any] | None = None,
         content: bytes | None = None,
         cost: int = 1,
+        pace: Spacing | None = None,
     ) -> Response:
         """Send one request, retrying transient failures; return the final response (any status)."""
         if not self.origin.same_origin(url):
             raise UnsafeRequestError(f"refusing to send a request to {url!r}: not on {self.origin.base}")
-        if json_body is not None and content is None:
-            content = orjson.dumps(json_body, option=orjson.OPT_NON_STR_KEYS)
-            headers = {**(headers or {}), "Content-Type": "application/json"}
+        content, headers = encode_body(json_body, form_body, content, headers)
         attempt = 0
         refreshed_for: set[str | None] = set()  # tokens a 401 was answered to: refresh once for each
         unanswered = 0
         fresh_retry = False
         while True:
             attempt += 1
+            if self._stop.is_set():
+                raise RunStopped(self._stop_reason)
+            if pace is not None:
+                pace.wait(self.wait)
             ticket = self.budget.acquire(cost)
             try:
-                auth_headers = self.auth.headers()
+                auth_headers, auth_params = self.auth.apply()
+                used = self.auth.current()
                 request = self._build(
                     method,
                     url,
-                    params,
+                    {**(params or {}), **auth_params} if auth_params else params,
                     {**self.static_headers, **(headers or {}), **auth_headers},
                     content,
-                    form_body,
+                    None,
                 )
                 self.stats.add("requests")
                 response = self._send_following(request)
-                response.read()
             except TRANSIENT_ERRORS as exc:
                 self.budget.release(ticket)
                 self.stats.add("transport_errors")
@@ -583,10 +513,9 @@ class ApiClient:
             status = response.status_code
             self.stats.answered(status)
             self.budget.observe(response.headers, status, ticket)
-            used = auth_headers.get("Authorization")
             if (
                 status == 401
-                and self.auth.refreshes
+                and self.auth.renews
                 and used not in refreshed_for
                 and (not refreshed_for or attempt < self.retry.max_attempts)
             ):
@@ -597,7 +526,14 @@ class ApiClient:
             if status in self.retry.statuses and attempt < self.retry.max_attempts:
                 if status == 429:
                     self.stats.add("throttled")
-                    wait = self.budget.throttled(_retry_after(response.headers))
+                    retry_after = _retry_after(response.headers)
+                    if retry_after is not None and retry_after > self.max_retry_after:
+                        raise RunStopped(
+                            f"{method} {request.url.path} -> 429 with Retry-After: "
+                            f"{response.headers.get('retry-after')[:60]!r}, longer than max_retry_after_seconds "
+                            f"({self.max_retry_after:g}s): stopping rather than waiting; run again later"
+                        )
+                    wait = self.budget.throttled(retry_after)
                     logger.warning(
                         "429 from %s %s: waiting %.2fs for the rate budget", method, request.url.path, wait
                     )
@@ -612,14 +548,13 @@ class ApiClient:
                 response.extensions[UNANSWERED] = unanswered
             return response
 
-    def _send_following(self, request: httpx.Request | WireRequest) -> Response:
+    def _send_following(self, request: Request) -> Response:
         """Follow redirects on the same origin only; never carry credentials elsewhere."""
         for _ in range(5):
-            response = self.wire.send(request) if self.wire else self.http.send(request, stream=True)
+            response = self.sender.send(request)
             if not response.is_redirect:
                 return response
             location = response.headers.get("location", "")
-            response.close()
             target = request.url.join(location)
             if not self.origin.same_origin(str(target)):
                 raise UnsafeRequestError(
@@ -644,12 +579,13 @@ class ApiClient:
         headers: Mapping[str, str],
         content: bytes | None,
         form_body: Mapping[str, Any] | None,
-    ) -> httpx.Request | WireRequest:
-        if self.wire is None:
-            return self.http.build_request(
-                method, url, params=params, headers=headers, content=content, data=form_body
-            )
-        return prepare(method, url, params, {**self._wire_headers, **headers}, content, form_body)
+    ) -> Request:
+        """The request as a sender sends it, checked so that no value can inject headers or requests."""
+        return build_request(method, url, params, {**self._default_headers, **headers}, content, form_body)
+
+    def pause(self, attempt: int, what: str) -> None:
+        """Back off before trying again something a response rule says to retry."""
+        self._backoff(attempt, None, what)
 
     def _backoff(self, attempt: int, retry_after: float | None, what: str) -> None:
         self.stats.add("retries")
@@ -662,7 +598,7 @@ class ApiClient:
             "retrying %s in %.2fs (attempt %d of %d)", what, delay, attempt + 1, self.retry.max_attempts
         )
         self.stats.add("backoff_seconds", delay)
-        time.sleep(delay)
+        self.wait(delay)
 
     def error_message(self, response: Response) -> str:
         """The API's own words for an error, flattened to one line (and whether an earlier attempt may have landed)."""
@@ -676,12 +612,12 @@ class ApiClient:
             payload = orjson.loads(response.content)
         except orjson.JSONDecodeError:
             text = response.text.strip()
-            return REDACTOR.redact(text[:500]) or response.reason_phrase
+            return REDACTOR.shorten(text, 500) or response.reason_phrase
         for getter in self._error_getters:
             found = getter(payload)
             if found:
                 return REDACTOR.redact(_flatten_error(found))
-        return REDACTOR.redact(orjson.dumps(payload).decode()[:500])
+        return REDACTOR.shorten(orjson.dumps(payload).decode(), 500)
 
     def raise_for_status(self, response: Response, accept: frozenset[int] | None = None) -> None:
         ok = response.status_code in accept if accept else response.is_success
@@ -692,6 +628,23 @@ class ApiClient:
                 response.request.method,
                 response.request.url.path,
             )
+
+
+def _error_getter(source: str) -> Callable[[Any], Any]:
+    """A place of the error message in an error body: a dot path, or Jinja over ``response`` that composes
+    one from several fields (``"{{ response.error.type }}: {{ response.error.message }}"``)."""
+    if "{{" not in source and "{%" not in source:
+        return dot_path(source)
+    template = CONDITION_ENV.from_string(source)
+
+    def compose(payload: Any) -> Any:
+        try:
+            text = template.render(response=payload).strip()
+        except Exception:  # a body of another shape: try the next place
+            return None
+        return text if text.strip(" :;,-") else None
+
+    return compose
 
 
 def _flatten_error(value: Any) -> str:

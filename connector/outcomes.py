@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import reprlib
 import threading
 from collections import Counter
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from typing import IO, Any
 
 import orjson
 
+from connector import jsonio
 from connector.errors import ConnectorError
 from connector.secrets import REDACTOR
 
@@ -47,8 +49,32 @@ class SentRequest:
         return out
 
 
-def _dumps(value: Any) -> bytes:
-    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS, default=str)
+_PREVIEW = reprlib.Repr()
+_PREVIEW.maxlevel, _PREVIEW.maxdict, _PREVIEW.maxlist, _PREVIEW.maxstring = 12, 50, 50, 2000
+
+
+def unwritable(value: Any, error: Exception) -> dict[str, str]:
+    """A value the JSON writer refused, as something it can write: why, and a bounded, escaped preview."""
+    return {
+        "unwritable": str(error),
+        "preview": _PREVIEW.repr(value).encode("ascii", "backslashreplace").decode(),
+    }
+
+
+def _dumps(value: dict[str, Any]) -> bytes:
+    """One JSON line; a field the writer cannot write (nested too deep, a lone surrogate) is kept as a bounded,
+    escaped preview instead of losing the line or stopping the run."""
+    try:
+        return jsonio.dumps(value, option=orjson.OPT_NON_STR_KEYS, default=str)
+    except jsonio.JSONEncodeError:
+        safe: dict[str, Any] = {}
+        for key, item in value.items():
+            try:
+                jsonio.dumps(item, option=orjson.OPT_NON_STR_KEYS, default=str)
+                safe[key] = item
+            except jsonio.JSONEncodeError as exc:
+                safe[key] = unwritable(item, exc)
+        return jsonio.dumps(safe, option=orjson.OPT_NON_STR_KEYS, default=str)
 
 
 class Outcomes:

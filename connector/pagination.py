@@ -1,94 +1,329 @@
-"""Pagination styles as data: each turns the last page into the next request, or None at the end."""
+"""Pagination: one small class per kind (its YAML fields and how it finds the next page), one Paginator.
+
+Every kind shares the stop conditions (``has_more``, ``total``, ``stop_when``) and where its parameters
+go (``in: query`` or ``in: body``). The Paginator refuses to request a page it already requested in the
+same pass: an API that repeats a page number, a cursor or a next link (at once or in a cycle) stops the
+stream with an error instead of ending it early or looping forever.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any, ClassVar, Literal
 
-from connector.http import Response
-from connector.render import Origin, dot_path
-from connector.templates import Pagination
+import msgspec
+
+from connector.errors import ConnectorError
+from connector.kinds import Model, describe
+from connector.render import Compiled, Origin, compile_condition, dot_path
+
+
+class PaginationLoop(ConnectorError):
+    """The API led back to a page already read in this pass: its paging cannot be trusted."""
 
 
 @dataclass
 class PageRequest:
-    """What changes from one page to the next: extra params, or a whole next URL."""
+    """What changes from one page to the next: extra params (query or body), or a whole next URL."""
 
     params: dict[str, Any] = field(default_factory=dict)
     url: str | None = None  # absolute URL on the connection's origin (next links)
     number: int = 1
+    token: Any = None  # what identifies this page (page number, offset, cursor, URL), for messages
+
+    def key(self) -> tuple:
+        return (self.url, tuple(sorted((k, repr(v)) for k, v in self.params.items())))
+
+
+@dataclass
+class Answer:
+    """One page's answer, as the pagination kinds see it."""
+
+    body: Any
+    records: list
+    headers: Any
+    links: dict
+    short: bool  # fewer records than a full page (or none)
+    url: str | None  # the URL this page was read from: relative next links resolve against it
+
+
+class PaginationBase(Model, tag_field="type", kw_only=True, frozen=True):
+    """Fields every pagination kind accepts."""
+
+    size_param: Annotated[str, describe("Parameter carrying the page size (per_page, limit).")] | None = None
+    size: Annotated[int, describe("Page size sent in size_param.", ge=1)] | None = None
+    in_: Annotated[
+        Literal["query", "body"],
+        describe("Where the paging parameters go: the query string, or top-level fields of the JSON body."),
+    ] = msgspec.field(default="query", name="in")
+    has_more: (
+        Annotated[str, describe("Dot path to a boolean in the body; paging ends when it is false.")] | None
+    ) = None
+    total: (
+        Annotated[str, describe("Dot path to the total record count; paging ends once that many were read.")]
+        | None
+    ) = None
+    stop_when: (
+        Annotated[
+            str,
+            describe(
+                "Jinja condition over response (the body), headers, records and page; paging ends when true."
+            ),
+        ]
+        | None
+    ) = None
+    restart_after: (
+        Annotated[
+            int,
+            describe(
+                "With an ascending replication key: after this many pages, start again at the first page "
+                "from the last replication value read (deep pages cost more, or are capped)."
+            ),
+        ]
+        | None
+    ) = None
+
+    uses_short_page: ClassVar[bool] = False  # a short page ends paging when nothing else says
+
+    def first(self) -> dict[str, Any]:
+        return {}
+
+    def advance(self, current: PageRequest, answer: Answer, origin: Origin) -> PageRequest | None:
+        raise NotImplementedError
+
+    @property
+    def explicit_stop(self) -> bool:
+        return bool(self.has_more or self.total or self.stop_when)
+
+    @property
+    def kind(self) -> str:
+        return str(self.__struct_config__.tag)
+
+    def how(self) -> str:
+        """How this kind finds the next page, in words (docs, preview)."""
+        return ""
+
+    def summary(self) -> str:
+        """One line for docs and previews: the kind, how it moves, and what ends it."""
+        parts = [self.how()] if self.how() else []
+        where = " in the body" if self.in_ == "body" else ""
+        if where and parts:
+            parts[0] += where
+        if self.has_more:
+            parts.append(f"while `{self.has_more}` is true")
+        if self.total:
+            parts.append(f"until `{self.total}` records")
+        if self.stop_when:
+            parts.append(f"until `{self.stop_when}`")
+        if self.uses_short_page and not self.explicit_stop and not getattr(self, "next", None):
+            parts.append("until a short page")
+        if self.restart_after:
+            parts.append(f"restarts from the bookmark after {self.restart_after} pages")
+        return f"{self.kind} ({', '.join(parts)})" if parts else self.kind
+
+
+class NoPagination(PaginationBase, tag="none", kw_only=True, frozen=True):
+    """One request, no paging."""
+
+    def advance(self, current: PageRequest, answer: Answer, origin: Origin) -> PageRequest | None:
+        return None
+
+
+class PageNumber(PaginationBase, tag="page_number", kw_only=True, frozen=True):
+    """Pages numbered 1, 2, 3 ... in a parameter."""
+
+    page_param: Annotated[str, describe("Parameter carrying the page number.")] = "page"
+    start: Annotated[int, describe("Number of the first page.")] = 1
+    next: (
+        Annotated[
+            str,
+            describe(
+                "Dot path to the next page number in the body; null ends paging. Without it, a short page does."
+            ),
+        ]
+        | None
+    ) = None
+
+    uses_short_page = True
+
+    def how(self) -> str:
+        return f"`{self.page_param}`" + (f", next from `{self.next}`" if self.next else "")
+
+    def first(self) -> dict[str, Any]:
+        return {self.page_param: self.start}
+
+    def advance(self, current: PageRequest, answer: Answer, origin: Origin) -> PageRequest | None:
+        if self.next:
+            value = dot_path(self.next)(answer.body)
+            if value in (None, "", 0, False) or not answer.records:
+                return None
+            page = int(value)
+        else:
+            page = int(current.params.get(self.page_param, self.start)) + 1
+        return PageRequest(params={**current.params, self.page_param: page}, token=page)
+
+
+class Offset(PaginationBase, tag="offset", kw_only=True, frozen=True):
+    """An offset that grows by the records read (offset/limit)."""
+
+    offset_param: Annotated[str, describe("Parameter carrying the offset.")] = "offset"
+    start: Annotated[int, describe("First offset.")] = 0
+
+    uses_short_page = True
+
+    def how(self) -> str:
+        return f"`{self.offset_param}` + records read" + (f", `{self.size_param}`" if self.size_param else "")
+
+    def first(self) -> dict[str, Any]:
+        return {self.offset_param: self.start}
+
+    def advance(self, current: PageRequest, answer: Answer, origin: Origin) -> PageRequest | None:
+        if not answer.records:
+            return None
+        offset = int(current.params.get(self.offset_param, self.start)) + len(answer.records)
+        return PageRequest(params={**current.params, self.offset_param: offset}, token=offset)
+
+
+class Cursor(PaginationBase, tag="cursor", kw_only=True, frozen=True):
+    """An opaque token or the last record's key, passed back in a parameter."""
+
+    param: Annotated[
+        str, describe("Parameter carrying the cursor (cursor, after, starting_after, 'id[gt]').")
+    ]
+    from_record: (
+        Annotated[str, describe("Dot path in the last record of a page to the next cursor (its id).")] | None
+    ) = None
+    from_response: Annotated[str, describe("Dot path in the body to the next cursor.")] | None = None
+    from_header: Annotated[str, describe("Response header carrying the next cursor.")] | None = None
+
+    def __post_init__(self) -> None:
+        sources = [s for s in (self.from_record, self.from_response, self.from_header) if s]
+        if len(sources) != 1:
+            raise ValueError("cursor pagination needs exactly one of from_record, from_response, from_header")
+
+    @property
+    def uses_short_page(self) -> bool:  # type: ignore[override]
+        return bool(self.from_record)
+
+    def how(self) -> str:
+        source = (
+            f"record `{self.from_record}`"
+            if self.from_record
+            else f"header `{self.from_header}`"
+            if self.from_header
+            else f"`{self.from_response}`"
+        )
+        return f"`{self.param}` from {source}"
+
+    def advance(self, current: PageRequest, answer: Answer, origin: Origin) -> PageRequest | None:
+        if self.from_record:
+            if not answer.records:
+                return None
+            value = dot_path(self.from_record)(answer.records[-1])
+        elif self.from_response:
+            value = dot_path(self.from_response)(answer.body)
+        else:
+            value = answer.headers.get(self.from_header) if answer.headers is not None else None
+        if value in (None, ""):
+            return None
+        return PageRequest(params={**current.params, self.param: value}, token=value)
+
+
+class NextUrl(PaginationBase, tag="next_url", kw_only=True, frozen=True):
+    """A next-page URL (absolute or relative) in the body."""
+
+    from_response: Annotated[str, describe("Dot path in the body to the next page's URL.")]
+
+    def how(self) -> str:
+        return f"`{self.from_response}`, same origin only"
+
+    def advance(self, current: PageRequest, answer: Answer, origin: Origin) -> PageRequest | None:
+        return _follow(dot_path(self.from_response)(answer.body), answer, origin)
+
+
+class LinkHeader(PaginationBase, tag="link_header", kw_only=True, frozen=True):
+    """RFC 8288 ``Link: <...>; rel="next"`` response headers."""
+
+    def how(self) -> str:
+        return 'rel="next", same origin only'
+
+    def advance(self, current: PageRequest, answer: Answer, origin: Origin) -> PageRequest | None:
+        return _follow(answer.links.get("next", {}).get("url"), answer, origin)
+
+
+def _follow(link: Any, answer: Answer, origin: Origin) -> PageRequest | None:
+    if not link:
+        return None
+    url = origin.absolute(str(link), answer.url)
+    return PageRequest(url=url, token=url)
+
+
+Pagination = NoPagination | PageNumber | Offset | Cursor | NextUrl | LinkHeader
 
 
 class Paginator:
-    """Walks the pages of one request template according to its ``pagination`` block."""
+    """Walks the pages of one request: the kind says what comes next, the shared rules say when to stop."""
 
-    def __init__(self, spec: Pagination, origin: Origin, page_size: int | None) -> None:
+    def __init__(self, spec: PaginationBase, origin: Origin, page_size: int | None, where: str = "") -> None:
         self.spec = spec
         self.origin = origin
         self.page_size = page_size or spec.size
-        self._next = dot_path(spec.next) if spec.next else None
-        self._from_response = dot_path(spec.from_response) if spec.from_response else None
+        self.where = where  # names the stream in errors
+        self._has_more = dot_path(spec.has_more) if spec.has_more else None
+        self._total = dot_path(spec.total) if spec.total else None
+        self._stop: Compiled | None = compile_condition(spec.stop_when) if spec.stop_when else None
+        self._seen: set[tuple] = set()
+        self._read = 0
 
     def first(self) -> PageRequest:
-        spec = self.spec
+        """The first page of a pass (a restart begins a new pass)."""
+        self._seen.clear()
+        self._read = 0
         params: dict[str, Any] = {}
-        if spec.size_param and spec.size:
-            params[spec.size_param] = spec.size
-        if spec.type == "page_number":
-            params[spec.page_param] = spec.start if spec.start is not None else 1
-        elif spec.type == "offset":
-            params[spec.offset_param] = spec.start or 0
-        return PageRequest(params=params)
+        if self.spec.size_param and self.spec.size:
+            params[self.spec.size_param] = self.spec.size
+        params.update(self.spec.first())
+        page = PageRequest(params=params, number=1, token=next(iter(self.spec.first().values()), None))
+        self._seen.add(page.key())
+        return page
 
-    def _short(self, records: list) -> bool:
-        return not records or (self.page_size is not None and len(records) < self.page_size)
-
-    def next(self, current: PageRequest, response: Response, body: Any, records: list) -> PageRequest | None:
+    def next(
+        self,
+        current: PageRequest,
+        response: Any,
+        body: Any,
+        records: list,
+        context: dict[str, Any] | None = None,
+    ) -> PageRequest | None:
         spec = self.spec
-        kind = spec.type
-        number = current.number + 1
-        if kind == "none":
+        self._read += len(records)
+        headers = getattr(response, "headers", None)
+        short = not records or (self.page_size is not None and len(records) < self.page_size)
+        if self._has_more is not None and not self._has_more(body):
             return None
-        if kind == "page_number":
-            if self._next is not None:
-                value = self._next(body)
-                if value in (None, "", 0) or not records:
-                    return None
-                page = int(value)
-            elif self._short(records):
+        if self._total is not None:
+            total = self._total(body)
+            if total is None or self._read >= int(total) or not records:
                 return None
-            else:
-                page = int(current.params.get(spec.page_param, 1)) + 1
-            return PageRequest(params={**current.params, spec.page_param: page}, number=number)
-        if kind == "offset":
-            if self._short(records):
-                return None
-            offset = int(current.params.get(spec.offset_param, 0)) + len(records)
-            return PageRequest(params={**current.params, spec.offset_param: offset}, number=number)
-        if kind == "cursor":
-            if spec.from_record:
-                if self._short(records):
-                    return None
-                value = records[-1].get(spec.from_record)
-            else:
-                value = self._from_response(body) if self._from_response else None
-            if value in (None, ""):
-                return None
-            if current.params.get(spec.param) == value:
-                return None  # the API repeated its cursor: stop rather than loop
-            return PageRequest(params={**current.params, spec.param: value}, number=number)
-        if kind == "next_url":
-            link = self._from_response(body) if self._from_response else None
-            return self._follow(link, current, number)
-        if kind == "link_header":
-            link = response.links.get("next", {}).get("url")
-            return self._follow(link, current, number)
-        raise ValueError(f"unknown pagination type {kind!r}")
-
-    def _follow(self, link: str | None, current: PageRequest, number: int) -> PageRequest | None:
-        if not link:
+        if self._stop is not None and self._stop.render(
+            {**(context or {}), "response": body, "headers": headers, "records": records, "page": current}
+        ):
             return None
-        url = self.origin.absolute(str(link))
-        if url == current.url:
+        if spec.uses_short_page and not spec.explicit_stop and short:
             return None
-        return PageRequest(url=url, number=number)
+        request = getattr(response, "request", None)
+        url = str(request.url) if request is not None else current.url
+        answer = Answer(body, records, headers, getattr(response, "links", None) or {}, short, url)
+        page = spec.advance(current, answer, self.origin)
+        if page is None:
+            return None
+        page.number = current.number + 1
+        key = page.key()
+        if key in self._seen:
+            raise PaginationLoop(
+                f"{self.where}{spec.__struct_config__.tag} pagination came back to a page it already read "
+                f"(page {page.number} would request {page.token!r} again); the API's paging cannot be "
+                "trusted, so the stream stops here"
+            )
+        self._seen.add(key)
+        return page

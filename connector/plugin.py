@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import atexit
+import difflib
 import json
 import logging
 import os
+import signal
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -13,10 +15,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
 
-from connector.errors import ConnectorError
+from singer_sdk.exceptions import ConfigValidationError
+
+from connector.errors import ConnectorError, RunStopped
 from connector.http import ApiClient
 from connector.secrets import REDACTOR, install_logging_filter
 from connector.templates import Connection, Setting
+from connector.workspace import read_config
 
 logger = logging.getLogger("connector.plugin")
 
@@ -53,12 +58,27 @@ ENGINE_SETTINGS = [
     Setting("rate_reserve", "integer", "Cost points per window left unused for other integrations."),
     Setting("max_attempts", "integer", "Attempts per request before giving up on 429/5xx/network errors."),
     Setting("max_backoff_seconds", "number", "Longest wait between two attempts."),
-    Setting("request_timeout", "number", "Seconds before a request times out."),
+    Setting(
+        "max_retry_after_seconds",
+        "number",
+        "Longest Retry-After of a 429 waited out (default 3600); a longer one stops the run with an error.",
+    ),
+    Setting(
+        "request_timeout",
+        "number",
+        "Seconds one attempt of a request may take in all (connecting, sending, the whole answer).",
+    ),
+    Setting(
+        "max_response_bytes",
+        "integer",
+        "Largest answer read, raw and again decompressed (default 64 MiB); a larger one fails its request.",
+    ),
     Setting(
         "http_transport",
         "string",
-        "wire (default: lean HTTP/1.1 keep-alive) or httpx (HTTP/2 where offered).",
-        default="wire",
+        "httpx (default: HTTP/2 where offered, proxies and CA settings from the environment) or wire "
+        "(lean HTTP/1.1 keep-alive, less CPU per request, no proxies).",
+        default="httpx",
     ),
     Setting(
         "token_file",
@@ -67,6 +87,20 @@ ENGINE_SETTINGS = [
         "whose config files are temporary).",
     ),
 ]
+
+
+# What the engine's numeric and named settings may hold: a zero request_timeout fails every connect.
+ENGINE_BOUNDS: dict[str, dict[str, Any]] = {
+    "request_timeout": {"exclusiveMinimum": 0},
+    "max_attempts": {"minimum": 1},
+    "max_backoff_seconds": {"minimum": 0},
+    "max_retry_after_seconds": {"minimum": 0},
+    "max_response_bytes": {"minimum": 1024},
+    "rate_window_seconds": {"exclusiveMinimum": 0},
+    "rate_budget": {"minimum": 1},
+    "rate_reserve": {"minimum": 0},
+    "http_transport": {"enum": ["httpx", "wire", None]},
+}
 
 
 def plugin_settings(connection: Connection, kind: str, extra: Iterable[Setting] = ()) -> list[Setting]:
@@ -79,7 +113,7 @@ def config_schema(connection: Connection, extra: Iterable[Setting] = (), kind: s
     properties: dict[str, Any] = {}
     required = []
     for setting in plugin_settings(connection, kind, extra):
-        prop = dict(SETTING_TYPES[setting.type])
+        prop = {**SETTING_TYPES[setting.type], **ENGINE_BOUNDS.get(setting.name, {})}
         if setting.description:
             prop["description"] = setting.description
         if setting.default is not None:
@@ -114,7 +148,7 @@ class ConfigWriter:
                 ", ".join(sorted(update)),
             )
             return
-        path = self.paths[-1]
+        path = self.paths[-1].resolve()  # a symlinked config is written through its link, not replaced
         data = json.loads(path.read_text())
         data.update(update)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
@@ -140,11 +174,15 @@ class ConnectorPlugin:
             config if not isinstance(config, Mapping) else self._cli_config_paths
         )
         self._client: ApiClient | None = None
+        self._stopping = False
         super().__init__(*args, config=config, **kwargs)
 
     @classmethod
     def cb_config(cls, ctx: Any, param: Any, value: tuple[str, ...]) -> Any:
         cls._cli_config_paths = tuple(v for v in value if v != "ENV")
+        with cls._one_line_errors():
+            for path in cls._cli_config_paths:  # a missing or malformed file: one line naming it, exit 2
+                read_config(path)
         return super().cb_config(ctx, param, value)  # type: ignore[misc]
 
     @classmethod
@@ -162,11 +200,46 @@ class ConnectorPlugin:
             for finish in list(_FINISHERS):  # summaries first: the error stays the last line
                 finish()
             sys.stderr.write(f"{cls.name}: error: {REDACTOR.redact(str(exc))}\n")  # type: ignore[attr-defined]
-            raise SystemExit(1) from None
+            raise SystemExit(getattr(exc, "exit_code", 1)) from None
+
+    def _handle_termination(self, signum: int, frame: Any) -> None:
+        """SIGTERM/SIGINT: end every wait at once and stop (singer-sdk's handler drains the sinks, which
+        waits out every Retry-After and backoff first). Requests on the wire finish and their records get
+        their outcome; records not sent get none and stay after the last STATE. A second signal: exit now."""
+        name = signal.Signals(signum).name
+        if self._stopping:
+            os._exit(128 + signum)
+        self._stopping = True
+        logger.warning("%s received: stopping; records not sent yet stay after the last STATE", name)
+        if self._client is not None:
+            self._client.stop(f"stopped by {name}")
+        raise RunStopped(f"stopped by {name}", exit_code=128 + signum)
+
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        """Secret settings are known to the redactor before anything can print them, and an error about one
+        never shows its value (whatever its type or length); a setting the plugin does not know (a typo)
+        is warned about, with the likely one."""
+        secrets = self.connection.secret_settings
+        REDACTOR.add(*(self._config.get(name) for name in secrets))  # type: ignore[attr-defined]
+        self._warn_unknown_settings()
+        try:
+            return [_without_secret(e, secrets) for e in super()._validate_config(raise_errors=raise_errors)]  # type: ignore[misc]
+        except ConfigValidationError as exc:
+            exc.errors = [_without_secret(e, secrets) for e in exc.errors]
+            raise
+
+    def _warn_unknown_settings(self) -> None:
+        schema = self.config_jsonschema  # type: ignore[attr-defined]
+        self.append_builtin_config(schema)  # type: ignore[attr-defined]
+        known = schema.get("properties", {})
+        for name in sorted(set(self._config) - set(known)):  # type: ignore[attr-defined]
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            logger.warning("config: unknown setting %r is ignored%s", name, hint)
 
     def make_client(self, *, need_credentials: bool = True, max_connections: int = 16) -> ApiClient:
         live = dict(self.config)  # type: ignore[attr-defined]
-        switches = [m.when for m in self.connection.auth if m.when]
+        switches = [name for m in self.connection.auth for name in m.settings_read()]
         if need_credentials and switches and not any(live.get(name) for name in switches):
             raise ConnectorError(f"{self.name}: no credentials in the config: set {' or '.join(switches)}")  # type: ignore[attr-defined]
         return ApiClient(
@@ -175,6 +248,15 @@ class ConnectorPlugin:
             on_rotate=lambda u: self._config_writer(u, live),
             max_connections=max_connections,
         )
+
+
+def _without_secret(error: str, secrets: list[str]) -> str:
+    """A config validation error, reworded when it is about a secret setting (its message quotes the value)."""
+    for name in secrets:
+        where = f" in config[{name!r}]"
+        if error.endswith(where) or f"{where}[" in error:
+            return f"config[{name!r}]: not a valid value for this setting (a secret: its value is not shown)"
+    return error
 
 
 def build_plugin_class(base: type, connection: Connection, kind: str, extra: Iterable[Setting] = ()) -> type:

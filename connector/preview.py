@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import orjson
 
+from connector import jsonio
 from connector.builder import BuiltRequest, RequestBuilder
 from connector.errors import ConnectorError
 from connector.harness import (
@@ -24,6 +26,7 @@ from connector.harness import (
     offline_config,
     run_sink,
 )
+from connector.incremental import incremental_note
 from connector.inputs import Input, read_records
 from connector.templates import Connection, SinkTemplate, StreamTemplate
 from connector.workspace import CommandError, display, load, read_config, with_defaults
@@ -105,7 +108,9 @@ def show_url(url: str) -> str:
 def shown_headers(headers: Mapping[str, str]) -> dict[str, str]:
     out = {}
     for name, value in headers.items():
-        if name in _TRANSPORT_HEADERS or (name == "user-agent" and value.startswith("python-httpx/")):
+        if name in _TRANSPORT_HEADERS or (
+            name == "user-agent" and value.startswith(("python-httpx/", "declarative-connector/"))
+        ):
             continue
         out["-".join(part.capitalize() for part in name.split("-"))] = value
     return out
@@ -193,20 +198,7 @@ def _is(method: str, url: str, built: BuiltRequest) -> bool:
 
 def _pagination_note(stream: StreamTemplate) -> str:
     spec = stream.pagination
-    return {
-        "none": "no further pages",
-        "page_number": f"next pages: ?{spec.page_param}=N"
-        + (f" while the body's {spec.next} is set" if spec.next else " until a short page"),
-        "offset": f"next pages: ?{spec.offset_param}= + records read, until a short page",
-        "cursor": f"next pages: ?{spec.param}= "
-        + (
-            f"the last record's {spec.from_record}"
-            if spec.from_record
-            else f"the body's {spec.from_response}"
-        ),
-        "next_url": f"next pages: the URL in the body's {spec.from_response} (same host only)",
-        "link_header": 'next pages: the URL of the Link header\'s rel="next" (same host only)',
-    }.get(spec.type, spec.type)
+    return "no further pages" if spec.kind == "none" else f"next pages: {spec.summary()}"
 
 
 def preview_stream(
@@ -223,11 +215,8 @@ def preview_stream(
         )
     request = first_stream_request(connection, stream.name, config, parent).masked()
     notes.append(_pagination_note(stream))
-    if stream.replication_key and stream.incremental_param:
-        notes.append(
-            f"incremental: ?{stream.incremental_param}= the last {stream.replication_key} synced "
-            "(or the start_date setting)"
-        )
+    if stream.replication_key and stream.incremental:
+        notes.append(incremental_note(stream.replication_key, stream.incremental))
     return StreamPreview(connection.name, stream, request, notes)
 
 
@@ -238,7 +227,7 @@ def format_exchange(exchange: Exchange) -> list[str]:
         body = exchange.body
         lines.append("")
         lines += (
-            json.dumps(body, indent=2, ensure_ascii=False) if not isinstance(body, str) else body
+            jsonio.dumps(body, option=orjson.OPT_INDENT_2).decode() if not isinstance(body, str) else body
         ).splitlines()
     return lines
 
@@ -266,10 +255,10 @@ def format_sink_preview(p: SinkPreview) -> str:
         f"{p.input_path}: {read} -> {would}; {len(p.rejected)} rejected.",
     ]
     for n, exchange in enumerate(p.requests, start=1):
-        carried = (
+        count = (
             f" ({exchange.records} record{'s' if exchange.records != 1 else ''})" if exchange.records else ""
         )
-        out += ["", f"--- request {n} of {len(p.requests)}{carried}"]
+        out += ["", f"--- request {n} of {len(p.requests)}{count}"]
         out += format_exchange(exchange)
     for note in p.notes:
         out += ["", note]
@@ -331,7 +320,11 @@ def main(
     except ConnectorError as exc:
         raise CommandError(display(str(exc)), exit_code=1) from None
     if as_json:
-        print(json.dumps(result.as_dict(), indent=2, ensure_ascii=False, default=str))
+        print(
+            jsonio.dumps(
+                result.as_dict(), option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS, default=str
+            ).decode()
+        )
     else:
         print(
             format_sink_preview(result) if isinstance(result, SinkPreview) else format_stream_preview(result)

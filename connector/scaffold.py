@@ -150,7 +150,7 @@ def new_stream(
     if replication_key:
         lines.append(f"replication_key: {_scalar(replication_key)}")
     if incremental_param:
-        lines.append(f"incremental_param: {_scalar(incremental_param)}")
+        lines.append(f"incremental: {{param: {_scalar(incremental_param)}}}")
     if parent:
         lines.append(f"parent: {parent}")
     if records is not None:

@@ -36,6 +36,12 @@ class TouchPoint:
 
 TOUCH_POINTS: tuple[TouchPoint, ...] = (
     TouchPoint(
+        "singer_sdk.plugin_base:PluginBase",
+        "_validate_config",
+        ("raise_errors",),
+        "plugin.py: config errors never quote a secret setting's value",
+    ),
+    TouchPoint(
         "singer_sdk.streams.core:Stream",
         "_generate_record_messages",
         ("record",),
@@ -100,6 +106,25 @@ TOUCH_POINTS: tuple[TouchPoint, ...] = (
         "target.py: timestamps parsed as singer-sdk does",
     ),
     TouchPoint("singer_sdk.sinks.core:Sink", "_validator", None, "target.py: the record validator"),
+    TouchPoint(
+        "singer_sdk.plugin_base:PluginBase",
+        "_validate_config",
+        ("raise_errors",),
+        "plugin.py: config errors never show a secret; unknown settings warned about",
+    ),
+    TouchPoint("singer_sdk.plugin_base:PluginBase", "_config", None, "plugin.py: the secrets to redact"),
+    TouchPoint(
+        "singer_sdk.target_base:Target",
+        "_handle_termination",
+        ("signum", "frame"),
+        "plugin.py: SIGTERM/SIGINT end every wait at once",
+    ),
+    TouchPoint(
+        "singer_sdk.tap_base:Tap",
+        "_handle_termination",
+        ("signum", "frame"),
+        "plugin.py: SIGTERM/SIGINT end every wait at once",
+    ),
     TouchPoint(
         "singer_sdk.singerlib.encoding.base:GenericSingerReader",
         "_current_message",

@@ -1,11 +1,12 @@
-"""Singer message output: orjson, buffered, flushed at each STATE so a state never precedes its records."""
+"""Singer message output: orjson (numbers exact), buffered, flushed at each STATE so a state never precedes its
+records."""
 
 from __future__ import annotations
 
 import atexit
 import contextlib
-import decimal
 import io
+import logging
 import sys
 from typing import Any
 
@@ -13,10 +14,13 @@ import orjson
 from singer_sdk.singerlib.encoding.base import GenericSingerWriter, SingerMessageType
 from singer_sdk.singerlib.messages import Message
 
+from connector import jsonio
+from connector.secrets import MASK, REDACTOR
+
+logger = logging.getLogger("connector.singer_io")
+
 
 def _default(value: Any) -> Any:
-    if isinstance(value, decimal.Decimal) and value.is_finite():
-        return int(value) if value == value.to_integral_value() else float(value)
     return str(value)
 
 
@@ -48,10 +52,25 @@ class FastWriter(GenericSingerWriter[bytes, Message]):
 
     def __init__(self) -> None:
         self._out = _binary_stdout()
+        self._masked_streams: set[str | None] = set()
         atexit.register(self.flush)
 
     def serialize_message(self, message: Message) -> bytes:
-        return orjson.dumps(message.to_dict(), default=_default, option=orjson.OPT_APPEND_NEWLINE)
+        data = jsonio.dumps(message.to_dict(), default=_default, option=orjson.OPT_APPEND_NEWLINE)
+        if REDACTOR.in_json(data):  # a byte search per message; masking only when a secret is there
+            data = jsonio.dumps(
+                REDACTOR.redact_value(message.to_dict()), default=_default, option=orjson.OPT_APPEND_NEWLINE
+            )
+            stream = getattr(message, "stream", None)
+            if stream not in self._masked_streams:
+                self._masked_streams.add(stream)
+                logger.warning(
+                    "a value equal to a secret setting was masked as %s in a %s message%s",
+                    MASK,
+                    getattr(message.type, "value", message.type),
+                    f" of stream {stream!r}" if stream else "",
+                )
+        return data
 
     def write_message(self, message: Message) -> None:
         self._out.write(self.format_message(message))

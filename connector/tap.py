@@ -14,33 +14,39 @@ from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, ClassVar
 
-import orjson
 from singer_sdk import Stream, Tap, metrics
 from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.singerlib import RecordMessage
 
-from connector import batch_output, sdk_compat
-from connector.builder import RequestBuilder
+from connector import batch_output, jsonio, sdk_compat
+from connector.bodies import encode
+from connector.builder import BuiltRequest, RequestBuilder
 from connector.errors import ConnectorError, HTTPStatusError
 from connector.http import ApiClient, Response
-from connector.pagination import PageRequest, Paginator
+from connector.incremental import Incremental, windows
+from connector.instants import instant_key, to_datetime
+from connector.pagination import NoPagination, PageRequest, Paginator
 from connector.plugin import ConnectorPlugin, build_plugin_class
-from connector.render import dot_path
+from connector.records import RecordCheck, mark_unwritable
+from connector.render import compile_text, dot_path
+from connector.responses import ResponseRules
+from connector.secrets import REDACTOR
 from connector.singer_io import FastWriter
 from connector.sync_metrics import sync_timer
 from connector.templates import Connection, StreamTemplate
+from connector.throttle import Spacing
+from connector.transform import Transformer
 
 logger = logging.getLogger("connector.tap")
 
 
 def parse_instant(value: Any) -> Any:
     """Order replication values by instant when they are timestamps (offsets differ)."""
-    if isinstance(value, str):
-        try:
-            return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return value
-    return value
+    return instant_key(value)
+
+
+class StreamOrderError(ConnectorError):
+    """A stream declared ascending went backwards: STATE printed before could skip records on resume."""
 
 
 class TemplateStream(Stream):
@@ -48,7 +54,7 @@ class TemplateStream(Stream):
 
     template: ClassVar[StreamTemplate]
     STATE_MSG_FREQUENCY = 1000
-    check_sorted = False  # sorted by instant, not by string; see _increment_stream_state
+    check_sorted = False  # the engine decides when a bookmark moves; see _increment_stream_state
 
     def __init__(self, tap: ConnectorTap) -> None:
         template = self.template
@@ -57,13 +63,24 @@ class TemplateStream(Stream):
         self.replication_key = template.replication_key
         self.connector_tap = tap
         self._pending: dict[str, Any] = {}
+        self._newest: dict[str, Any] = {}
+        self._last: dict[str, Any] = {}
         self._records_getter = dot_path(template.records)
         self._schema_keys = frozenset(template.schema.get("properties", {}))
+        self.record_check = RecordCheck(template.name, template.schema, template.primary_key)
         self._fast: bool | None = None
         self._batch_deselected: frozenset[str] | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._builder: RequestBuilder | None = None  # needs the client's origin: made on first read
+        self._rules = ResponseRules(template.on_response)
+        self._transformer = Transformer(template.transform)
+        self._pace = Spacing(template.requests_per_second) if template.requests_per_second else None
         self._method = ""
+        incremental = template.incremental if template.is_incremental else None
+        self._incremental: Incremental | None = incremental
+        self._unit = incremental.unit() if incremental else "epoch_seconds"
+        self._start = compile_text(incremental.start) if incremental and incremental.start else None
+        self._end = compile_text(incremental.end) if incremental and incremental.end else None
 
     # -- output: skip singer-sdk's per-record type conformance when it can change nothing
 
@@ -110,7 +127,19 @@ class TemplateStream(Stream):
 
     @property
     def is_sorted(self) -> bool:
-        return bool(self.template.replication_key and self.template.incremental_param)
+        # The engine moves bookmarks itself (only to safe values); singer-sdk stores what it is given.
+        return self.template.is_incremental
+
+    @property
+    def partitions(self) -> list[dict] | None:
+        if self.template.partitions is None:
+            return None
+        values = self.template.partitions.render({"config": self.config})
+        if not isinstance(values, list):
+            raise ConnectorError(
+                f"stream {self.name}: partitions.values must render to a list, got {type(values).__name__}"
+            )
+        return [{"partition": value} for value in values]
 
     def generate_child_contexts(self, record: dict, context: dict | None) -> Iterable[dict | None]:
         if self.child_streams:  # nothing to compute for the (many) streams without children
@@ -122,32 +151,77 @@ class TemplateStream(Stream):
             fields |= set(child.template.parent_fields or self.template.primary_key)
         return {name: record.get(name) for name in sorted(fields)}
 
-    # -- state: never checkpoint the middle of a group of records sharing one replication value
+    def _scope(self, context: dict | None) -> dict[str, Any]:
+        context = context or {}
+        if self.template.partitions is not None:
+            return {"config": self.config, "partition": context.get("partition"), "parent": {}}
+        return {"config": self.config, "parent": context}
+
+    # -- state: bookmarks move only to values a resumed run can safely start from
+
+    def _partition(self, context: dict | None) -> str:
+        return json.dumps(context, sort_keys=True, default=str) if context else ""
+
+    def _set_bookmark(self, value: Any, context: dict | None) -> None:
+        key = self.replication_key
+        assert key is not None
+        self.state_manager.increment_state({key: value}, context=context, replication_key=key)
 
     def _increment_stream_state(self, latest_record: dict, *, context: dict | None = None) -> None:
         key = self.replication_key
-        if not key or not latest_record:
+        if not key or not latest_record or self._incremental is None:
             return
-        partition = json.dumps(context, sort_keys=True, default=str) if context else ""
+        partition = self._partition(context)
         value = latest_record.get(key)
+        if value is None:
+            return
+        if not self._incremental.checkpoints_mid_stream:
+            newest = self._newest.get(partition)
+            if newest is None or instant_key(value, self._unit) > instant_key(newest, self._unit):
+                self._newest[partition] = value
+            return
+        last = self._last.get(partition)
+        if last is not None and instant_key(value, self._unit) < instant_key(last, self._unit):
+            raise StreamOrderError(
+                f"stream {self.name}: declared ascending by {key}, but {value!r} came after {last!r}; "
+                "a STATE printed during this run could skip records on resume. If the API does not "
+                "sort by this field, declare incremental.order: unordered (or descending)"
+            )
+        self._last[partition] = value
+        # Never checkpoint inside a run of records sharing one value: a resume starts after that value.
         pending = self._pending.get(partition)
-        if pending is not None and pending[0] != value:
-            super()._increment_stream_state(pending[1], context=context)
-        self._pending[partition] = (value, {key: value})
+        if pending is not None and pending != value:
+            self._set_bookmark(pending, context)
+        self._pending[partition] = value
 
-    def _commit_pending(self, context: dict | None) -> None:
-        partition = json.dumps(context, sort_keys=True, default=str) if context else ""
-        pending = self._pending.pop(partition, None)
-        if pending is not None:
-            super()._increment_stream_state(pending[1], context=context)
+    def _finish_pass(self, context: dict | None, start: Any, window_end: Any) -> None:
+        """A pass (or one window) read completely: move the bookmark as far as is now safe."""
+        partition = self._partition(context)
+        spec = self._incremental
+        if spec is None:
+            return
+        value = self._pending.pop(partition, None)
+        if window_end is not None and spec.window is not None:
+            value = window_end.isoformat() if hasattr(window_end, "isoformat") else window_end
+        elif not spec.checkpoints_mid_stream:
+            value = self._newest.pop(partition, None)
+        if value is None:
+            return
+        if start is not None and instant_key(value, self._unit) < instant_key(start, self._unit):
+            return  # never move a bookmark backwards
+        self._set_bookmark(value, context)
 
     # -- reading
 
     def _start_value(self, context: dict | None) -> Any:
         value = self.get_starting_replication_key_value(context)
-        start_date = self.config.get("start_date")
-        if value is None or (start_date and parse_instant(start_date) > parse_instant(value)):
-            value = start_date
+        start = self._start.render({"config": self.config}) if self._start is not None else None
+        if start in ("", None):
+            start = self.config.get("start_date") if self._start is None else None
+        if isinstance(start, dt.datetime):
+            start = start.isoformat()
+        if value is None or (start and instant_key(start, self._unit) > instant_key(value, self._unit)):
+            value = start
         if isinstance(value, dt.datetime):
             value = value.isoformat()
         return value
@@ -157,19 +231,63 @@ class TemplateStream(Stream):
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"fetch-{self.name}")
         return self._pool
 
-    def _fetch_page(self, target: str, params: dict | None, headers: dict) -> tuple[Response, Any]:
+    def _fetch_page(
+        self, request: BuiltRequest, target: str, params: dict | None
+    ) -> tuple[Response | None, Any]:
+        """Send one page's request; (None, None) when a response rule says to ignore the answer."""
         client = self.connector_tap.client
-        response = client.send(self._method, target, params=params, headers=headers)
-        client.raise_for_status(response)
+        attempts = 0
+        while True:
+            attempts += 1
+            content, headers = encode(request.body, request.body_format, request.headers)
+            response = client.send(
+                self._method, target, params=params, headers=headers, content=content, pace=self._pace
+            )
+            body = self._parse(response) if response.is_success or self._rules.needs_body else None
+            decision = (
+                self._rules.decide(response.status_code, body, response.headers) if self._rules else None
+            )
+            if decision is None:
+                client.raise_for_status(response)
+                return response, body
+            action, message = decision
+            where = f"{self._method} {response.request.url.path} -> {response.status_code}"
+            if action == "accept":
+                return response, body
+            if action == "ignore":
+                logger.warning(
+                    "stream %s: %s ignored by a response rule%s",
+                    self.name,
+                    where,
+                    f": {message}" if message else "",
+                )
+                return None, None
+            if action == "retry" and attempts < client.retry.max_attempts:
+                client.pause(attempts, f"stream {self.name}: {where}{': ' + message if message else ''}")
+                continue
+            detail = message or client.error_message(response)
+            raise ConnectorError(f"stream {self.name}: {where}: {detail}")
+
+    def _parse(self, response: Response) -> Any:
+        if not response.content:
+            return None
         try:
-            return response, (orjson.loads(response.content) if response.content else None)
-        except orjson.JSONDecodeError as exc:
+            if self.template.response_format == "jsonl":
+                return [jsonio.loads(line) for line in response.content.splitlines() if line.strip()]
+            return jsonio.loads(response.content)
+        except jsonio.JSONDecodeError as exc:
+            if not response.is_success:
+                return None  # an error page: the status decides, with the API's text as message
+            lenient = jsonio.loads_lenient(response.content)  # JSON but for lone surrogate escapes?
+            marked = mark_unwritable(lenient, self._records_getter) if lenient is not None else None
+            if marked is not None:
+                return marked
             raise ConnectorError(
                 f"stream {self.name}: {self._method} {response.request.url.path} returned invalid JSON "
-                f"({exc}); first bytes: {response.content[:80]!r}"
+                f"({exc}); first bytes: {REDACTOR.shorten(repr(response.content[:400]), 80)}"
             ) from exc
 
-    def _records_of(self, body: Any) -> list[dict]:
+    def _records_of(self, body: Any) -> list[Any]:
         records = self._records_getter(body)
         if records is None:
             return []
@@ -186,57 +304,116 @@ class TemplateStream(Stream):
         client = self.connector_tap.client
         if self._builder is None:
             self._builder = RequestBuilder(template.request, client.origin, self.config)
-        built = self._builder.build({"parent": context or {}})
-        self._method, url, base_params, headers = built.method, built.url, dict(built.params), built.headers
-        start = (
-            self._start_value(context) if template.replication_key and template.incremental_param else None
+        scope = self._scope(context)
+        spec = self._incremental
+        if spec is None:
+            yield from self._read_range(context, scope, None, None)
+            return
+        start = self._start_value(context)
+        self._last.pop(self._partition(context), None)
+        end = self._end.render({"config": self.config}) if self._end is not None else None
+        end_instant = (
+            to_datetime(end, self._unit) if end not in (None, "") else dt.datetime.now(dt.timezone.utc)
         )
-        if start is not None:
-            base_params[template.incremental_param] = start
-        spec = template.pagination
-        page_size = base_params.get(spec.size_param or "per_page") if spec.type != "none" else None
-        paginator = Paginator(spec, client.origin, int(page_size) if page_size else None)
-        restart_after = spec.restart_after if spec.type == "page_number" and self.is_sorted else None
+        for window in windows(spec, spec.start_after_lookback(start), end_instant):
+            yield from self._read_range(context, scope, window.start, window.end)
+            self._finish_pass(context, start, window.end if spec.window is not None else None)
+
+    def _read_range(
+        self, context: dict | None, scope: dict[str, Any], lower: Any, upper: Any
+    ) -> Iterable[dict]:
+        template = self.template
+        client = self.connector_tap.client
+        spec = self._incremental
+        assert self._builder is not None
+        bounds = {
+            "start": spec.send(lower) if spec else None,
+            "end": spec.send_end(upper) if spec and upper is not None else None,
+        }
+        pagination = template.pagination
+        paginator: Paginator | None = None
         key = template.replication_key
         pk = template.primary_key
-        # The next page is fetched in the background while this one's records are processed.
+        restart_after = pagination.restart_after if spec and spec.checkpoints_mid_stream else None
         fetch = self._fetcher()
 
-        def request(page: PageRequest) -> Future:
-            target = page.url or url
-            params = None if page.url else {**base_params, **page.params}
-            return fetch.submit(self._fetch_page, target, params, headers)
+        def build(page: PageRequest) -> tuple[BuiltRequest, str, dict | None]:
+            variables = {**scope, "window": bounds, "bookmark": bounds["start"], "page": page}
+            built = self._builder.build(variables, body_context=variables)  # type: ignore[union-attr]
+            self._method = built.method
+            params = dict(built.params)
+            if spec is not None and spec.param and bounds["start"] is not None:
+                params[spec.param] = bounds["start"]
+            if spec is not None and spec.end_param and bounds["end"] is not None:
+                params[spec.end_param] = bounds["end"]
+            if page.url:
+                return built, page.url, None
+            if pagination.in_ == "body":
+                body = dict(built.body) if isinstance(built.body, dict) else {}
+                body.update(page.params)
+                built.body = body
+            else:
+                params.update(page.params)
+            return built, built.url, params
 
-        page: PageRequest | None = paginator.first()
-        pending = request(page)
-        skip_value: Any = None  # records of this value and key were emitted before the cursor moved
-        skip_keys: set = set()
+        def request(page: PageRequest) -> Future:
+            built, target, params = build(page)
+            return fetch.submit(self._fetch_page, built, target, params)
+
+        first_built = self._builder.build(
+            {**scope, "window": bounds, "bookmark": bounds["start"], "page": None},
+            body_context={**scope, "window": bounds, "bookmark": bounds["start"], "page": None},
+        )
+        page_size = (
+            first_built.params.get(pagination.size_param or "per_page")
+            if not isinstance(pagination, NoPagination)
+            else None
+        )
+        paginator = Paginator(
+            pagination, client.origin, int(page_size) if page_size else None, f"stream {self.name}: "
+        )
+        first = paginator.first()
+        pending = request(first)
+        page: PageRequest | None = first
+        # Ascending streams remember the records of the last value emitted: a page that starts again at that
+        # value (an inclusive next page, a restarted cursor) does not emit them twice.
+        dedupe = bool(spec is not None and spec.checkpoints_mid_stream and key and pk)
+        boundary: Any = None
+        emitted: set = set()
+        transformer = self._transformer
         while page is not None:
             response, body = pending.result()
-            records = self._records_of(body)
-            next_page = paginator.next(page, response, body, records)
-            next_skip_value, next_skip_keys = skip_value, skip_keys
+            if response is None:
+                break  # ignored by a response rule: nothing more to read here
+            records = self._records_of(body)  # all of them: the paginator counts what the API sent
+            next_page = paginator.next(page, response, body, records, scope)
+            if transformer:  # a record it drops becomes None, so that the others keep their positions
+                records = [transformer.apply(r, scope) if isinstance(r, dict) else r for r in records]
+            where = f"page {page.number} ({self._method} {response.request.url.path})"
+            records = self.record_check.kept(records, where, logger)
             if next_page is not None and restart_after and page.number >= restart_after and key and records:
-                # Cursor-poller: move the replication cursor instead of paging deeper (deep pages cost more).
+                # Move the replication cursor instead of paging deeper (deep pages cost more, or are capped).
                 last = records[-1].get(key)
                 earlier = [r.get(key) for r in records if r.get(key) != last]
                 if earlier:
-                    next_skip_value = last
-                    next_skip_keys = {tuple(r.get(k) for k in pk) for r in records if r.get(key) == last}
-                    base_params[template.incremental_param] = max(earlier, key=parse_instant)
+                    bounds["start"] = spec.send(max(earlier, key=lambda v: instant_key(v, self._unit)))  # type: ignore[union-attr]
                     next_page = paginator.first()
             if next_page is not None:
                 pending = request(next_page)
-            for record in records:
-                if (
-                    skip_value is not None
-                    and record.get(key) == skip_value
-                    and tuple(record.get(k) for k in pk) in skip_keys
-                ):
-                    continue
-                yield record
-            page, skip_value, skip_keys = next_page, next_skip_value, next_skip_keys
-        self._commit_pending(context)
+            if not dedupe:
+                yield from records
+            else:
+                for record in records:
+                    value = record.get(key)  # type: ignore[arg-type]
+                    identity = tuple(record.get(k) for k in pk)
+                    if value != boundary:
+                        boundary, emitted = value, {identity}
+                    elif identity in emitted:
+                        continue
+                    else:
+                        emitted.add(identity)
+                    yield record
+            page = next_page
 
 
 class ConnectorTap(ConnectorPlugin, Tap):
@@ -286,6 +463,11 @@ class ConnectorTap(ConnectorPlugin, Tap):
         except HTTPStatusError as exc:
             raise ConnectorError(str(exc)) from exc
         finally:
+            skipped = {
+                s.name: dict(s.record_check.skipped) for s in self.streams.values() if s.record_check.skipped
+            }
+            if skipped:
+                logger.warning("Records skipped: %s", json.dumps(skipped))
             if self._client is not None:
                 logger.info("HTTP summary: %s", json.dumps(self._client.stats.as_dict()))
                 self._client.close()

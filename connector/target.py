@@ -7,11 +7,13 @@ after every sink has drained, i.e. after every record before it has its outcome 
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import logging
 import sys
 from collections import Counter, defaultdict, deque
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -26,15 +28,18 @@ from singer_sdk.singerlib.exceptions import InvalidInputLine
 from singer_sdk.sinks import BatchSink
 from singer_sdk.sinks.core import JSONSchemaValidator
 
-from connector import sdk_compat
+from connector import jsonio, sdk_compat
 from connector.builder import BuiltRequest, RequestBuilder
-from connector.errors import AuthError, ConnectorError, RenderError, UnsafeRequestError
+from connector.errors import AuthError, ConnectorError, RenderError, RunStopped, UnsafeRequestError
 from connector.http import ApiClient, Response
 from connector.ordering import object_key
-from connector.outcomes import Outcomes, SentRequest, TooManyRejected
+from connector.outcomes import Outcomes, SentRequest, TooManyRejected, unwritable
 from connector.plugin import ConnectorPlugin, build_plugin_class, finish_before_exit
+from connector.responses import ResponseRules
+from connector.results import ItemMatcher
 from connector.sinkfields import SinkFields
 from connector.templates import Connection, Setting, SinkTemplate
+from connector.throttle import Spacing
 
 logger = logging.getLogger("connector.target")
 
@@ -80,13 +85,16 @@ class Item:
 
 def _payload(response: Response) -> Any:
     try:
-        return orjson.loads(response.content) if response.content else None
-    except orjson.JSONDecodeError:
+        return jsonio.loads(response.content) if response.content else None
+    except jsonio.JSONDecodeError:
         return response.text
 
 
 def _json_safe(value: Any) -> Any:
-    return orjson.loads(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS, default=str))
+    try:
+        return jsonio.loads(jsonio.dumps(value, option=orjson.OPT_NON_STR_KEYS, default=str))
+    except jsonio.JSONEncodeError as exc:
+        return unwritable(value, exc)
 
 
 class FastValidator(JSONSchemaValidator):
@@ -129,6 +137,9 @@ class TemplateSink(BatchSink):
             else None
         )
         self._concurrency = int(target.config.get("concurrency") or self.template.concurrency)
+        self._rules = ResponseRules(self.template.on_response)
+        self._matcher = ItemMatcher(self.template.results) if self.template.results else None
+        self._pace = Spacing(self.template.requests_per_second) if self.template.requests_per_second else None
         self._pool = ThreadPoolExecutor(
             max_workers=self._concurrency, thread_name_prefix=f"sink-{stream_name}"
         )
@@ -253,11 +264,25 @@ class TemplateSink(BatchSink):
             self.stream_name, _json_safe(record), error=self._invalid, sink=self.template.name, kind="invalid"
         )
 
+    def _batch_items(self, bodies: list[dict[str, Any]]) -> list[Any]:
+        """What the records of a batched body are: each record, or what ``batch.item`` makes of it."""
+        item = self.template.batch_item
+        if item is None:
+            return bodies
+        config = self.connector_target.config
+        return [
+            item.render({"config": config, "record": body, "stream": self.stream_name}) for body in bodies
+        ]
+
     def _render(self, item: Item) -> BuiltRequest:
         assert self._builder is not None
         return self._builder.build(
             {"record": item.record, "stream": self.stream_name},
-            body_context={"record": item.body, "records": [item.body], "stream": self.stream_name},
+            body_context={
+                "record": item.body,
+                "records": self._batch_items([item.body]),
+                "stream": self.stream_name,
+            },
             default_body=item.body,
         )
 
@@ -315,7 +340,7 @@ class TemplateSink(BatchSink):
             return None  # the run is stopping: these records get no outcome, and no STATE covers them
         try:
             self._send_one(members)
-        except (TooManyRejected, AuthError) as exc:
+        except (TooManyRejected, AuthError, RunStopped) as exc:
             self._stopped = True
             return exc
         return None
@@ -325,11 +350,26 @@ class TemplateSink(BatchSink):
         if len(members) > 1:
             bodies = [item.body for item, _ in members]
             assert self._builder is not None
-            built = self._builder.build(
-                {"record": members[0][0].record, "stream": self.stream_name},
-                body_context={"record": bodies[0], "records": bodies, "stream": self.stream_name},
-                default_body=bodies,
-            )
+            try:
+                built = self._builder.build(
+                    {"record": members[0][0].record, "stream": self.stream_name},
+                    body_context={
+                        "record": bodies[0],
+                        "records": self._batch_items(bodies),
+                        "stream": self.stream_name,
+                    },
+                    default_body=bodies,
+                )
+            except RenderError as exc:
+                for item, _ in members:
+                    self.outcomes.reject(
+                        self.stream_name,
+                        _json_safe(item.record),
+                        error=f"cannot render request: {exc}",
+                        sink=self.template.name,
+                        kind="render",
+                    )
+                return
         records = [item.record for item, _ in members]
 
         def shown() -> SentRequest:  # only built when someone will read it: a rejection or the requests file
@@ -343,44 +383,78 @@ class TemplateSink(BatchSink):
 
         if self.outcomes.records_requests:
             self.outcomes.record_request(self.stream_name, shown(), len(records))
-        if self.connector_target.dry_run:
-            self.outcomes.accept(self.stream_name, len(records))
-            return
         try:
-            response = self.client.send(
-                built.method,
-                built.url,
-                params=built.params or None,
-                headers=built.headers,
-                json_body=built.body if built.body_format == "json" else None,
-                form_body=built.body if built.body_format == "form" else None,
-            )
-        except AuthError:
-            raise
-        except (ConnectorError, httpx.HTTPError) as exc:  # retries exhausted, unsafe redirect, ...
+            content, headers = built.encoded()
+        except RenderError as exc:
             for record in records:
                 self.outcomes.reject(
                     self.stream_name,
                     _json_safe(record),
-                    error=f"{type(exc).__name__}: {exc}",
-                    request=shown(),
+                    error=str(exc),
                     sink=self.template.name,
-                    kind="transport",
+                    kind="render",
                 )
             return
-        if response.status_code in self.template.accept:
-            captured = None
-            if self.connector_target.capture_responses:
-                captured = {
-                    "stream": self.stream_name,
-                    "sink": self.template.name,
-                    "status": response.status_code,
-                    "request": {"method": built.method, "url": built.url},
-                    "response": _payload(response),
-                }
-            self.outcomes.accept(self.stream_name, len(records), response=captured)
+        if self.connector_target.dry_run:
+            self.outcomes.accept(self.stream_name, len(records))
             return
-        error = self.client.error_message(response)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = self.client.send(
+                    built.method,
+                    built.url,
+                    params=built.params or None,
+                    headers=headers,
+                    content=content,
+                    pace=self._pace,
+                )
+            except (AuthError, RunStopped):
+                raise
+            except RenderError as exc:  # a header or URL that is not valid HTTP: refused before sending
+                for record in records:
+                    self.outcomes.reject(
+                        self.stream_name,
+                        _json_safe(record),
+                        error=f"cannot render request: {exc}",
+                        request=shown(),
+                        sink=self.template.name,
+                        kind="render",
+                    )
+                return
+            except (ConnectorError, httpx.HTTPError) as exc:  # retries exhausted, unsafe redirect, ...
+                for record in records:
+                    self.outcomes.reject(
+                        self.stream_name,
+                        _json_safe(record),
+                        error=f"{type(exc).__name__}: {exc}",
+                        request=shown(),
+                        sink=self.template.name,
+                        kind="transport",
+                    )
+                return
+            decision = None
+            if self._rules:
+                decision = self._rules.decide(response.status_code, _payload(response), response.headers)
+            if decision is not None and decision[0] == "retry" and attempt < self.client.retry.max_attempts:
+                self.client.pause(
+                    attempt, f"sink {self.template.name}: {response.status_code} {decision[1]}".strip()
+                )
+                continue
+            break
+        accepted = response.status_code in self.template.accept
+        message = ""
+        if decision is not None:
+            action, message = decision
+            accepted = action in ("accept", "ignore")
+        if self._matcher is not None and (accepted or 400 <= response.status_code < 500):
+            self._item_outcomes(members, response, accepted, message, shown)
+            return
+        if accepted:
+            self.outcomes.accept(self.stream_name, len(records), response=self._captured(built, response))
+            return
+        error = message or self.client.error_message(response)
         sent = shown()
         for record in records:
             self.outcomes.reject(
@@ -392,31 +466,148 @@ class TemplateSink(BatchSink):
                 sink=self.template.name,
             )
 
+    def stop_sending(self) -> None:
+        """Let the requests on the wire finish; send no other."""
+        self._stopped = True
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _captured(self, built: BuiltRequest, response: Response, item: Any = None) -> dict[str, Any] | None:
+        if not self.connector_target.capture_responses:
+            return None
+        captured = {
+            "stream": self.stream_name,
+            "sink": self.template.name,
+            "status": response.status_code,
+            "request": {"method": built.method, "url": built.url},
+            "response": _payload(response),
+        }
+        if item is not None:
+            captured["item"] = item
+        return captured
+
+    def _item_outcomes(
+        self,
+        members: list[tuple[Item, BuiltRequest]],
+        response: Response,
+        accepted: bool,
+        message: str,
+        shown: Any,
+    ) -> None:
+        """A batched answer that speaks of each item: every record gets its own outcome."""
+        assert self._matcher is not None
+        id_field = self.template.id_field
+        ids = [item.record.get(id_field) if id_field else None for item, _ in members]
+        outcomes = self._matcher.outcomes(_payload(response), ids)
+        general = message or ("" if accepted else self.client.error_message(response))
+        sent = None
+        built = members[0][1]
+        for (item, _), outcome in zip(members, outcomes, strict=True):
+            if accepted and outcome.accepted:
+                self.outcomes.accept(
+                    self.stream_name, 1, response=self._captured(built, response, outcome.result)
+                )
+                continue
+            sent = sent or shown()
+            self.outcomes.reject(
+                self.stream_name,
+                _json_safe(item.record),
+                status=response.status_code,
+                error=(outcome.message if not outcome.accepted else "") or general,
+                request=sent,
+                sink=self.template.name,
+                kind=outcome.kind or "api",
+            )
+
     def clean_up(self) -> None:
         self._pool.shutdown(wait=True)
         super().clean_up()
 
 
+MAX_NESTING = 200
+"""Deepest nesting of a Singer message the target accepts. The JSON writer stops at 255 levels, and a record
+is written again inside a request body and a rejected-records line: the rest is their room."""
+
+PREVIEW_CHARS = 2000  # of a bad line, escaped, in its rejection
+KEPT_BYTES = 65536  # of a bad line, as base64, in its rejection
+
+
+def nesting_depth(value: Any, limit: int) -> int:
+    """Levels of objects and arrays in ``value``, counted up to ``limit + 1`` (then it stops looking)."""
+    deepest = 0
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        if depth > deepest:
+            deepest = depth
+            if deepest > limit:
+                return deepest
+        pending.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def binary_lines(file_input: Any) -> Iterator[bytes]:
+    """Input lines as bytes: a byte that is not UTF-8 is then one bad line, not a crash of the reader."""
+    source = file_input if file_input is not None else sys.stdin
+    binary = getattr(source, "buffer", None)
+    if binary is not None:
+        yield from binary
+        return
+    for line in source:  # a text stream without bytes beneath it (a test's StringIO)
+        if isinstance(line, bytes):
+            yield line
+            continue
+        try:
+            yield line.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            yield line.encode("utf-8", "surrogatepass")
+
+
+def bad_line_record(number: int, line: bytes) -> dict[str, Any]:
+    """What a rejection keeps of a line that could not be read: an escaped preview anyone can read, and the
+    raw bytes as base64 (both bounded)."""
+    raw = line.rstrip(b"\r\n")
+    kept = {
+        "line_number": number,
+        "line": raw[: PREVIEW_CHARS * 4].decode("utf-8", "backslashreplace")[:PREVIEW_CHARS],
+        "line_base64": base64.b64encode(raw[:KEPT_BYTES]).decode("ascii"),
+        "line_bytes": len(raw),
+    }
+    if len(raw) > KEPT_BYTES:
+        kept["line_truncated"] = True
+    return kept
+
+
 class LenientReader(SingerReader):
-    """Reads Singer messages; a line that is not JSON is rejected with its line number, not fatal."""
+    """Reads Singer messages; a line that cannot be used is rejected with its line number, not fatal."""
 
     def __init__(self, on_bad_line: Any) -> None:
         super().__init__()
         self.on_bad_line = on_bad_line
         self.line_number = 0
 
-    def deserialize_json(self, line: str) -> dict:
+    def deserialize_json(self, line: bytes) -> dict:  # type: ignore[override]
         self.line_number += 1
         try:
-            value = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            self.on_bad_line(self.line_number, line, f"invalid JSON: {exc}")
+            value = jsonio.loads(line)
+        except jsonio.JSONDecodeError as exc:
+            self.on_bad_line(self.line_number, line, jsonio.unreadable(line, exc))
             return {"type": "_INVALID"}
         if not isinstance(value, dict):
             self.on_bad_line(
                 self.line_number, line, f"a Singer message must be a JSON object, got {type(value).__name__}"
             )
             return {"type": "_INVALID"}
+        # Counting brackets is cheap and bounds the depth; only a line with many of them is walked.
+        if line.count(b"{") + line.count(b"[") > MAX_NESTING:
+            depth = nesting_depth(value, MAX_NESTING)
+            if depth > MAX_NESTING:
+                self.on_bad_line(
+                    self.line_number, line, f"nested more than {MAX_NESTING} levels deep (the most accepted)"
+                )
+                return {"type": "_INVALID"}
         return value
 
     @staticmethod
@@ -434,7 +625,7 @@ class LenientReader(SingerReader):
         """As singer-sdk's, but a message that breaks the protocol alone (a missing key, an unknown type)
         is rejected with its line number instead of ending the run and the records after it."""
         stats: Counter[str] = Counter()
-        for line in file_input or self.default_input:
+        for line in binary_lines(file_input):
             self._current_message = line
             message = self.deserialize_json(line)
             kind = message.get("type")
@@ -529,11 +720,11 @@ class ConnectorTarget(ConnectorPlugin, Target):
                 f"sinks: {known}"
             ) from None
 
-    def _bad_line(self, number: int, line: str, error: str) -> None:
+    def _bad_line(self, number: int, line: bytes, error: str) -> None:
         logger.error("input line %d rejected: %s", number, error)
         self.outcomes.reject(
             "(input)",
-            {"line_number": number, "line": line[:2000]},
+            bad_line_record(number, line),
             error=f"line {number}: {error}",
             kind="bad_input",
         )
@@ -560,6 +751,11 @@ class ConnectorTarget(ConnectorPlugin, Target):
         could not be checked or sent."""
         try:
             super()._process_schema_message(message_dict)
+        except ConnectorError as exc:  # no sink for its stream: a config error
+            line = getattr(self.message_reader, "line_number", "?")
+            error = f"line {line}: {exc}"
+            self._stop_on(message_dict, None, error)
+            raise ConnectorError(error) from None
         except InvalidInputLine as exc:
             line = getattr(self.message_reader, "line_number", "?")
             error = f"line {line}: the SCHEMA message for stream {message_dict.get('stream')!r} is unusable: {exc}"
@@ -592,7 +788,7 @@ class ConnectorTarget(ConnectorPlugin, Target):
         self.drain_all()
         if kind is not None:
             self.outcomes.reject(str(message.get("stream")), message.get("record"), kind=kind, error=error)
-        self.outcomes.flush()
+        self.finish()  # the summary before the error line: the error stays the last thing said
 
     def process_endofpipe(self) -> None:
         super().process_endofpipe()
@@ -604,6 +800,8 @@ class ConnectorTarget(ConnectorPlugin, Target):
         if self._finished:
             return
         self._finished = True
+        for sink in (*self._sinks_active.values(), *self._sinks_to_clear):
+            sink.stop_sending()  # a run stopping early: requests on the wire finish and write their outcome
         if self._outcomes is not None:
             self._outcomes.close()
             summary = self._outcomes.summary()

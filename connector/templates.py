@@ -18,8 +18,11 @@ import jinja2
 import jsonschema
 import yaml
 
-from connector import bundle
+from connector import bundle, kinds
+from connector.auth import Auth, AuthBase
 from connector.errors import TemplateError, TemplateErrors
+from connector.incremental import Incremental
+from connector.pagination import NoPagination, Pagination, PaginationBase
 from connector.render import (
     Compiled,
     CompiledValue,
@@ -28,27 +31,15 @@ from connector.render import (
     compile_text,
     compile_url,
 )
+from connector.responses import ResponseRule
+from connector.results import ItemResults
+from connector.transform import Transformation
 
 TEMPLATES_ROOT = bundle.root("templates")
 SPECS_ROOT = bundle.root("specs")
 TEMPLATE_SCHEMA = bundle.template_schema()
 
 HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
-
-
-@dataclass(frozen=True)
-class Pagination:
-    type: str = "none"
-    page_param: str = "page"
-    start: int | None = None
-    next: str | None = None
-    size_param: str | None = None
-    size: int | None = None
-    offset_param: str = "offset"
-    param: str | None = None
-    from_record: str | None = None
-    from_response: str | None = None
-    restart_after: int | None = None
 
 
 @dataclass
@@ -84,12 +75,25 @@ class StreamTemplate:
     schema: dict[str, Any]
     schema_file: Path
     replication_key: str | None = None
-    incremental_param: str | None = None
+    incremental: Incremental | None = None
     records: str = ""
-    pagination: Pagination = field(default_factory=Pagination)
+    pagination: PaginationBase = field(default_factory=NoPagination)
     parent: str | None = None
     parent_fields: list[str] = field(default_factory=list)
+    partitions: Compiled | None = None  # renders to the list of values the stream is read once for
+    transform: list[Any] = field(default_factory=list)
+    on_response: list[ResponseRule] = field(default_factory=list)
+    requests_per_second: float | None = None
+    response_format: str = "json"
     raw: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def incremental_param(self) -> str | None:
+        return self.incremental.param if self.incremental else None
+
+    @property
+    def is_incremental(self) -> bool:
+        return bool(self.replication_key and self.incremental)
 
 
 @dataclass
@@ -101,7 +105,7 @@ class JobStep:
     interval_seconds: float = 1.0
     timeout_seconds: float = 3600.0
     records: str = "data"
-    pagination: Pagination = field(default_factory=Pagination)
+    pagination: PaginationBase = field(default_factory=NoPagination)
     record: str = "record"
     error: str = "error"
     failed_count: str | None = None
@@ -132,6 +136,10 @@ class SinkTemplate:
     schema: dict[str, Any] | None
     max_records: int | None = None
     job: JobTemplate | None = None
+    results: ItemResults | None = None
+    on_response: list[ResponseRule] = field(default_factory=list)
+    requests_per_second: float | None = None
+    batch_item: CompiledValue | None = None  # what each record becomes inside a batched body's records
     raw: Mapping[str, Any] = field(default_factory=dict)
     unknown_properties: str = "drop"  # "pass": send properties the record schema does not declare
     # Write-only parameters the API takes beyond the record schema: name -> JSON Schema.
@@ -148,20 +156,6 @@ class Setting:
     secret: bool = False
     required: bool = False
     only: str | None = None  # "tap" or "target": offered by that plugin alone (start_date reads)
-
-
-@dataclass(frozen=True)
-class AuthMethod:
-    type: str
-    when: str | None = None
-    token: str | None = None
-    header: str | None = None
-    token_url: str | None = None
-    client_id: str | None = None
-    client_secret: str | None = None
-    refresh_token: str | None = None
-    access_token: str | None = None
-    refresh_margin_seconds: float = 300.0
 
 
 @dataclass(frozen=True)
@@ -189,7 +183,7 @@ class Connection:
     description: str
     base_url: Compiled
     settings: list[Setting]
-    auth: list[AuthMethod]
+    auth: list[AuthBase]
     headers: dict[str, CompiledValue]
     rate_limit: RateLimit
     retry: Retry
@@ -272,6 +266,21 @@ def _validator(kind: str) -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(root)
 
 
+@cache
+def _schema_document() -> dict[str, Any]:
+    return json.loads(TEMPLATE_SCHEMA.read_text())
+
+
+def _concept_of(schema: Any) -> Any:
+    from connector.template_schema import CONCEPTS
+
+    defs = _schema_document()["$defs"]
+    for name, model in CONCEPTS.items():
+        if defs.get(name) == schema:
+            return model
+    return None
+
+
 def field_name(path: Iterable[Any]) -> str:
     name = ""
     for part in path:
@@ -287,6 +296,14 @@ def schema_errors(document: Any, kind: str, file: str) -> list[TemplateError]:
     for err in sorted(_validator(kind).iter_errors(document), key=lambda e: list(map(str, e.absolute_path))):
         path = list(err.absolute_path)
         message = err.message
+        concept = _concept_of(err.schema) if err.validator in ("anyOf", "oneOf") else None
+        if concept is not None:
+            # A block of one of the concepts' kinds: its model says precisely what is wrong.
+            try:
+                kinds.convert(err.instance, concept, file, path, document, line_of, field_name)
+            except TemplateError as exc:
+                errors.append(exc)
+                continue
         if err.validator == "additionalProperties":
             unknown = sorted(set(err.instance) - set(err.schema.get("properties", {})))
             known = ", ".join(sorted(err.schema.get("properties", {})))
@@ -408,8 +425,72 @@ def _merge(defaults: Mapping | None, doc: Mapping) -> dict:
     return merged
 
 
-def _pagination(doc: Mapping | None) -> Pagination:
-    return Pagination(**dict(doc)) if doc else Pagination()
+def _model(c: _Compiler, value: Any, model: Any, path: list[Any]) -> Any:
+    """Parse one block into its typed model; a problem is an error at its file:line, and None."""
+    try:
+        return kinds.convert(value, model, c.file, path, c.document, line_of, field_name)
+    except TemplateError as exc:
+        c.errors.append(exc)
+        return None
+
+
+def _pagination(c: _Compiler, doc: Mapping | None, path: list[Any]) -> PaginationBase:
+    if not doc:
+        return NoPagination()
+    return _model(c, dict(doc), Pagination, path) or NoPagination()
+
+
+# Forms the format had before, and what replaced them: the loader names the new one.
+_RENAMED = {
+    "incremental_param": "incremental: {param: ...} (the incremental block holds the bookmark's parameter, "
+    "format, order, lookback and windows)",
+}
+
+
+def _stream_parts(c: _Compiler, merged: Mapping) -> dict[str, Any]:
+    """The concept blocks of a stream: incremental, transformations, response rules, partitions, rate."""
+    incremental = merged.get("incremental")
+    parts: dict[str, Any] = {
+        "incremental": _model(c, incremental, Incremental, ["incremental"])
+        if incremental is not None
+        else None,
+        "transform": [
+            parsed
+            for index, item in enumerate(merged.get("transform") or [])
+            if (parsed := _model(c, item, Transformation, ["transform", index])) is not None
+        ],
+        "on_response": _rules(c, merged),
+        "requests_per_second": (merged.get("rate_limit") or {}).get("requests_per_second"),
+        "response_format": merged.get("response_format", "json"),
+    }
+    partitions = merged.get("partitions")
+    if partitions is not None:
+        source = partitions.get("values") if isinstance(partitions, Mapping) else None
+        if not isinstance(source, (str, list)):
+            c.error(
+                ["partitions"], "needs 'values': Jinja rendering to a list, e.g. '{{ config.account_ids }}'"
+            )
+        else:
+            value = c.value(["partitions", "values"], source)
+            parts["partitions"] = value
+    if parts["incremental"] is not None:
+        spec: Incremental = parts["incremental"]
+        from connector.instants import valid_format
+
+        if not valid_format(spec.format):
+            c.error(
+                ["incremental", "format"],
+                f"unknown format {spec.format!r} (iso, epoch_seconds, epoch_ms, date or a strftime pattern with %)",
+            )
+    return parts
+
+
+def _rules(c: _Compiler, merged: Mapping) -> list[ResponseRule]:
+    return [
+        rule
+        for index, item in enumerate(merged.get("on_response") or [])
+        if (rule := _model(c, item, ResponseRule, ["on_response", index])) is not None
+    ]
 
 
 def _load_record_schema(
@@ -433,7 +514,12 @@ def _load_record_schema(
 
 
 def compile_stream(doc: Mapping, file: str, specs_dir: Path, defaults: Mapping | None) -> StreamTemplate:
-    errors = schema_errors(doc, "stream", file)
+    errors = [
+        TemplateError(file, old, f"{old!r} is no longer a field: use {new}", line_of(doc, [old]))
+        for old, new in _RENAMED.items()
+        if isinstance(doc, Mapping) and old in doc
+    ]
+    errors += [e for e in schema_errors(doc, "stream", file) if e.field not in _RENAMED]
     if errors:
         raise TemplateErrors(errors)
     c = _Compiler(doc, file)
@@ -442,34 +528,29 @@ def compile_stream(doc: Mapping, file: str, specs_dir: Path, defaults: Mapping |
         c, specs_dir, merged.get("schema", f"{doc['name']}.json"), ["schema"]
     )
     properties = schema.get("properties", {})
-    for key in merged["primary_key"]:
+    for key in merged.get("primary_key") or []:
         if properties and key not in properties:
             c.error(["primary_key"], f"{key!r} is not a property of {schema_file.name}")
     replication_key = merged.get("replication_key")
     if replication_key and properties and replication_key not in properties:
         c.error(["replication_key"], f"{replication_key!r} is not a property of {schema_file.name}")
-    pagination = _pagination(merged.get("pagination"))
-    if pagination.type == "cursor" and not (
-        pagination.param and (pagination.from_record or pagination.from_response)
-    ):
-        c.error(["pagination"], "cursor pagination needs 'param' and 'from_record' or 'from_response'")
-    if pagination.type == "next_url" and not pagination.from_response:
-        c.error(["pagination"], "next_url pagination needs 'from_response'")
+    pagination = _pagination(c, merged.get("pagination"), ["pagination"])
+    parts = _stream_parts(c, merged)
     stream = StreamTemplate(
         name=doc["name"],
         file=Path(file),
         description=merged.get("description", ""),
         request=c.request(merged, [], "GET", None),
-        primary_key=list(merged["primary_key"]),
+        primary_key=list(merged.get("primary_key") or []),
         schema=schema,
         schema_file=schema_file,
         replication_key=replication_key,
-        incremental_param=merged.get("incremental_param"),
         records=merged.get("records", ""),
         pagination=pagination,
         parent=merged.get("parent"),
         parent_fields=list(merged.get("parent_fields", [])),
         raw=doc,
+        **parts,
     )
     if c.errors:
         raise TemplateErrors(c.errors)
@@ -492,7 +573,7 @@ def _job_step(c: _Compiler, doc: Mapping, path: list[Any]) -> JobStep:
             setattr(step, name, doc[name])
     if "done" in doc:
         step.done = c.expression([*path, "done"], str(doc["done"]))
-    step.pagination = _pagination(doc.get("pagination"))
+    step.pagination = _pagination(c, doc.get("pagination"), [*path, "pagination"])
     return step
 
 
@@ -541,11 +622,15 @@ def compile_sink(doc: Mapping, file: str, specs_dir: Path, defaults: Mapping | N
         exclude=frozenset(merged.get("exclude", [])),
         batch_size=int(batch.get("size", 1)),
         group_by=list(batch.get("group_by", [])),
+        batch_item=c.value(["batch", "item"], batch["item"]) if "item" in batch else None,
         accept=frozenset(merged.get("accept", [200, 201, 202, 204])),
         concurrency=int(merged.get("concurrency", 8)),
         schema=schema,
         max_records=batch.get("max_records"),
         job=job,
+        results=_model(c, merged["results"], ItemResults, ["results"]) if merged.get("results") else None,
+        on_response=_rules(c, merged),
+        requests_per_second=(merged.get("rate_limit") or {}).get("requests_per_second"),
         raw=doc,
         unknown_properties=merged.get("unknown_properties", "drop"),
         write_properties=dict(merged.get("write_properties") or {}),
@@ -556,6 +641,36 @@ def compile_sink(doc: Mapping, file: str, specs_dir: Path, defaults: Mapping | N
     if c.errors:
         raise TemplateErrors(c.errors)
     return sink
+
+
+def _auth_methods(c: _Compiler, doc: Mapping) -> list[AuthBase]:
+    """Auth methods in order; credentials are Jinja over config, ``when`` a condition over config."""
+    settings = {str(s.get("name")) for s in doc.get("settings", []) if isinstance(s, Mapping)}
+    methods = []
+    for index, item in enumerate(doc.get("auth") or []):
+        method = _model(c, item, Auth, ["auth", index])
+        if method is None:
+            continue
+        if method.when is not None:
+            compiled = c.expression(
+                ["auth", index, "when"], method.when.strip().removeprefix("{{").removesuffix("}}")
+            )
+            if compiled is not None and not compiled.variables <= {"config"}:
+                c.error(
+                    ["auth", index, "when"],
+                    f"a condition over config, e.g. 'config.{method.when.strip()}' (got {method.when!r})",
+                )
+        for name in method.credential_fields():
+            value = getattr(method, name)
+            if isinstance(value, str) and "{{" not in value and value in settings:
+                c.error(
+                    ["auth", index, name],
+                    f"settings are referred to as Jinja: use '{{{{ config.{value} }}}}' (got {value!r})",
+                )
+            elif isinstance(value, str):
+                c.text(["auth", index, name], value)
+        methods.append(method)
+    return methods
 
 
 def _settings(doc: Mapping) -> list[Setting]:
@@ -583,11 +698,17 @@ def load_connection(directory: str | Path) -> Connection:
         description=doc.get("description", ""),
         base_url=c.text(["base_url"], doc["base_url"]),
         settings=_settings(doc),
-        auth=[AuthMethod(**dict(a)) for a in doc.get("auth", [])],
+        auth=_auth_methods(c, doc),
         headers=c.mapping(["headers"], doc.get("headers")),
         rate_limit=RateLimit(**dict(rate)),
         retry=Retry(**retry),
-        error_paths=list(doc.get("errors", {}).get("message", ["errors", "error", "message"])),
+        error_paths=[
+            source
+            for index, source in enumerate(
+                doc.get("errors", {}).get("message", ["errors", "error", "message"])
+            )
+            if "{{" not in str(source) or c.text(["errors", "message", index], source) is not None
+        ],
         streams={},
         sinks={},
         specs_dir=specs_dir,
@@ -597,7 +718,7 @@ def load_connection(directory: str | Path) -> Connection:
         ("stream", "streams", compile_stream, doc.get("stream_defaults")),
         ("sink", "sinks", compile_sink, doc.get("sink_defaults")),
     ):
-        target = connection.streams if kind == "stream" else connection.sinks
+        target: dict[str, Any] = connection.streams if kind == "stream" else connection.sinks
         for file in sorted((directory / folder).glob("*.yaml")):
             try:
                 template_doc = load_yaml(file)

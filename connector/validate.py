@@ -36,21 +36,12 @@ from connector.templates import (
 from connector.workspace import CommandError, connection_folder, display
 
 # Which variables each kind of template is given by the engine (see connector/tap.py, target.py, bulk.py).
-STREAM_VARIABLES = frozenset({"config", "parent"})
+STREAM_VARIABLES = frozenset({"config", "parent", "partition", "window", "bookmark", "page"})
 SINK_VARIABLES = frozenset({"config", "record", "records", "stream"})
 JOB_VARIABLES = frozenset({"config", "job", "records", "stream"})
 DONE_VARIABLES = frozenset({"config", "job", "response"})
 CONNECTION_VARIABLES = frozenset({"config"})
 
-# Pagination fields that mean something for each type; others are ignored by the engine.
-PAGINATION_FIELDS = {
-    "none": set(),
-    "page_number": {"page_param", "start", "next", "size_param", "size", "restart_after"},
-    "offset": {"offset_param", "start", "size_param", "size"},
-    "cursor": {"param", "from_record", "from_response", "size_param", "size"},
-    "next_url": {"from_response", "size_param", "size"},
-    "link_header": {"size_param", "size"},
-}
 REQUEST_FIELDS = ("method", "url", "params", "headers", "body")
 
 
@@ -130,12 +121,32 @@ def usage(source: str, expression: bool = False) -> Usage | None:
         return None
     free = frozenset(meta.find_undeclared_variables(tree))
     attributes = set()
+    methods = {id(call.node) for call in tree.find_all(nodes.Call) if isinstance(call.node, nodes.Getattr)}
+    for call in tree.find_all(nodes.Call):
+        # record.get('tag') reads the field 'tag' (a mapping method, not a field named 'get')
+        func = call.node
+        if (
+            isinstance(func, nodes.Getattr)
+            and func.attr == "get"
+            and isinstance(func.node, nodes.Name)
+            and func.node.name in free
+            and call.args
+            and isinstance(call.args[0], nodes.Const)
+            and isinstance(call.args[0].value, str)
+        ):
+            attributes.add((func.node.name, call.args[0].value))
     for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
-        if isinstance(node.node, nodes.Name) and node.node.name in free:
+        target = getattr(node, "node", None)
+        if isinstance(target, nodes.Name) and target.name in free:
             if isinstance(node, nodes.Getattr):
-                attributes.add((node.node.name, node.attr))
-            elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
-                attributes.add((node.node.name, node.arg.value))
+                if id(node) not in methods:
+                    attributes.add((target.name, node.attr))
+            elif (
+                isinstance(node, nodes.Getitem)
+                and isinstance(node.arg, nodes.Const)
+                and isinstance(node.arg.value, str)
+            ):
+                attributes.add((target.name, node.arg.value))
     return Usage(free, frozenset(attributes))
 
 
@@ -182,22 +193,32 @@ class Checker:
                     warning=True,
                 )
         for index, method in enumerate(doc.get("auth", [])):
-            for key in (
-                "when",
-                "token",
-                "token_url",
-                "client_id",
-                "client_secret",
-                "refresh_token",
-                "access_token",
-            ):
-                name = method.get(key)
-                if name and name not in self.settings:
-                    self.report(
+            if not isinstance(method, Mapping):
+                continue
+            for path, source in strings(dict(method), ["auth", index]):
+                if (
+                    path[-1] in ("type", "in", "method", "body_format", "token", "expires_in")
+                    and path[2] != "login"
+                ):
+                    continue
+                if path[-1] == "when":
+                    self.check_template(
                         file,
                         doc,
-                        ["auth", index, key],
-                        f"{name!r} is not a setting of {self.connection.name} (it names the setting to read)",
+                        path,
+                        source.strip().removeprefix("{{").removesuffix("}}"),
+                        CONNECTION_VARIABLES,
+                        self.tap_settings & self.target_settings,
+                        expression=True,
+                    )
+                else:
+                    self.check_template(
+                        file,
+                        doc,
+                        path,
+                        source,
+                        CONNECTION_VARIABLES,
+                        self.tap_settings & self.target_settings,
                     )
         for path, source in strings({"base_url": doc.get("base_url"), "headers": doc.get("headers")}, []):
             self.check_template(
@@ -339,20 +360,34 @@ class Checker:
                         f"{name!r} is not a property of the parent stream {parent.name}",
                     )
         allowed = STREAM_VARIABLES if stream.parent else STREAM_VARIABLES - {"parent"}
-        for key in REQUEST_FIELDS:
-            if key in doc:
-                for path, source in strings(doc[key], [key]):
+        for field_key in REQUEST_FIELDS:
+            if field_key in doc:
+                for path, source in strings(doc[field_key], [field_key]):
                     self.check_template(
                         file, doc, path, source, allowed, self.tap_settings, parent_fields=parent_fields
                     )
+        self.check_rules(file, doc)
+        for index, step in enumerate(doc.get("transform") or []):
+            if not isinstance(step, Mapping):
+                continue
+            record_scope = allowed | {"record"}
+            if step.get("type") == "add_fields" and isinstance(step.get("fields"), Mapping):
+                for path, source in strings(step["fields"], ["transform", index, "fields"]):
+                    self.check_template(
+                        file, doc, path, source, record_scope, self.tap_settings, parent_fields=parent_fields
+                    )
+            if step.get("type") == "keep" and isinstance(step.get("when"), str):
+                self.check_condition(
+                    file, doc, ["transform", index, "when"], step["when"], record_scope, parent_fields
+                )
         if "url" in doc:
             self.check_url(file, doc, ["url"], str(doc["url"]))
-        if stream.incremental_param and not stream.replication_key:
-            self.report(file, doc, ["incremental_param"], "has no effect without a replication_key")
+        if stream.incremental and not stream.replication_key:
+            self.report(file, doc, ["incremental"], "has no effect without a replication_key")
         key = stream.replication_key
         if key and key in properties:
-            types = properties[key].get("type")
-            types = {types} if isinstance(types, str) else set(types or [])
+            declared = properties[key].get("type")
+            types = {declared} if isinstance(declared, str) else set(declared or [])
             if types and not types & {"string", "integer", "number"}:
                 self.report(
                     file,
@@ -363,41 +398,93 @@ class Checker:
                 )
         self.check_pagination(file, doc, stream)
 
+    def check_condition(
+        self,
+        file: Path,
+        doc: Any,
+        path: list[Any],
+        source: str,
+        allowed: frozenset[str],
+        parent_fields: set[str] | None = None,
+    ) -> None:
+        """A condition (bare Jinja expression, or one inside ``{{ }}``) over the variables it is given."""
+        text = source.strip()
+        if text.startswith("{{") and text.endswith("}}"):
+            text = text[2:-2]
+        self.check_template(
+            file,
+            doc,
+            path,
+            text,
+            allowed,
+            self.tap_settings | self.target_settings,
+            parent_fields=parent_fields,
+            expression=True,
+        )
+
+    def check_rules(self, file: Path, doc: Any) -> None:
+        """Response rules see the answer (response, status, headers) and config."""
+        scope = frozenset({"response", "status", "headers", "config"})
+        for index, rule in enumerate(doc.get("on_response") or []):
+            if not isinstance(rule, Mapping):
+                continue
+            if isinstance(rule.get("when"), str):
+                self.check_condition(file, doc, ["on_response", index, "when"], rule["when"], scope)
+            if isinstance(rule.get("message"), str):
+                self.check_template(
+                    file,
+                    doc,
+                    ["on_response", index, "message"],
+                    rule["message"],
+                    scope,
+                    self.tap_settings | self.target_settings,
+                )
+
     def check_pagination(self, file: Path, doc: Any, stream: StreamTemplate) -> None:
+        """What the pagination model cannot know alone: the stream it pages (its kind's fields are checked by the loader)."""
         own = doc.get("pagination")
         if not isinstance(own, Mapping):
             return
-        kind = own.get("type", "none")
-        for name in own:
-            if name != "type" and name not in PAGINATION_FIELDS.get(kind, set()):
-                self.report(
-                    file,
-                    doc,
-                    ["pagination", name],
-                    f"is ignored by {kind} pagination "
-                    f"(it uses: {', '.join(sorted(PAGINATION_FIELDS[kind])) or 'nothing'})",
-                    warning=True,
-                )
-        if own.get("restart_after") and not (stream.replication_key and stream.incremental_param):
+        spec = stream.pagination
+        if spec.restart_after and not (stream.replication_key and stream.incremental):
             self.report(
                 file,
                 doc,
                 ["pagination", "restart_after"],
-                "needs a replication_key and an incremental_param to restart from",
+                "needs a replication_key and an incremental block to restart from",
                 warning=True,
             )
+        if spec.restart_after and stream.incremental and not stream.incremental.checkpoints_mid_stream:
+            self.report(
+                file,
+                doc,
+                ["pagination", "restart_after"],
+                "restarting from the last value read needs incremental.order: ascending (and no window)",
+            )
+        from_record = getattr(spec, "from_record", None)
         if (
-            kind == "cursor"
-            and own.get("from_record")
+            from_record
             and stream.schema.get("properties")
-            and own["from_record"] not in stream.schema["properties"]
+            and from_record.split(".")[0] not in stream.schema["properties"]
         ):
             self.report(
                 file,
                 doc,
                 ["pagination", "from_record"],
-                f"{own['from_record']!r} is not a property of {stream.schema_file.name}",
+                f"{from_record!r} is not a property of {stream.schema_file.name}",
             )
+        for name in ("stop_when",):
+            source = own.get(name)
+            if isinstance(source, str):
+                self.check_template(
+                    file,
+                    doc,
+                    ["pagination", name],
+                    source.strip().removeprefix("{{").removesuffix("}}"),
+                    STREAM_VARIABLES | {"response", "headers", "records"},
+                    self.tap_settings,
+                    expression=True,
+                )
 
     # -- sinks
 
@@ -407,6 +494,19 @@ class Checker:
         properties = (schema or {}).get("properties", {})
         schema_file = self.connection.specs_dir / doc["schema"] if doc.get("schema") else None
         self.check_record_schema(file, doc, schema, schema_file)
+        self.check_rules(file, doc)
+        item = (doc.get("batch") or {}).get("item")
+        if item is not None:
+            for path, source in strings(item, ["batch", "item"]):
+                self.check_template(
+                    file,
+                    doc,
+                    path,
+                    source,
+                    frozenset({"config", "record", "stream"}),
+                    self.target_settings,
+                    schema,
+                )
         if schema:
             for index, name in enumerate(doc.get("exclude", [])):
                 if name not in properties:
@@ -455,7 +555,7 @@ class Checker:
                     "not sent to a collection URL",
                     warning=True,
                 )
-        body_uses = set()
+        body_uses: set[str] = set()
         for name, found in used_by.items():
             if name.startswith("body"):
                 body_uses |= found.variables
@@ -539,7 +639,7 @@ def targets(paths: list[str]) -> list[tuple[Path, Path | None]]:
     """(connection folder, only this file or None) for each PATH; every bundled connection by default."""
     if not paths:
         return [(connection_dir(name), None) for name in available_connections()]
-    found = []
+    found: list[tuple[Path, Path | None]] = []
     for spec in paths:
         path = Path(spec)
         if path.is_file() and path.suffix in (".yaml", ".yml") and path.name != "connection.yaml":

@@ -83,6 +83,8 @@ class App:
         except ApiError as error:
             body_error = error
             entry["body"] = {"_unparsed": request.body[:2000].decode("utf-8", "replace")}
+        if state.journal.raw_bodies:
+            entry["raw_body"] = request.body.decode("utf-8", "backslashreplace")
 
         matched = self.router.match(request.method, split_path(request.path))
         cost = 1

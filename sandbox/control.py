@@ -113,6 +113,7 @@ def settings(app: App) -> dict[str, Any]:
         "faults": state.faults.as_dict(),
         "bulk_rate": state.options.bulk_rate,
         "bulk_latency": state.options.bulk_latency,
+        "raw_bodies": state.journal.raw_bodies,
     }
 
 
@@ -127,6 +128,7 @@ def _configure(app: App, changes: dict[str, Any]) -> Response:
         "reject_refresh",
         "bulk_rate",
         "bulk_latency",
+        "raw_bodies",
     }
     unknown = sorted(set(changes) - known)
     if unknown:
@@ -153,6 +155,8 @@ def _configure(app: App, changes: dict[str, Any]) -> Response:
         state.options.bulk_rate = float(changes["bulk_rate"])
     if "bulk_latency" in changes:
         state.options.bulk_latency = float(changes["bulk_latency"])
+    if "raw_bodies" in changes:
+        state.journal.raw_bodies = _flag(changes["raw_bodies"], "raw_bodies")
     return json_response(200, {"data": settings(app)})
 
 

@@ -44,6 +44,7 @@ class Journal:
     def __init__(self, limit: int = 200_000):
         self._entries: deque[dict[str, Any]] = deque(maxlen=limit)
         self._seq = 0
+        self.raw_bodies = False  # also keep each /v2 body as sent (to check numbers digit for digit)
 
     def record(self, entry: dict[str, Any]) -> dict[str, Any]:
         self._seq += 1

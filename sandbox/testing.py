@@ -145,12 +145,16 @@ class Sandbox:
 
 
 @contextmanager
-def running_sandbox(startup_timeout: float = 60.0, **options: Any) -> Iterator[Sandbox]:
-    """Start ``python -m sandbox`` on a free loopback port, yield a handle, stop it on exit."""
-    api_key = options.get("api_key") or "sandbox-key"
-    argv = command(**options)
+def serving_process(
+    argv: list[str], ready_prefix: str, startup_timeout: float = 60.0, checkout: bool = True
+) -> Iterator[tuple[str, subprocess.Popen, list[str]]]:
+    """Run a server command until it prints ``ready_prefix + URL``; yield (URL, process, stderr lines).
+
+    The process gets this checkout on PYTHONPATH (unless ``checkout`` is False: an installed launcher) and
+    is terminated (then killed) on exit; the last 200 stderr lines stay available for error messages.
+    """
     env = dict(os.environ)
-    if not options.get("launcher"):
+    if checkout:
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (str(Path(__file__).resolve().parent.parent), env.get("PYTHONPATH")) if p
         )
@@ -165,8 +169,8 @@ def running_sandbox(startup_timeout: float = 60.0, **options: Any) -> Iterator[S
     def read_stdout() -> None:
         assert process.stdout is not None
         for line in process.stdout:
-            if line.startswith(READY_PREFIX) and not ready:
-                ready.append(line.strip()[len(READY_PREFIX) :])
+            if line.startswith(ready_prefix) and not ready:
+                ready.append(line.strip()[len(ready_prefix) :].split()[0])
                 got_line.set()
         got_line.set()
 
@@ -178,16 +182,12 @@ def running_sandbox(startup_timeout: float = 60.0, **options: Any) -> Iterator[S
 
     threading.Thread(target=read_stdout, daemon=True).start()
     threading.Thread(target=read_stderr, daemon=True).start()
-    handle: Sandbox | None = None
     try:
         if not got_line.wait(startup_timeout) or not ready:
             time.sleep(0.1)
-            raise SandboxError(f"sandbox did not start ({' '.join(argv[1:])}):\n{''.join(errors[-40:])}")
-        handle = Sandbox(ready[0], api_key, process, errors)
-        yield handle
+            raise SandboxError(f"server did not start ({' '.join(argv[1:])}):\n{''.join(errors[-40:])}")
+        yield ready[0], process, errors
     finally:
-        if handle is not None:
-            handle.close()
         if process.poll() is None:
             process.terminate()
             try:
@@ -195,3 +195,17 @@ def running_sandbox(startup_timeout: float = 60.0, **options: Any) -> Iterator[S
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=5)
+
+
+@contextmanager
+def running_sandbox(startup_timeout: float = 60.0, **options: Any) -> Iterator[Sandbox]:
+    """Start ``python -m sandbox`` on a free loopback port, yield a handle, stop it on exit."""
+    api_key = options.get("api_key") or "sandbox-key"
+    with serving_process(
+        command(**options), READY_PREFIX, startup_timeout, checkout=not options.get("launcher")
+    ) as (url, process, errors):
+        handle = Sandbox(url, api_key, process, errors)
+        try:
+            yield handle
+        finally:
+            handle.close()

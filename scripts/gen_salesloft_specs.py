@@ -167,7 +167,7 @@ def template_yaml(name: str, path: str, component: str, description: str, params
         lines += [
             "replication_key: updated_at",
             "params: {per_page: 100, sort_by: updated_at, sort_direction: ASC}",
-            "incremental_param: 'updated_at[gt]'",
+            "incremental: {param: 'updated_at[gt]'}",
         ]
     elif "sort_by" in params and "page" in params:
         lines += ["params: {per_page: 100, sort_by: id, sort_direction: ASC}"]

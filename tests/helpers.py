@@ -105,17 +105,20 @@ def singer_lines(
     return "\n".join(lines) + "\n"
 
 
-def run_target(config: dict, tmp_path: Path, stdin: str, timeout: float = 600) -> TargetRun:
+def run_target(config: dict, tmp_path: Path, stdin: str | bytes, timeout: float = 600) -> TargetRun:
+    """The target on ``stdin`` (bytes for input that is not UTF-8); its outputs as text."""
     rejected = tmp_path / "rejected.jsonl"
     config = {"rejected_path": str(rejected), **config}
     config_path = write_json(tmp_path / "target-config.json", config)
+    data = stdin.encode() if isinstance(stdin, str) else stdin
     proc = subprocess.run(
-        [TARGET, "--config", str(config_path)], input=stdin, capture_output=True, text=True, timeout=timeout
+        [TARGET, "--config", str(config_path)], input=data, capture_output=True, timeout=timeout
     )
+    stdout, stderr = proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace")
     path = Path(config["rejected_path"])
     rejected_rows = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
-    states = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
-    return TargetRun(proc.returncode, proc.stdout, proc.stderr, rejected_rows, states)
+    states = [json.loads(line) for line in stdout.splitlines() if line.strip()]
+    return TargetRun(proc.returncode, stdout, stderr, rejected_rows, states)
 
 
 def by_id(records: list[dict]) -> dict[Any, dict]:

@@ -184,21 +184,20 @@ def test_variables_a_stream_does_not_have(helpdesk, tmp_path):
         folder,
         "streams/vars.yaml",
         "name: vars\nurl: /x/{{ parent.id }}\nprimary_key: [id]\nschema: tags.json\n"
-        'params: {q: "{{ record.id }}"}\nincremental_param: since\n',
+        'params: {q: "{{ record.id }}"}\nincremental: {param: since}\n',
     )
     result = run_cli("validate", str(folder), env=env, cwd=tmp_path)
     out = result.stdout
     assert (
-        "templates/helpdesk/streams/vars.yaml:2: url: unknown variable 'parent': these templates see config "
-        "(set `parent:` to the parent stream)"
+        "templates/helpdesk/streams/vars.yaml:2: url: unknown variable 'parent': these templates see bookmark, "
+        "config, page, partition, window (set `parent:` to the parent stream)"
     ) in out
     assert (
-        "templates/helpdesk/streams/vars.yaml:5: params.q: unknown variable 'record': these templates see config"
+        "templates/helpdesk/streams/vars.yaml:5: params.q: unknown variable 'record': these templates see bookmark, config"
         in out
     )
     assert (
-        "templates/helpdesk/streams/vars.yaml:6: incremental_param: has no effect without a replication_key"
-        in out
+        "templates/helpdesk/streams/vars.yaml:6: incremental: has no effect without a replication_key" in out
     )
 
 
@@ -221,18 +220,34 @@ def test_warnings_pass_unless_strict(helpdesk, tmp_path):
         folder,
         "streams/warned.yaml",
         "name: warned\nurl: /x\nprimary_key: [id]\nschema: tags.json\n"
-        "pagination: {type: offset, next: a.b}\n",
+        "pagination: {type: page_number, restart_after: 5}\n",
     )
     result = run_cli("validate", str(folder), env=env, cwd=tmp_path)
     assert result.returncode == 0
     assert (
-        "templates/helpdesk/streams/warned.yaml:5: pagination.next: warning: is ignored by offset pagination "
-        "(it uses: offset_param, size, size_param, start)"
+        "templates/helpdesk/streams/warned.yaml:5: pagination.restart_after: warning: "
+        "needs a replication_key and an incremental block to restart from"
     ) in result.stdout
     assert result.stdout.splitlines()[-1] == "helpdesk: 5 streams, 5 sinks OK (1 warning)"
     strict = run_cli("validate", "--strict", str(folder), env=env, cwd=tmp_path)
     assert strict.returncode == 1
     assert strict.stdout.splitlines()[-1] == "helpdesk: 5 streams, 5 sinks: 0 errors, 1 warning"
+
+
+def test_a_field_of_another_pagination_kind_is_an_error_listing_the_kinds_fields(helpdesk, tmp_path):
+    folder, env = helpdesk
+    write(
+        folder,
+        "streams/mixed.yaml",
+        "name: mixed\nurl: /x\nprimary_key: [id]\nschema: tags.json\npagination: {type: offset, next: a.b}\n",
+    )
+    result = run_cli("validate", str(folder), env=env, cwd=tmp_path)
+    assert result.returncode == 1
+    assert (
+        "templates/helpdesk/streams/mixed.yaml:5: pagination.next: unknown field 'next' (known: "
+        in result.stdout
+    )
+    assert "offset_param" in result.stdout and "has_more" in result.stdout
 
 
 def test_one_file_shows_only_its_findings(helpdesk, tmp_path):
@@ -251,3 +266,29 @@ def test_unknown_connection_and_missing_path_exit_2():
     missing = run_cli("validate", "./no/such/folder")
     assert missing.returncode == 2
     assert "./no/such/folder does not exist" in missing.stderr
+
+
+def test_transformations_and_response_rules_are_checked_for_their_variables(helpdesk, tmp_path):
+    folder, env = helpdesk
+    write(
+        folder,
+        "streams/shaped.yaml",
+        "name: shaped\nurl: /x\nprimary_key: [id]\nschema: tags.json\n"
+        "transform:\n"
+        "  - {type: add_fields, fields: {source: '{{ recod.id }}'}}\n"
+        "  - {type: keep, when: \"record.get('name') != 'x' and config.nope\"}\n"
+        "on_response:\n"
+        "  - {status: [404], action: ignore, message: '{{ responce.error }}'}\n",
+    )
+    result = run_cli("validate", str(folder), env=env, cwd=tmp_path)
+    assert result.returncode == 1
+    out = result.stdout
+    assert (
+        "templates/helpdesk/streams/shaped.yaml:6: transform[0].fields.source: unknown variable 'recod'"
+        in out
+    )
+    assert "templates/helpdesk/streams/shaped.yaml:7: transform[1].when: config.nope is not a setting" in out
+    assert (
+        "templates/helpdesk/streams/shaped.yaml:9: on_response[0].message: unknown variable 'responce'" in out
+    )
+    assert "record.get" not in out  # reading a field with .get is how a template tolerates a missing one

@@ -1,26 +1,59 @@
-"""The shared HTTP client: retries, rate budget, OAuth refresh and rotation, redirects, secrets."""
+"""The shared HTTP client: retries, rate budget, OAuth refresh and rotation, redirects, secrets.
+
+Every test runs against each sender (httpx's stack and the lean wire), the API being a handler served
+over a real socket on 127.0.0.1.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
+from reliability.hostile_server import HostileServer, from_handler
 
 from connector.errors import AuthError, RequestFailed, UnsafeRequestError
 from connector.http import ApiClient
 from connector.templates import load_bundled
 
-BASE = "http://127.0.0.1:8555"
+SENDERS = ["httpx", "wire"]
+Handler = Callable[[httpx.Request], httpx.Response]
 
 
-def client(handler, **config) -> ApiClient:
-    settings = {"base_url": BASE, "api_key": "key-123456", "max_backoff_seconds": 0.01, **config}
-    return ApiClient(load_bundled("salesloft"), settings, transport=httpx.MockTransport(handler))
+@pytest.fixture(params=SENDERS)
+def serve(request) -> Iterator[Callable[..., ApiClient]]:
+    """``serve(handler, connection="salesloft", **config)``: a client of ``handler`` served on a socket;
+    ``api.url(path)`` is a URL on it."""
+    servers: list[HostileServer] = []
+    clients: list[ApiClient] = []
+
+    def make(handler: Handler, connection: str = "salesloft", on_rotate=None, **config) -> ApiClient:
+        server = HostileServer(from_handler(handler)).__enter__()
+        servers.append(server)
+        settings = {
+            "base_url": server.url,
+            "api_key": "key-123456",
+            "max_backoff_seconds": 0.01,
+            "http_transport": request.param,
+            **{k: (v.replace(BASE, server.url) if isinstance(v, str) else v) for k, v in config.items()},
+        }
+        api = ApiClient(load_bundled(connection), settings, on_rotate=on_rotate)
+        clients.append(api)
+        return api
+
+    yield make
+    for api in clients:
+        api.close()
+    for server in servers:
+        server.__exit__()
 
 
-def test_bearer_token_is_sent_and_5xx_is_retried():
+BASE = "http://api.placeholder"  # replaced by the served URL in config values
+
+
+def test_bearer_token_is_sent_and_5xx_is_retried(serve):
     calls = []
 
     def handler(request):
@@ -29,28 +62,28 @@ def test_bearer_token_is_sent_and_5xx_is_retried():
             return httpx.Response(503, json={"error": "busy"})
         return httpx.Response(200, json={"data": []})
 
-    api = client(handler)
-    response = api.send("GET", f"{BASE}/v2/people.json")
+    api = serve(handler)
+    response = api.send("GET", api.url("/v2/people.json"))
     assert response.status_code == 200
     assert len(calls) == 3
     assert all(r.headers["authorization"] == "Bearer key-123456" for r in calls)
     assert api.stats.retries == 2 and api.stats.server_errors == 2
 
 
-def test_transport_errors_are_retried_then_reported():
+def test_transport_errors_are_retried_then_reported(serve):
     attempts = []
 
     def handler(request):
         attempts.append(1)
         raise httpx.RemoteProtocolError("peer closed connection", request=request)
 
-    api = client(handler, max_attempts=3)
-    with pytest.raises(RequestFailed, match="RemoteProtocolError on all 3 attempts"):
-        api.send("GET", f"{BASE}/v2/people.json")
+    api = serve(handler, max_attempts=3)
+    with pytest.raises(RequestFailed, match="on all 3 attempts"):
+        api.send("GET", api.url("/v2/people.json"))
     assert len(attempts) == 3
 
 
-def test_429_waits_for_retry_after():
+def test_429_waits_for_retry_after(serve):
     calls = []
 
     def handler(request):
@@ -61,13 +94,13 @@ def test_429_waits_for_retry_after():
             )
         return httpx.Response(200, json={})
 
-    api = client(handler)
-    assert api.send("GET", f"{BASE}/v2/people.json").status_code == 200
+    api = serve(handler)
+    assert api.send("GET", api.url("/v2/people.json")).status_code == 200
     assert calls[1] - calls[0] >= 0.2
     assert api.stats.throttled == 1
 
 
-def test_pacing_waits_for_the_window_instead_of_overdrawing():
+def test_pacing_waits_for_the_window_instead_of_overdrawing(serve):
     remaining = {"left": 3, "window": time.monotonic()}
 
     def handler(request):
@@ -86,26 +119,26 @@ def test_pacing_waits_for_the_window_instead_of_overdrawing():
             },
         )
 
-    api = client(handler, rate_window_seconds=0.5)
+    api = serve(handler, rate_window_seconds=0.5)
     for _ in range(7):
-        assert api.send("GET", f"{BASE}/v2/people.json").status_code == 200
+        assert api.send("GET", api.url("/v2/people.json")).status_code == 200
     assert api.stats.throttled == 0
     assert api.stats.waited_seconds > 0
     assert api.stats.cost == 7
 
 
-def test_4xx_is_returned_with_the_api_message():
+def test_4xx_is_returned_with_the_api_message(serve):
     def handler(request):
         return httpx.Response(422, json={"errors": {"domain": ["has already been taken"]}})
 
-    api = client(handler)
-    response = api.send("POST", f"{BASE}/v2/accounts.json", json_body={"domain": "x"})
+    api = serve(handler)
+    response = api.send("POST", api.url("/v2/accounts.json"), json_body={"domain": "x"})
     assert response.status_code == 422
     assert api.error_message(response) == "domain: has already been taken"
     assert api.stats.retries == 0
 
 
-def test_windows_are_counted_from_the_first_answer_not_the_first_send():
+def test_windows_are_counted_from_the_first_answer_not_the_first_send(serve):
     """The API's fixed windows began before this client did; its first request crosses a window boundary on
     the way (sent in one window, charged in the next). Counted from the send, the client's window would end
     before the API's and its probe would meet a 429."""
@@ -132,43 +165,43 @@ def test_windows_are_counted_from_the_first_answer_not_the_first_send():
             },
         )
 
-    api = client(handler, rate_window_seconds=window)
+    api = serve(handler, rate_window_seconds=window)
     api_start["at"] = time.monotonic() - 0.4  # the API's next window begins 0.1 s after the first request
     for _ in range(7):
-        assert api.send("GET", f"{BASE}/v2/people.json").status_code == 200
+        assert api.send("GET", api.url("/v2/people.json")).status_code == 200
     assert statuses == [200] * 7
     assert max(charged.values()) == 3
 
 
-def test_requests_to_another_origin_are_refused():
-    api = client(lambda r: httpx.Response(200))
+def test_requests_to_another_origin_are_refused(serve):
+    api = serve(lambda r: httpx.Response(200))
     with pytest.raises(UnsafeRequestError):
         api.send("GET", "http://evil.example/v2/people.json")
 
 
-def test_redirect_to_another_origin_is_not_followed_with_credentials():
+def test_redirect_to_another_origin_is_not_followed_with_credentials(serve):
     seen = []
 
     def handler(request):
-        seen.append(str(request.url))
+        seen.append(request.url.path)
         if request.url.host == "127.0.0.1":
             return httpx.Response(302, headers={"Location": "http://evil.example/collect"})
         return httpx.Response(200)
 
-    api = client(handler)
+    api = serve(handler)
     with pytest.raises(UnsafeRequestError, match="redirected to another origin"):
-        api.send("GET", f"{BASE}/v2/people.json")
-    assert seen == [f"{BASE}/v2/people.json"]
+        api.send("GET", api.url("/v2/people.json"))
+    assert seen == ["/v2/people.json"]
 
 
-def test_same_origin_redirect_is_followed():
+def test_same_origin_redirect_is_followed(serve):
     def handler(request):
         if request.url.path == "/old":
             return httpx.Response(301, headers={"Location": "/v2/people.json"})
         return httpx.Response(200, json={"auth": request.headers.get("authorization")})
 
-    api = client(handler)
-    assert api.send("GET", f"{BASE}/old").json() == {"auth": "Bearer key-123456"}
+    api = serve(handler)
+    assert api.send("GET", api.url("/old")).json() == {"auth": "Bearer key-123456"}
 
 
 def oauth_server(expires_in=7200, refuse=False):
@@ -208,66 +241,59 @@ OAUTH = {
 }
 
 
-def test_oauth_refresh_rotates_and_hands_back_the_new_token():
+def test_oauth_refresh_rotates_and_hands_back_the_new_token(serve):
     state, handler = oauth_server()
     rotated = []
-    settings = {"base_url": BASE, **OAUTH}
-    api = ApiClient(
-        load_bundled("salesloft"), settings, transport=httpx.MockTransport(handler), on_rotate=rotated.append
-    )
-    assert api.send("GET", f"{BASE}/v2/people.json").status_code == 200
+    api = serve(handler, on_rotate=rotated.append, **OAUTH)
+    assert api.send("GET", api.url("/v2/people.json")).status_code == 200
     assert rotated == [{"access_token": "access-1", "refresh_token": "refresh-1"}]
     # the server forgets the access token (revoked/expired early): a 401 triggers one refresh with the NEW token
     state["access"] = "gone"
-    assert api.send("GET", f"{BASE}/v2/people.json").status_code == 200
+    assert api.send("GET", api.url("/v2/people.json")).status_code == 200
     assert rotated[-1] == {"access_token": "access-2", "refresh_token": "refresh-2"}
 
 
-def test_oauth_refreshes_before_expiry():
+def test_oauth_refreshes_before_expiry(serve):
     # A 2 s token, shorter than the 300 s margin: refreshed once half its life is gone, not before each request.
     state, handler = oauth_server(expires_in=2)
-    api = ApiClient(
-        load_bundled("salesloft"), {"base_url": BASE, **OAUTH}, transport=httpx.MockTransport(handler)
-    )
-    api.send("GET", f"{BASE}/v2/people.json")
-    api.send("GET", f"{BASE}/v2/people.json")
+    api = serve(handler, **OAUTH)
+    api.send("GET", api.url("/v2/people.json"))
+    api.send("GET", api.url("/v2/people.json"))
     assert state["calls"].count("/oauth/token") == 1
     time.sleep(1.1)
-    api.send("GET", f"{BASE}/v2/people.json")
+    api.send("GET", api.url("/v2/people.json"))
     assert state["calls"].count("/oauth/token") == 2
     assert state["calls"].count("/v2/people.json") == 3
 
 
-def test_refused_refresh_token_stops_with_a_clear_message_and_no_secret(caplog):
+def test_refused_refresh_token_stops_with_a_clear_message_and_no_secret(serve, caplog):
     _, handler = oauth_server(refuse=True)
-    api = ApiClient(
-        load_bundled("salesloft"), {"base_url": BASE, **OAUTH}, transport=httpx.MockTransport(handler)
-    )
+    api = serve(handler, **OAUTH)
     with caplog.at_level(logging.DEBUG), pytest.raises(AuthError) as info:
-        api.send("GET", f"{BASE}/v2/people.json")
+        api.send("GET", api.url("/v2/people.json"))
     message = str(info.value)
     assert "OAuth refresh refused" in message and "single-use" in message
     assert "shh-secret" not in message and "refresh-0" not in message
     assert "shh-secret" not in caplog.text and "refresh-0" not in caplog.text
 
 
-def test_answers_without_budget_figures_are_not_paced_one_at_a_time():
+def test_answers_without_budget_figures_are_not_paced_one_at_a_time(serve):
     from concurrent.futures import ThreadPoolExecutor
 
     def handler(request):
         time.sleep(0.05)
         return httpx.Response(200, json={})
 
-    api = client(handler)
+    api = serve(handler)
     started = time.monotonic()
     with ThreadPoolExecutor(8) as pool:
         assert all(
-            r.status_code == 200 for r in pool.map(lambda _: api.send("GET", f"{BASE}/v2/me"), range(16))
+            r.status_code == 200 for r in pool.map(lambda _: api.send("GET", api.url("/v2/me")), range(16))
         )
     assert time.monotonic() - started < 0.5  # 16 x 50 ms one at a time would be 0.8 s
 
 
-def test_429_waits_for_retry_after_on_a_connection_without_budget_headers():
+def test_429_waits_for_retry_after_on_a_connection_without_budget_headers(serve):
     calls = []
 
     def handler(request):
@@ -278,8 +304,66 @@ def test_429_waits_for_retry_after_on_a_connection_without_budget_headers():
 
     connection = load_bundled("helpdesk")
     assert connection.rate_limit.remaining_header is None
-    api = ApiClient(
-        connection, {"base_url": BASE, "api_token": "t-123456"}, transport=httpx.MockTransport(handler)
-    )
-    assert api.send("GET", f"{BASE}/tickets").status_code == 200
+    api = serve(handler, "helpdesk", api_token="t-123456")
+    assert api.send("GET", api.url("/tickets")).status_code == 200
     assert calls[1] - calls[0] >= 0.3
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [("2", 2.0), ("0.5", 0.5), ("-3", 0.0), ("inf", float("inf")), ("1e400", float("inf")), ("nan", None)]
+    + [("soon", None), ("", None), ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0), ("Wed, 21 Oct 2015", None)],
+)
+def test_retry_after_values_of_every_shape_are_read_without_error(value, seconds):
+    from connector.http import _retry_after
+
+    assert _retry_after({"retry-after": value}) == seconds
+
+
+def test_an_http_date_retry_after_is_honoured(serve):
+    from email.utils import formatdate
+
+    calls = []
+
+    def handler(request):
+        calls.append(time.monotonic())
+        if len(calls) == 1:
+            return httpx.Response(
+                429, json={}, headers={"Retry-After": formatdate(time.time() + 2, usegmt=True)}
+            )
+        return httpx.Response(200, json={})
+
+    api = serve(handler)
+    assert api.send("GET", api.url("/v2/people.json")).status_code == 200
+    assert calls[1] - calls[0] >= 0.9  # the date has whole seconds: between 1 and 2 s from now
+
+
+def test_a_token_said_to_expire_in_zero_seconds_is_not_refreshed_before_every_request(serve):
+    state, handler = oauth_server(expires_in=0)
+    rotated = []
+    api = serve(handler, on_rotate=rotated.append, **OAUTH)
+    for _ in range(3):
+        assert api.send("GET", api.url("/v2/people.json")).status_code == 200
+    assert state["calls"].count("/oauth/token") == 1
+    assert len(rotated) == 1
+
+
+def test_a_header_spelled_in_another_case_does_not_ride_along_beside_the_credentials(serve):
+    seen = []
+
+    def handler(request):
+        seen.append([v for k, v in request.headers.multi_items() if k.lower() == "authorization"])
+        return httpx.Response(200, json={})
+
+    api = serve(handler)
+    api.send("GET", api.url("/v2/people.json"), headers={"authorization": "Bearer someone-else"})
+    assert seen == [["Bearer key-123456"]]
+
+
+@pytest.mark.parametrize("name", ["Content-Length", "transfer-encoding", "Host", "Connection"])
+def test_headers_that_frame_the_message_cannot_be_set_by_a_template(serve, name):
+    from connector.errors import InvalidRequestError
+
+    api = serve(lambda request: httpx.Response(200, json={}))
+    with pytest.raises(InvalidRequestError, match="written by the HTTP stack"):
+        api.send("POST", api.url("/v2/notes.json"), headers={name: "5"}, json_body={"a": 1})

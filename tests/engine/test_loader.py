@@ -18,7 +18,7 @@ settings:
   - {name: base_url, type: string, default: "http://127.0.0.1:1"}
   - {name: api_key, type: string, secret: true}
 auth:
-  - {type: bearer, when: api_key, token: api_key}
+  - {type: bearer, when: config.api_key, token: "{{ config.api_key }}"}
 stream_defaults:
   records: data
   params: {per_page: 50}
@@ -67,7 +67,7 @@ url: /v1/things
 primary_key: [id]
 schema: things.json
 replication_key: updated_at
-incremental_param: "updated_at[gt]"
+incremental: {param: "updated_at[gt]"}
 """
 
 
@@ -146,11 +146,11 @@ def test_url_must_be_a_path_on_the_connection(tmp_path):
 
 def test_unknown_parent_and_all_errors_at_once(tmp_path):
     child = THINGS.replace("name: things", "name: parts") + "parent: widgets\n"
-    bad = "name: bad\nurl: /x\n"  # no primary_key
+    bad = "name: bad\nprimary_key: [id]\n"  # no url
     root = make_connection(tmp_path, streams={"parts": child, "bad": bad})
     messages = errors_of(root)
     assert any("parent: unknown parent stream 'widgets'" in m for m in messages)
-    assert any("'primary_key' is a required property" in m for m in messages)
+    assert any("'url' is a required property" in m for m in messages)
 
 
 def test_batched_sink_needs_an_explicit_body(tmp_path):

@@ -1,4 +1,4 @@
-"""The lean HTTP/1.1 sender against a raw socket server on 127.0.0.1: what it reads must be what httpx reads."""
+"""Both senders against a raw socket server on 127.0.0.1: what each reads must be what plain httpx reads."""
 
 from __future__ import annotations
 
@@ -11,7 +11,20 @@ from contextlib import contextmanager
 import httpx
 import pytest
 
-from connector.wire import WireSender, prepare
+from connector.sender import HttpxSender, Limits, Sender, build_request, httpx_client
+from connector.wire import WireSender
+
+LIMITS = Limits(timeout=5.0, connect_timeout=5.0)
+SENDERS = ["httpx", "wire"]
+
+
+def make_sender(kind: str, limits: Limits = LIMITS) -> Sender:
+    return WireSender(limits) if kind == "wire" else HttpxSender(httpx_client(limits, 4), limits)
+
+
+def prepare(method, url, params, headers, content, form_body):
+    return build_request(method, url, params, headers, content, form_body)
+
 
 RESPONSES: dict[str, bytes] = {
     "/plain": b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n"
@@ -67,10 +80,11 @@ def raw_server() -> Iterator[tuple[str, socketserver.ThreadingTCPServer]]:
         server.server_close()
 
 
+@pytest.mark.parametrize("kind", SENDERS)
 @pytest.mark.parametrize("path", sorted(RESPONSES))
-def test_the_wire_reads_each_response_as_httpx_does(path):
+def test_each_sender_reads_each_response_as_httpx_does(path, kind):
     with raw_server() as (base, _server), httpx.Client() as reference:
-        sender = WireSender(5.0, 5.0)
+        sender = make_sender(kind)
         try:
             ours = sender.send(prepare("GET", base + path, None, {"Accept": "*/*"}, None, None))
         finally:
@@ -92,9 +106,10 @@ def test_the_wire_reads_each_response_as_httpx_does(path):
         assert ours.json() == theirs.json()
 
 
-def test_one_connection_is_kept_alive_per_thread_and_a_closed_one_is_replaced():
+@pytest.mark.parametrize("kind", SENDERS)
+def test_one_connection_is_kept_alive_and_a_closed_one_is_replaced(kind):
     with raw_server() as (base, server):
-        sender = WireSender(5.0, 5.0)
+        sender = make_sender(kind)
         try:
             for _ in range(5):
                 assert (
@@ -116,6 +131,9 @@ def test_form_bodies_and_query_parameters_are_encoded():
         "POST", "http://127.0.0.1/x?a=1", {"b": ["2", "3"]}, {"Accept": "*/*"}, None, {"name": "a b&c"}
     )
     assert request.target == "http://127.0.0.1/x?a=1&b=2&b=3"
+    assert prepare(
+        "GET", "http://127.0.0.1/x", {"t": True, "f": False, "n": None}, {}, None, None
+    ).target == ("http://127.0.0.1/x?t=true&f=false&n=")
     assert request.content == b"name=a+b%26c"
     assert request.headers["Content-Type"] == "application/x-www-form-urlencoded"
 
@@ -137,3 +155,28 @@ def test_the_request_target_is_the_path_and_query_of_the_url(url, origin, target
     from connector.wire import _split_target
 
     assert _split_target(url) == (origin, target)
+
+
+MALFORMED = {
+    "negative-length": b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n{}",
+    "two-lengths": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 40\r\n\r\n{}",
+    "negative-chunk": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-1\r\n{}\r\n0\r\n\r\n",
+    "empty-chunk-size": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\r\n{}\r\n0\r\n\r\n",
+    "status-99999": b"HTTP/1.1 99999 What\r\nContent-Length: 2\r\n\r\n{}",
+}
+
+
+@pytest.mark.parametrize("kind", SENDERS)
+@pytest.mark.parametrize("name", sorted(MALFORMED))
+def test_each_sender_refuses_a_malformed_answer_rather_than_guess(name, kind):
+    RESPONSES["/malformed"] = MALFORMED[name]
+    try:
+        with raw_server() as (base, _server):
+            sender = make_sender(kind)
+            try:
+                with pytest.raises(httpx.RemoteProtocolError):
+                    sender.send(prepare("GET", base + "/malformed", None, {}, None, None))
+            finally:
+                sender.close()
+    finally:
+        del RESPONSES["/malformed"]

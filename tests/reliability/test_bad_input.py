@@ -6,14 +6,15 @@ field, wrong types in a sink, a Jinja error in a URL, a stream's missing record 
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import textwrap
 from pathlib import Path
 
 import pytest
-from helpers import BIN, logged_json, run_target, tap_config, write_json
-from reliability_support import as_lines, singer_messages
+from helpers import BIN, logged_json, run_tap, run_target, tap_config, write_json
+from reliability_support import RecordingServer, as_lines, singer_messages
 
 from connector.errors import ConnectorError, TemplateError, TemplateErrors
 from connector.templates import load_connection
@@ -26,7 +27,7 @@ settings:
   - {name: base_url, type: string}
   - {name: api_key, type: string, secret: true}
 auth:
-  - {type: bearer, when: api_key, token: api_key}
+  - {type: bearer, when: config.api_key, token: "{{ config.api_key }}"}
 rate_limit:
   budget: 600
   window_seconds: 60
@@ -89,7 +90,7 @@ def test_unknown_nested_fields_are_named_with_the_fields_that_exist(tmp_path):
     )
     messages = load_errors(connection_folder(tmp_path, sinks={"put_thing": sink}, streams={"things": stream}))
     assert (
-        "reltest/sinks/put_thing.yaml:4: batch.sise: unknown field 'sise' (known: group_by, max_records, size)"
+        "reltest/sinks/put_thing.yaml:4: batch.sise: unknown field 'sise' (known: group_by, item, max_records, size)"
         in messages
     )
     assert any(
@@ -308,6 +309,65 @@ def test_invalid_json_lines_are_rejected_with_their_line_number_and_the_rest_is_
     assert (summary["accepted"], summary["rejected"]) == (3, 2)
 
 
+def nested(levels: int) -> dict:
+    value: dict = {"leaf": 1}
+    for _ in range(levels - 1):
+        value = {"x": value}
+    return value
+
+
+def test_unreadable_lines_are_each_one_rejection_and_the_run_goes_on_to_its_state(sb, tmp_path):
+    """A byte that is not UTF-8, a record nested deeper than the writer can write, a lone surrogate escape
+    and a cut line: each is one bad_input rejection keeping the raw line; the records around them are sent
+    and the STATE after them is passed on."""
+    state = {"bookmarks": {"accounts": {"position": 9}}}
+    not_utf8 = (
+        b'{"type": "RECORD", "stream": "accounts", "record": {"name": "Caf\xe9", "domain": "cafe.example"}}\n'
+    )
+    deep = line(
+        {"type": "RECORD", "stream": "accounts", "record": {**account("Deep")["record"], "n": nested(300)}}
+    )
+    surrogate = (
+        '{"type": "RECORD", "stream": "accounts", "record": {"name": "\\ud83d", "domain": "s.example"}}\n'
+    )
+    lines = [
+        SCHEMA_LINE.encode(),
+        line(account("First")).encode(),
+        not_utf8,
+        line(account("Second")).encode(),
+        deep.encode(),
+        line(account("Third")).encode(),
+        surrogate.encode(),
+        line(account("Fourth")).encode(),
+        b'{"type": "RECORD", "stream": "acc\n',
+        line({"type": "STATE", "value": state}).encode(),
+    ]
+    sb.clear_journal()
+    run = run_target({**tap_config(sb), "sink": "upsert_account"}, tmp_path, b"".join(lines))
+    posts = [e for e in sb.journal() if e["method"] == "POST"]
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "Traceback" not in run.stderr
+    assert sorted(p["body"]["name"] for p in posts) == ["First", "Fourth", "Second", "Third"]
+    assert run.states == [state]
+    rejected = run.rejected
+    assert [(r["reason"], r["record"]["line_number"]) for r in rejected] == [
+        ("bad_input", 3),
+        ("bad_input", 5),
+        ("bad_input", 7),
+        ("bad_input", 9),
+    ]
+    errors = [r["error"] for r in rejected]
+    assert errors[0] == "line 3: not UTF-8: byte 0xe9 at column 65"
+    assert errors[1] == "line 5: nested more than 200 levels deep (the most accepted)"
+    assert errors[2].startswith("line 7: invalid JSON: ") and "surrogate" in errors[2]
+    for row, raw in zip(rejected, (not_utf8, deep.encode(), surrogate.encode()), strict=False):
+        assert base64.b64decode(row["record"]["line_base64"]) == raw.rstrip(b"\n"), "the raw line is kept"
+    assert rejected[0]["record"]["line"].endswith('"Caf\\xe9", "domain": "cafe.example"}}')
+    assert len(rejected[1]["record"]["line"]) == 2000 and rejected[1]["record"]["line_bytes"] > 2100
+    summary = logged_json(run.stderr, "Target summary: ")
+    assert (summary["accepted"], summary["rejected"]) == (4, 4)
+
+
 def test_messages_lacking_what_the_protocol_requires_are_rejected_by_line_and_the_rest_is_sent(sb, tmp_path):
     lines = [
         SCHEMA_LINE,
@@ -428,4 +488,210 @@ def test_huge_and_non_ascii_values_arrive_intact(sb, tmp_path):
         assert stored[record["domain"]]["description"] == record["description"], (
             "a value was altered on the way"
         )
-    assert [p["body"]["description"] for p in posts] == [r["description"] for r in records]
+    # records about different objects go out concurrently: compare what was sent, not its order
+    assert sorted(p["body"]["description"] for p in posts) == sorted(r["description"] for r in records)
+
+
+# -- what an API sends the tap, record by record
+
+
+def test_records_the_tap_cannot_emit_are_skipped_one_by_one_with_a_warning_and_a_count(tmp_path):
+    """A non-object in the records array, a record without its primary key, a value of a type its schema does not
+    allow, a lone surrogate escape: each of those records is skipped and named; the others are emitted."""
+
+    stamp = "2024-05-01T10:00:0{}.000000Z"
+    body = (
+        '{"data": ['
+        f'{{"id": 1, "name": "First", "updated_at": "{stamp.format(1)}"}}, '
+        '"not an object", '
+        f'{{"name": "Keyless", "updated_at": "{stamp.format(2)}"}}, '
+        f'{{"id": "three", "name": "Mistyped", "updated_at": "{stamp.format(3)}"}}, '
+        f'{{"id": 4, "name": "Half an emoji \\ud83d", "updated_at": "{stamp.format(4)}"}}, '
+        f'{{"id": 5, "name": "Last", "updated_at": "{stamp.format(5)}"}}'
+        '], "metadata": {"paging": {"next_page": null}}}'
+    ).encode()
+    api = RecordingServer({"GET /v2/accounts.json": (200, {}, body)})
+    try:
+        tap = run_tap({"base_url": api.url, "api_key": "k-records"}, tmp_path, streams=["accounts"])
+    finally:
+        api.close()
+    assert [r["name"] for r in tap.records["accounts"]] == ["First", "Last"]
+    warnings = [
+        line.split(" | ")[-1] for line in tap.stderr.splitlines() if "skipped" in line and "record" in line
+    ]
+    where = "page 1 (GET /v2/accounts.json)"
+    assert warnings == [
+        f"stream 'accounts': record 2 of {where} is not a JSON object (got str): skipped",
+        f"stream 'accounts': record 3 of {where} has no value for its primary key 'id': skipped",
+        f"stream 'accounts': record 4 of {where} has 'id' of type str, its schema allows int: skipped",
+        f"stream 'accounts': record 5 of {where} holds text that is not valid Unicode (a lone surrogate escape "
+        "such as \\ud83d): skipped",
+    ]
+    assert logged_json(tap.stderr, "Records skipped: ") == {
+        "accounts": {"not_object": 1, "missing_key": 1, "wrong_type": 1, "bad_text": 1}
+    }
+    assert tap.states[-1]["bookmarks"]["accounts"]["replication_key_value"] == stamp.format(5)
+
+
+# -- sinks a stream cannot have, bodies JSON cannot hold, templates too large to compute
+
+
+def test_a_schema_for_a_stream_without_a_sink_stops_after_the_records_before_it_and_names_the_setting(
+    sb, tmp_path
+):
+    state = {"bookmarks": {"accounts": {"position": 2}}}
+    lines = [
+        SCHEMA_LINE,
+        line(account("Buffered One")),
+        line(account("Buffered Two")),
+        line({"type": "STATE", "value": state}),
+        line({"type": "SCHEMA", "stream": "contacts", "schema": ACCOUNT_SCHEMA, "key_properties": []}),
+        line(account("Never")),
+    ]
+    sb.clear_journal()
+    run = run_target(
+        {**tap_config(sb), "stream_sinks": {"accounts": "upsert_account"}}, tmp_path, "".join(lines)
+    )
+    posts = [e for e in sb.journal() if e["method"] == "POST"]
+    assert run.returncode == 1
+    (error,) = [line for line in run.stderr.splitlines() if line.startswith("target-salesloft: error: ")]
+    assert "line 5: " in error and "'contacts'" in error and "`stream_sinks`" in error, error
+    assert sorted(p["body"]["name"] for p in posts) == ["Buffered One", "Buffered Two"]
+    assert run.states == [state]
+
+
+RENDER_CONNECTION_SINKS = {
+    "dump_config": "name: dump_config\nmethod: POST\nurl: /v2/notes.json\nbody: '{{ config.items() }}'\n",
+    "huge": "name: huge\nmethod: POST\nurl: /v2/notes.json\nbody: {content: \"{{ record.n }}{{ 'a' * 1000000000 }}\"}\n",
+    "huge_text": (
+        "name: huge_text\nmethod: POST\nurl: /v2/notes.json\n"
+        "headers: {X-Pad: \"{{ record.n }}{{ 'a' | center(1000000000) }}\"}\n"
+    ),
+}
+CONSTANT_SINK = (
+    "name: constant\nmethod: POST\nurl: /v2/notes.json\nbody: {content: \"{{ 'a' * 1000000000 }}\"}\n"
+)
+
+
+@pytest.mark.parametrize("dry_run", [False, True], ids=["sent", "dry_run"])
+def test_a_body_json_cannot_hold_or_a_huge_template_is_a_render_rejection_not_a_crash(sb, tmp_path, dry_run):
+    """``{{ config.items() }}`` renders a value of no JSON type; ``'a' * 1000000000`` would take a gigabyte, when
+    the templates load (Jinja folds constants) and again per record. Under a 1 GB address-space limit the run
+    ends normally, each record rejected with reason render."""
+    import resource
+
+    root = connection_folder(tmp_path, sinks=RENDER_CONNECTION_SINKS)
+    streams = {"config": "dump_config", "huge": "huge", "text": "huge_text"}
+    messages = [m for stream in streams for m in singer_messages(stream, [{"n": 1}, {"n": 2}])]
+    config_path = write_json(
+        tmp_path / "config.json",
+        {
+            **tap_config(sb),
+            "stream_sinks": streams,
+            "rejected_path": str(tmp_path / "rejected.jsonl"),
+            "dry_run": dry_run,
+        },
+    )
+
+    def limit_memory() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+    sb.clear_journal()
+    proc = subprocess.run(
+        [str(BIN / "connector"), "target", str(root), "--config", str(config_path)],
+        input=as_lines(messages),
+        text=True,
+        capture_output=True,
+        timeout=120,
+        preexec_fn=limit_memory,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    rejected = [json.loads(row) for row in (tmp_path / "rejected.jsonl").read_text().splitlines()]
+    assert sorted((r["stream"], r["reason"]) for r in rejected) == sorted(
+        (stream, "render") for stream in streams for _ in range(2)
+    )
+    errors = {r["stream"]: r["error"] for r in rejected}
+    assert errors["config"].startswith(
+        "cannot write the request body as JSON: Type is not JSON serializable: dict_items"
+    )
+    assert "repeating a value to more than 1,000,000 is not allowed" in errors["huge"]
+    assert "1000000000 is larger than a template may ask for" in errors["text"]
+    assert sb.journal() == []
+    assert "sandbox-key" not in (tmp_path / "rejected.jsonl").read_text()
+
+
+def test_validate_does_not_compute_a_huge_template_constant(tmp_path):
+    import resource
+
+    sinks = {"huge": RENDER_CONNECTION_SINKS["huge"], "huge_text": RENDER_CONNECTION_SINKS["huge_text"]}
+    root = connection_folder(tmp_path, sinks={**sinks, "constant": CONSTANT_SINK})
+
+    def limit_memory() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+    proc = subprocess.run(
+        [str(BIN / "connector"), "validate", str(root)],
+        text=True,
+        capture_output=True,
+        timeout=120,
+        preexec_fn=limit_memory,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-3000:]
+    assert "reltest: 0 streams, 3 sinks" in proc.stdout and "MemoryError" not in proc.stderr
+
+
+def test_a_bulk_job_body_json_cannot_hold_rejects_the_jobs_records(tmp_path):
+    job = """\
+    name: bulk
+    kind: bulk_job
+    job:
+      create: {method: POST, url: /v1/jobs, body: {settings: '{{ config.items() }}'}}
+      upload: {method: POST, url: '/v1/jobs/{{ job.id }}/data', body: {data: '{{ records }}'}}
+      poll: {method: GET, url: '/v1/jobs/{{ job.id }}', done: "response.state == 'done'"}
+    """
+    root = connection_folder(tmp_path, sinks={"bulk": job})
+    config = {"base_url": "http://127.0.0.1:9", "api_key": "k-bulk-config", "sink": "bulk"}
+    proc, rejected = run_connection_target(
+        root, config, as_lines(singer_messages("things", [{"id": 1}, {"id": 2}])), tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert [(r["record"], r["reason"]) for r in rejected] == [({"id": 1}, "api"), ({"id": 2}, "api")]
+    assert rejected[0]["error"] == (
+        "bulk job not created: cannot write the request body as JSON: Type is not JSON serializable: dict_items"
+    )
+
+
+def test_a_skipped_record_does_not_make_a_full_page_look_short(tmp_path):
+    """Paging that ends on a short page counts what the API sent: a full page with a record the tap skips is
+    still full, and the next page is read."""
+    stream = """\
+    name: things
+    url: /v1/things
+    primary_key: [id]
+    schema: things.json
+    pagination: {type: page_number, page_param: page, size_param: per_page, size: 3}
+    """
+    root = connection_folder(tmp_path, streams={"things": stream})
+    page_1 = {"data": [{"id": 1, "name": "a"}, "not an object", {"id": 2, "name": "b"}]}
+    page_2 = {"data": [{"id": 3, "name": "c"}]}
+    api = RecordingServer(
+        {
+            "GET /v1/things?per_page=3&page=1": (200, {}, page_1),
+            "GET /v1/things?per_page=3&page=2": (200, {}, page_2),
+        }
+    )
+    config = write_json(tmp_path / "config.json", {"base_url": api.url, "api_key": "k-pages"})
+    try:
+        proc = subprocess.run(
+            [str(BIN / "connector"), "tap", str(root), "--config", str(config), "--streams", "things"],
+            text=True,
+            capture_output=True,
+            timeout=120,
+        )
+    finally:
+        api.close()
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    records = [json.loads(line)["record"] for line in proc.stdout.splitlines() if '"type":"RECORD"' in line]
+    assert [r["id"] for r in records] == [1, 2, 3], [r["path"] for r in api.requests]
+    assert logged_json(proc.stderr, "Records skipped: ") == {"things": {"not_object": 1}}

@@ -146,7 +146,7 @@ settings:
   - {name: base_url, type: string}
   - {name: api_key, type: string, secret: true}
 auth:
-  - {type: bearer, when: api_key, token: api_key}
+  - {type: bearer, when: config.api_key, token: "{{ config.api_key }}"}
 retry: {max_attempts: 2, backoff_seconds: 0.01, max_backoff_seconds: 0.01}
 stream_defaults:
   records: data
@@ -384,3 +384,137 @@ def test_no_secret_in_any_output_or_file_of_a_tap_and_a_target(tmp_path, monkeyp
     for name, text in outputs.items():
         for secret in [*secrets, "sk-live-wrong-key-00000"]:
             assert secret not in text, f"{name} contains a secret ({secret[:6]}...)"
+
+
+# -- secrets in every encoding, and never cut in half
+
+SECRET_KEY = "SUPERSECRETKEY-7f3a9c2e"
+OAUTH_SECRET = "cs/Se+cret-9f8e7d6c"
+OAUTH_CLIENT = "client-1234"
+
+
+def encodings(secret: str, users: tuple[str, ...] = ()) -> dict[str, str]:
+    """The spellings a secret takes in what servers echo: raw, URL-encoded, JSON-escaped, base64 (Basic auth)."""
+    from base64 import b64encode
+    from urllib.parse import quote, quote_plus
+
+    forms = {
+        "raw": secret,
+        "quote": quote(secret, safe=""),
+        "quote_plus": quote_plus(secret),
+        "quote lower hex": re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), quote(secret, safe="")),
+        "json": json.dumps(secret)[1:-1],
+        "json \\/": json.dumps(secret)[1:-1].replace("/", "\\/"),
+        "json \\u00xx": "".join(f"\\u{ord(c):04x}" if not c.isalnum() else c for c in secret),
+        "prefix": secret[:8],
+    }
+    for user in users:
+        forms[f"base64 {user}:"] = b64encode(f"{user}:{secret}".encode()).decode()
+    return forms
+
+
+def assert_no_leak(outputs: dict[str, str], secret: str, users: tuple[str, ...] = ()) -> None:
+    for name, text in outputs.items():
+        for form, spelled in encodings(secret, users).items():
+            assert spelled not in text, f"{name} holds the secret ({form}): {text[:3000]}"
+
+
+def run_outputs(proc: subprocess.CompletedProcess, tmp_path: Path) -> dict[str, str]:
+    outputs = {"stdout": proc.stdout, "stderr": proc.stderr}
+    for path in tmp_path.rglob("*"):
+        if path.is_file() and "config" not in path.name:
+            outputs[path.name] = path.read_text(errors="replace")
+    return outputs
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        ("x" * 485 + f"Bearer {SECRET_KEY} was refused").encode(),
+        json.dumps({"detail": "y" * 470 + f"Bearer {SECRET_KEY} was refused"}).encode(),
+    ],
+    ids=["text", "json"],
+)
+def test_an_error_body_echoing_the_key_is_masked_before_it_is_cut(tmp_path, body):
+    api = RecordingServer({"POST /v2/account_upserts.json": (422, {}, body)})
+    config = {
+        "base_url": api.url,
+        "api_key": SECRET_KEY,
+        "sink": "upsert_account",
+        "requests_path": str(tmp_path / "requests.jsonl"),
+    }
+    try:
+        run = run_target(
+            config, tmp_path, as_lines(singer_messages("accounts", [{"name": "A", "domain": "a.example"}]))
+        )
+    finally:
+        api.close()
+    assert run.returncode == 0, run.stderr[-3000:]
+    (rejected,) = run.rejected
+    assert rejected["status"] == 422 and "Bearer ***" in rejected["error"], rejected["error"]
+    outputs = {"stdout": run.stdout, "stderr": run.stderr}
+    outputs |= {p.name: p.read_text() for p in tmp_path.glob("*.jsonl")}
+    assert_no_leak(outputs, SECRET_KEY)
+
+
+def test_a_token_endpoint_echoing_the_client_secret_in_any_encoding_leaks_none_of_them(tmp_path):
+    from base64 import b64encode
+    from urllib.parse import quote_plus
+
+    echo = (
+        f"bad request: grant_type=refresh_token&client_id={OAUTH_CLIENT}&client_secret={quote_plus(OAUTH_SECRET)} "
+        '{"client_secret": "cs\\/Se+cret-9f8e7d6c", "again": "cs\\u002fSe\\u002bcret-9f8e7d6c"} '
+        f"lower: cs%2fSe%2bcret-9f8e7d6c "
+        f"Authorization: Basic {b64encode(f'{OAUTH_CLIENT}:{OAUTH_SECRET}'.encode()).decode()}"
+    )
+    assert len(echo) < 300
+    api = RecordingServer({"POST /oauth/token": (400, {"Content-Type": "text/plain"}, echo.encode())})
+    config = {
+        "base_url": api.url,
+        "client_id": OAUTH_CLIENT,
+        "client_secret": OAUTH_SECRET,
+        "refresh_token": "refresh-5566778899",
+        "token_url": f"{api.url}/oauth/token",
+    }
+    try:
+        tap = run_tap(config, tmp_path, streams=["users"], check=False)
+    finally:
+        api.close()
+    assert tap.returncode == 1
+    assert "OAuth refresh refused" in tap.stderr and "client_secret=***" in tap.stderr, tap.stderr[-2000:]
+    assert_no_leak({"stdout": json.dumps(tap.messages), "stderr": tap.stderr}, OAUTH_SECRET, (OAUTH_CLIENT,))
+
+
+@pytest.mark.parametrize("value", [98765432123, 3.14159265, 777, ["a-listed-secret"]], ids=str)
+def test_a_secret_setting_of_another_type_is_never_printed(tmp_path, value):
+    config = {"base_url": "http://127.0.0.1:9", "api_key": value, "sink": "upsert_account"}
+    run = run_target(config, tmp_path, "")
+    assert run.returncode == 1
+    assert (
+        "config['api_key']: not a valid value for this setting (a secret: its value is not shown)"
+        in run.stderr
+    )
+    shown = value[0] if isinstance(value, list) else str(value)
+    assert shown not in run.stderr + run.stdout, run.stderr[-2000:]
+
+
+def test_a_record_value_equal_to_the_key_is_masked_in_the_taps_output(tmp_path):
+    body = json.dumps(
+        {
+            "data": [
+                {"id": 1, "updated_at": "2024-05-01T10:00:00.000000Z", "name": SECRET_KEY},
+                {"id": 2, "updated_at": "2024-05-01T10:00:01.000000Z", "name": "Plain"},
+            ],
+            "metadata": {"paging": {"next_page": None}},
+        }
+    ).encode()
+    api = RecordingServer({"GET /v2/accounts.json": (200, {}, body)})
+    try:
+        tap = run_tap({"base_url": api.url, "api_key": SECRET_KEY}, tmp_path, streams=["accounts"])
+    finally:
+        api.close()
+    assert [r["name"] for r in tap.records["accounts"]] == ["***", "Plain"]
+    assert "a value equal to a secret setting was masked as *** in a RECORD message of stream 'accounts'" in (
+        tap.stderr
+    )
+    assert_no_leak({"stdout": json.dumps(tap.messages), "stderr": tap.stderr}, SECRET_KEY)

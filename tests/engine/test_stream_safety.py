@@ -1,0 +1,234 @@
+"""A tap that cannot be sure stops loudly: paging that comes back, an order that is not what was declared.
+And the auth kinds that fetch tokens. Each case is a connection folder written here, run by the real
+``connector tap`` against a small HTTP server on 127.0.0.1 whose answers the test scripts."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from cli_support import run_cli, write_json
+
+Answer = tuple[int, dict[str, str], Any]
+
+
+class Scripted:
+    """The server's side: a handler per path, and every request it saw."""
+
+    def __init__(self, routes: dict[str, Callable[[dict[str, Any]], Answer]]) -> None:
+        self.routes = routes
+        self.seen: list[dict[str, Any]] = []
+        self.url = ""
+
+
+@contextmanager
+def serving(routes: dict[str, Callable[[dict[str, Any]], Answer]]) -> Iterator[Scripted]:
+    scripted = Scripted(routes)
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def _answer(self) -> None:
+            parts = urlsplit(self.path)
+            length = int(self.headers.get("content-length") or 0)
+            body = self.rfile.read(length) if length else b""
+            request = {
+                "method": self.command,
+                "path": parts.path,
+                "query": {k: v[0] for k, v in parse_qs(parts.query).items()},
+                "headers": {k.lower(): v for k, v in self.headers.items()},
+                "body": body.decode(),
+            }
+            scripted.seen.append(request)
+            status, headers, payload = scripted.routes[parts.path](request)
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            for name, value in {"Content-Type": "application/json", **headers}.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = _answer
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    scripted.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield scripted
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+CONNECTION = """\
+name: scripted
+base_url: "{{ config.base_url }}"
+settings:
+  - {name: base_url, type: string}
+  - {name: api_key, type: string, secret: true}
+  - {name: client_id, type: string}
+  - {name: client_secret, type: string, secret: true}
+  - {name: start_date, type: date-time}
+auth:
+%s
+retry: {max_attempts: 3, backoff_seconds: 0.05, max_backoff_seconds: 0.1}
+"""
+SCHEMA = {"type": "object", "properties": {"id": {"type": "integer"}, "at": {"type": "integer"}}}
+
+
+def connection(tmp_path: Path, stream: str, auth: str = "  - {type: none}") -> Path:
+    folder = tmp_path / "scripted"
+    (folder / "streams").mkdir(parents=True)
+    (folder / "specs").mkdir()
+    (folder / "connection.yaml").write_text(CONNECTION % auth)
+    (folder / "streams" / "items.yaml").write_text(stream)
+    write_json(folder / "specs" / "items.json", SCHEMA)
+    return folder
+
+
+def tap(folder: Path, config: dict, tmp_path: Path, state: dict | None = None):
+    args = ["tap", str(folder), "--config", str(write_json(tmp_path / "config.json", config))]
+    if state is not None:
+        args += ["--state", str(write_json(tmp_path / "state.json", state))]
+    result = run_cli(*args, cwd=tmp_path, timeout=120)
+    messages = [json.loads(line) for line in result.stdout.splitlines()]
+    records = [m["record"] for m in messages if m["type"] == "RECORD"]
+    states = [m["value"] for m in messages if m["type"] == "STATE"]
+    return result, records, states
+
+
+def test_a_cursor_cycle_stops_the_stream_with_an_error_and_no_state_past_it(tmp_path):
+    cycle = {None: "A", "A": "B", "B": "A"}
+
+    def items(request: dict) -> Answer:
+        after = request["query"].get("after")
+        return 200, {}, {"data": [{"id": len(request["query"]), "at": 1}], "next": cycle[after]}
+
+    stream = "name: items\nurl: /items\nprimary_key: [id]\nrecords: data\n"
+    stream += "pagination: {type: cursor, param: after, from_response: next}\n"
+    with serving({"/items": items}) as server:
+        result, records, _ = tap(connection(tmp_path, stream), {"base_url": server.url}, tmp_path)
+        assert result.returncode != 0
+        assert "stream items: cursor pagination came back to a page it already read" in result.stderr
+        assert "'A'" in result.stderr
+        assert [r["query"].get("after") for r in server.seen] == [None, "A", "B"]  # no fourth request
+
+
+def test_a_next_page_that_repeats_at_once_is_an_error_not_a_silent_end(tmp_path):
+    def items(request: dict) -> Answer:
+        return 200, {}, {"data": [{"id": 1, "at": 1}], "paging": {"next_page": 2}}
+
+    stream = "name: items\nurl: /items\nprimary_key: [id]\nrecords: data\n"
+    stream += "pagination: {type: page_number, next: paging.next_page}\n"
+    with serving({"/items": items}) as server:
+        result, _, _ = tap(connection(tmp_path, stream), {"base_url": server.url}, tmp_path)
+        assert result.returncode != 0 and "came back to a page it already read" in result.stderr
+        assert len(server.seen) == 2
+
+
+NEWEST_FIRST = [{"id": i, "at": 1000 + i} for i in range(2500, 0, -1)]
+
+
+def newest_first(request: dict) -> Answer:
+    since = int(request["query"].get("since", 0))
+    rows = [r for r in NEWEST_FIRST if r["at"] >= since]
+    start = int(request["query"].get("offset", 0))
+    return 200, {}, {"data": rows[start : start + 100]}
+
+
+def test_a_descending_stream_keeps_its_bookmark_until_the_pass_is_read_then_takes_the_newest(tmp_path):
+    stream = (
+        "name: items\nurl: /items\nprimary_key: [id]\nrecords: data\nreplication_key: at\n"
+        "incremental: {param: since, format: epoch_seconds, record_format: epoch_seconds, order: descending}\n"
+        "pagination: {type: offset, size_param: limit, size: 100}\n"
+    )
+    with serving({"/items": newest_first}) as server:
+        folder = connection(tmp_path, stream)
+        start = {"bookmarks": {"items": {"replication_key": "at", "replication_key_value": 2000}}}
+        result, records, states = tap(folder, {"base_url": server.url}, tmp_path, state=start)
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert len(records) == 1501  # at >= 2000
+        values = [s["bookmarks"]["items"].get("replication_key_value") for s in states]
+        assert values[:-1] and set(values[:-1]) == {2000}  # mid-stream STATEs resume from the start, safely
+        assert values[-1] == 3500  # the newest, read first
+
+
+def test_a_stream_declared_ascending_that_goes_backwards_stops_loudly(tmp_path):
+    stream = (
+        "name: items\nurl: /items\nprimary_key: [id]\nrecords: data\nreplication_key: at\n"
+        "incremental: {param: since, format: epoch_seconds, record_format: epoch_seconds}\n"
+        "pagination: {type: offset, size_param: limit, size: 100}\n"
+    )
+    with serving({"/items": newest_first}) as server:
+        result, records, states = tap(connection(tmp_path, stream), {"base_url": server.url}, tmp_path)
+        assert result.returncode != 0
+        assert "declared ascending by at" in result.stderr and "incremental.order" in result.stderr
+        assert all("replication_key_value" not in s.get("bookmarks", {}).get("items", {}) for s in states)
+
+
+def test_client_credentials_are_exchanged_once_and_renewed_on_a_401(tmp_path):
+    tokens = iter(["t1", "t2"])
+    issued: list[str] = []
+
+    def token(request: dict) -> Answer:
+        form = parse_qs(request["body"])
+        assert form["grant_type"] == ["client_credentials"] and form["scope"] == ["read"]
+        issued.append(next(tokens))
+        return 200, {}, {"access_token": issued[-1], "expires_in": 3600, "token_type": "bearer"}
+
+    def items(request: dict) -> Answer:
+        if request["headers"].get("authorization") != f"Bearer {issued[-1] if issued else ''}" or (
+            issued == ["t1"] and request["query"].get("page") == "2"
+        ):
+            return 401, {}, {"error": "expired"}
+        page = int(request["query"].get("page", 1))
+        return 200, {}, {"data": [{"id": page, "at": page}] if page <= 3 else []}
+
+    auth = (
+        "  - type: oauth2_client_credentials\n    when: config.client_id\n"
+        '    token_url: "{{ config.base_url }}/oauth/token"\n'
+        '    client_id: "{{ config.client_id }}"\n    client_secret: "{{ config.client_secret }}"\n    scope: read\n'
+    )
+    stream = "name: items\nurl: /items\nprimary_key: [id]\nrecords: data\npagination: {type: page_number}\n"
+    with serving({"/oauth/token": token, "/items": items}) as server:
+        config = {"base_url": server.url, "client_id": "cid", "client_secret": "very-secret-value"}
+        result, records, _ = tap(connection(tmp_path, stream, auth), config, tmp_path)
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert [r["id"] for r in records] == [1, 2, 3]
+        assert issued == ["t1", "t2"]  # once at the start, once after the 401
+        assert "very-secret-value" not in result.stderr + result.stdout
+
+
+def test_an_api_key_in_the_query_and_a_retry_rule_on_a_busy_body(tmp_path):
+    calls = {"n": 0}
+
+    def items(request: dict) -> Answer:
+        assert request["query"]["api_key"] == "k-123"
+        calls["n"] += 1
+        if calls["n"] == 1:
+            return 200, {}, {"ok": False, "error": {"code": "busy"}}
+        return 200, {}, {"ok": True, "data": [{"id": 1, "at": 1}]}
+
+    auth = (
+        '  - {type: api_key, when: config.api_key, in: query, name: api_key, value: "{{ config.api_key }}"}\n'
+    )
+    stream = (
+        "name: items\nurl: /items\nprimary_key: [id]\nrecords: data\n"
+        "on_response:\n  - {when: \"response.error.code == 'busy'\", action: retry}\n"
+    )
+    with serving({"/items": items}) as server:
+        result, records, _ = tap(
+            connection(tmp_path, stream, auth), {"base_url": server.url, "api_key": "k-123"}, tmp_path
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert records == [{"id": 1, "at": 1}] and calls["n"] == 2
+        assert "k-123" not in result.stderr
