@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import difflib
 import json
 import logging
@@ -9,7 +10,7 @@ import os
 import signal
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
@@ -23,6 +24,16 @@ from connector.templates import Connection, Setting
 from connector.workspace import read_config
 
 logger = logging.getLogger("connector.plugin")
+
+_FINISHERS: list[Callable[[], None]] = []
+
+
+def finish_before_exit(callback: Callable[[], None]) -> None:
+    """Run ``callback`` when a run stops on an error: before the error's one line for a known error,
+    at exit otherwise (it must be harmless to call twice)."""
+    _FINISHERS.append(callback)
+    atexit.register(callback)
+
 
 SETTING_TYPES: dict[str, dict[str, Any]] = {
     "string": {"type": ["string", "null"]},
@@ -186,6 +197,8 @@ class ConnectorPlugin:
         try:
             yield
         except cls.fatal_errors as exc:
+            for finish in list(_FINISHERS):  # summaries first: the error stays the last line
+                finish()
             sys.stderr.write(f"{cls.name}: error: {REDACTOR.redact(str(exc))}\n")  # type: ignore[attr-defined]
             raise SystemExit(getattr(exc, "exit_code", 1)) from None
 

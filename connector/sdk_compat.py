@@ -107,6 +107,25 @@ TOUCH_POINTS: tuple[TouchPoint, ...] = (
     ),
     TouchPoint("singer_sdk.sinks.core:Sink", "_validator", None, "target.py: the record validator"),
     TouchPoint(
+        "singer_sdk.plugin_base:PluginBase",
+        "_validate_config",
+        ("raise_errors",),
+        "plugin.py: config errors never show a secret; unknown settings warned about",
+    ),
+    TouchPoint("singer_sdk.plugin_base:PluginBase", "_config", None, "plugin.py: the secrets to redact"),
+    TouchPoint(
+        "singer_sdk.target_base:Target",
+        "_handle_termination",
+        ("signum", "frame"),
+        "plugin.py: SIGTERM/SIGINT end every wait at once",
+    ),
+    TouchPoint(
+        "singer_sdk.tap_base:Tap",
+        "_handle_termination",
+        ("signum", "frame"),
+        "plugin.py: SIGTERM/SIGINT end every wait at once",
+    ),
+    TouchPoint(
         "singer_sdk.singerlib.encoding.base:GenericSingerReader",
         "_current_message",
         None,

@@ -7,7 +7,6 @@ after every sink has drained, i.e. after every record before it has its outcome 
 
 from __future__ import annotations
 
-import atexit
 import base64
 import copy
 import json
@@ -35,7 +34,7 @@ from connector.errors import AuthError, ConnectorError, RenderError, RunStopped,
 from connector.http import ApiClient, Response
 from connector.ordering import object_key
 from connector.outcomes import Outcomes, SentRequest, TooManyRejected, unwritable
-from connector.plugin import ConnectorPlugin, build_plugin_class
+from connector.plugin import ConnectorPlugin, build_plugin_class, finish_before_exit
 from connector.responses import ResponseRules
 from connector.results import ItemMatcher
 from connector.sinkfields import SinkFields
@@ -668,9 +667,8 @@ class ConnectorTarget(ConnectorPlugin, Target):
         self._emitted_state: dict | None = None
         self.drains = 0  # batches sent so far: a STATE may follow each
         self._finished = False
-        atexit.register(
-            self.finish
-        )  # a run stopped by an error still closes its files and says what happened
+        # A run stopped by an error still closes its files and says what happened.
+        finish_before_exit(self.finish)
         kwargs.setdefault("message_reader", LenientReader(self._bad_line))
         super().__init__(*args, config=config, **kwargs)
 
@@ -794,7 +792,7 @@ class ConnectorTarget(ConnectorPlugin, Target):
         self.drain_all()
         if kind is not None:
             self.outcomes.reject(str(message.get("stream")), message.get("record"), kind=kind, error=error)
-        self.finish()  # the summary before the error line: the error stays the last thing said
+        self.outcomes.flush()
 
     def process_endofpipe(self) -> None:
         super().process_endofpipe()

@@ -100,6 +100,26 @@ def test_installed_package_discovers_syncs_and_writes_against_its_own_sandbox(in
         installed, tmp_path, "python", "-c", "import connector.bundle as b; print(b.bundled('specs'))"
     )
     assert str(installed.parent) in site.stdout and str(REPO) not in site.stdout
+    refused = subprocess.run(
+        [
+            str(installed / "connector"),
+            "new",
+            "stream",
+            "things",
+            "--url",
+            "/v2/things",
+            "--primary-key",
+            "id",
+            "-c",
+            "salesloft",
+        ],
+        cwd=tmp_path,
+        env=_clean_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert refused.returncode == 2 and "CONNECTOR_TEMPLATES" in refused.stderr, refused.stderr
     with running_sandbox(launcher=[str(installed / "connector"), "sandbox"]) as sandbox:
         config = write_json(tmp_path / "tap.json", {"base_url": sandbox.url, "api_key": sandbox.api_key})
         catalog = json.loads(
