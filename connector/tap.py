@@ -287,7 +287,7 @@ class TemplateStream(Stream):
                 f"({exc}); first bytes: {REDACTOR.shorten(repr(response.content[:400]), 80)}"
             ) from exc
 
-    def _records_of(self, body: Any, where: str = "a response") -> list[dict]:
+    def _records_of(self, body: Any) -> list[Any]:
         records = self._records_getter(body)
         if records is None:
             return []
@@ -297,7 +297,7 @@ class TemplateStream(Stream):
             raise ConnectorError(
                 f"stream {self.name}: records path {self.template.records!r} is a {type(records).__name__}, not a list"
             )
-        return self.record_check.kept(records, where, logger)
+        return records
 
     def get_records(self, context: dict | None) -> Iterable[dict]:
         template = self.template
@@ -385,12 +385,12 @@ class TemplateStream(Stream):
             response, body = pending.result()
             if response is None:
                 break  # ignored by a response rule: nothing more to read here
-            records = self._records_of(
-                body, f"page {page.number} ({self._method} {response.request.url.path})"
-            )
+            records = self._records_of(body)  # all of them: the paginator counts what the API sent
             next_page = paginator.next(page, response, body, records, scope)
-            if transformer:
-                records = [r for r in (transformer.apply(r, scope) for r in records) if r is not None]
+            if transformer:  # a record it drops becomes None, so that the others keep their positions
+                records = [transformer.apply(r, scope) if isinstance(r, dict) else r for r in records]
+            where = f"page {page.number} ({self._method} {response.request.url.path})"
+            records = self.record_check.kept(records, where, logger)
             if next_page is not None and restart_after and page.number >= restart_after and key and records:
                 # Move the replication cursor instead of paging deeper (deep pages cost more, or are capped).
                 last = records[-1].get(key)

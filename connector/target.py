@@ -581,15 +581,6 @@ def bad_line_record(number: int, line: bytes) -> dict[str, Any]:
     return kept
 
 
-def _unreadable(line: bytes, error: Exception) -> str:
-    """Why a line could not be parsed, in the reader's words, or where its bytes stop being UTF-8."""
-    try:
-        line.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return f"not UTF-8: byte 0x{line[exc.start]:02x} at column {exc.start + 1}"
-    return f"invalid JSON: {error}"
-
-
 class LenientReader(SingerReader):
     """Reads Singer messages; a line that cannot be used is rejected with its line number, not fatal."""
 
@@ -603,7 +594,7 @@ class LenientReader(SingerReader):
         try:
             value = jsonio.loads(line)
         except jsonio.JSONDecodeError as exc:
-            self.on_bad_line(self.line_number, line, _unreadable(line, exc))
+            self.on_bad_line(self.line_number, line, jsonio.unreadable(line, exc))
             return {"type": "_INVALID"}
         if not isinstance(value, dict):
             self.on_bad_line(
@@ -799,7 +790,7 @@ class ConnectorTarget(ConnectorPlugin, Target):
         self.drain_all()
         if kind is not None:
             self.outcomes.reject(str(message.get("stream")), message.get("record"), kind=kind, error=error)
-        self.outcomes.flush()
+        self.finish()  # the summary before the error line: the error stays the last thing said
 
     def process_endofpipe(self) -> None:
         super().process_endofpipe()

@@ -146,15 +146,15 @@ class Sandbox:
 
 @contextmanager
 def serving_process(
-    argv: list[str], ready_prefix: str, startup_timeout: float = 60.0
+    argv: list[str], ready_prefix: str, startup_timeout: float = 60.0, checkout: bool = True
 ) -> Iterator[tuple[str, subprocess.Popen, list[str]]]:
     """Run a server command until it prints ``ready_prefix + URL``; yield (URL, process, stderr lines).
 
-    The process gets this checkout on PYTHONPATH and is terminated (then killed) on exit; the last
-    200 stderr lines stay available for error messages.
+    The process gets this checkout on PYTHONPATH (unless ``checkout`` is False: an installed launcher) and
+    is terminated (then killed) on exit; the last 200 stderr lines stay available for error messages.
     """
     env = dict(os.environ)
-    if not options.get("launcher"):
+    if checkout:
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (str(Path(__file__).resolve().parent.parent), env.get("PYTHONPATH")) if p
         )
@@ -201,7 +201,9 @@ def serving_process(
 def running_sandbox(startup_timeout: float = 60.0, **options: Any) -> Iterator[Sandbox]:
     """Start ``python -m sandbox`` on a free loopback port, yield a handle, stop it on exit."""
     api_key = options.get("api_key") or "sandbox-key"
-    with serving_process(command(**options), READY_PREFIX, startup_timeout) as (url, process, errors):
+    with serving_process(
+        command(**options), READY_PREFIX, startup_timeout, checkout=not options.get("launcher")
+    ) as (url, process, errors):
         handle = Sandbox(url, api_key, process, errors)
         try:
             yield handle
