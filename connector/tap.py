@@ -358,6 +358,11 @@ class TemplateStream(Stream):
         dedupe = bool(spec is not None and spec.checkpoints_mid_stream and key and pk)
         boundary: Any = None
         emitted: set = set()
+        # The replication values of this pass: the last one read, and the one before its run of ties. A restart
+        # begins after the latter, so a run of ties that fills whole pages starts the next pass at its front.
+        run_value: Any = None
+        before_run: Any = None
+        floor = lower  # where this pass starts, as a replication value
         transformer = self._transformer
         while page is not None:
             response, body = pending.result()
@@ -369,13 +374,24 @@ class TemplateStream(Stream):
             next_page = paginator.next(page, response, body, records, scope)
             if transformer:
                 records = [r for r in (transformer.apply(r, scope) for r in records) if r is not None]
-            if next_page is not None and restart_after and page.number >= restart_after and key and records:
-                # Move the replication cursor instead of paging deeper (deep pages cost more, or are capped).
-                last = records[-1].get(key)
-                earlier = [r.get(key) for r in records if r.get(key) != last]
-                if earlier:
-                    bounds["start"] = spec.send(max(earlier, key=lambda v: instant_key(v, self._unit)))  # type: ignore[union-attr]
-                    next_page = paginator.first()
+            if restart_after and key:
+                for record in records:
+                    value = record.get(key)
+                    if value != run_value:
+                        before_run, run_value = run_value, value
+            # Move the replication cursor instead of paging deeper (deep pages cost more, or are capped). It
+            # must move forward: a run of ties longer than a whole pass can only be paged through.
+            if (
+                next_page is not None
+                and restart_after
+                and page.number >= restart_after
+                and before_run is not None
+                and (floor is None or instant_key(before_run, self._unit) > instant_key(floor, self._unit))
+            ):
+                floor = before_run
+                bounds["start"] = spec.send(before_run)  # type: ignore[union-attr]
+                next_page = paginator.first()
+                run_value = before_run = None
             if next_page is not None:
                 pending = request(next_page)
             if not dedupe:
