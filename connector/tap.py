@@ -61,9 +61,11 @@ class TemplateStream(Stream):
         self.primary_keys = template.primary_key
         self.replication_key = template.replication_key
         self.connector_tap = tap
-        self._pending: dict[str, Any] = {}
+        self._pending: dict[
+            str, tuple[Any, Any]
+        ] = {}  # partition -> (value, instant_key) not yet checkpointed
         self._newest: dict[str, Any] = {}
-        self._last: dict[str, Any] = {}
+        self._last: dict[str, tuple[Any, Any]] = {}  # partition -> (value, instant_key) of the last record
         self._records_getter = dot_path(template.records)
         self._schema_keys = frozenset(template.schema.get("properties", {}))
         self.record_check = RecordCheck(template.name, template.schema, template.primary_key)
@@ -159,19 +161,20 @@ class TemplateStream(Stream):
             if newest is None or instant_key(value, self._unit) > instant_key(newest, self._unit):
                 self._newest[partition] = value
             return
+        # Values compare as instants: '10:00Z' and '12:00+02:00' are one value written two ways.
+        order = instant_key(value, self._unit)
         last = self._last.get(partition)
-        if last is not None and instant_key(value, self._unit) < instant_key(last, self._unit):
+        if last is not None and order < last[1]:
             raise StreamOrderError(
-                f"stream {self.name}: declared ascending by {key}, but {value!r} came after {last!r}; "
+                f"stream {self.name}: declared ascending by {key}, but {value!r} came after {last[0]!r}; "
                 "a STATE printed during this run could skip records on resume. If the API does not "
                 "sort by this field, declare incremental.order: unordered (or descending)"
             )
-        self._last[partition] = value
         # Never checkpoint inside a run of records sharing one value: a resume starts after that value.
         pending = self._pending.get(partition)
-        if pending is not None and pending != value:
-            self._set_bookmark(pending, context)
-        self._pending[partition] = value
+        if pending is not None and pending[1] != order:
+            self._set_bookmark(pending[0], context)
+        self._last[partition] = self._pending[partition] = (value, order)
 
     def _finish_pass(self, context: dict | None, start: Any, window_end: Any) -> None:
         """A pass (or one window) read completely: move the bookmark as far as is now safe."""
@@ -179,7 +182,8 @@ class TemplateStream(Stream):
         spec = self._incremental
         if spec is None:
             return
-        value = self._pending.pop(partition, None)
+        pending = self._pending.pop(partition, None)
+        value = pending[0] if pending is not None else None
         if window_end is not None and spec.window is not None:
             value = window_end.isoformat() if hasattr(window_end, "isoformat") else window_end
         elif not spec.checkpoints_mid_stream:
@@ -353,14 +357,16 @@ class TemplateStream(Stream):
         )
         page: PageRequest | None = paginator.first()
         pending = request(page)
-        # Ascending streams remember the records of the last value emitted: a page that starts again at that
-        # value (an inclusive next page, a restarted cursor) does not emit them twice.
+        # Ascending streams remember the records of the last value emitted (as an instant: one value may be
+        # written in several offsets): a page that starts again at that value (an inclusive next page, a
+        # restarted cursor) does not emit them twice.
         dedupe = bool(spec is not None and spec.checkpoints_mid_stream and key and pk)
         boundary: Any = None
         emitted: set = set()
         # The replication values of this pass: the last one read, and the one before its run of ties. A restart
         # begins after the latter, so a run of ties that fills whole pages starts the next pass at its front.
         run_value: Any = None
+        run_key: Any = None
         before_run: Any = None
         floor = lower  # where this pass starts, as a replication value
         transformer = self._transformer
@@ -377,8 +383,9 @@ class TemplateStream(Stream):
             if restart_after and key:
                 for record in records:
                     value = record.get(key)
-                    if value != run_value:
-                        before_run, run_value = run_value, value
+                    order = instant_key(value, self._unit)
+                    if order != run_key:
+                        before_run, run_value, run_key = run_value, value, order
             # Move the replication cursor instead of paging deeper (deep pages cost more, or are capped). It
             # must move forward: a run of ties longer than a whole pass can only be paged through.
             if (
@@ -391,14 +398,14 @@ class TemplateStream(Stream):
                 floor = before_run
                 bounds["start"] = spec.send(before_run)  # type: ignore[union-attr]
                 next_page = paginator.first()
-                run_value = before_run = None
+                run_value = before_run = run_key = None
             if next_page is not None:
                 pending = request(next_page)
             if not dedupe:
                 yield from records
             else:
                 for record in records:
-                    value = record.get(key)  # type: ignore[arg-type]
+                    value = instant_key(record.get(key), self._unit)  # type: ignore[arg-type]
                     identity = tuple(record.get(k) for k in pk)
                     if value != boundary:
                         boundary, emitted = value, {identity}

@@ -216,3 +216,19 @@ def test_member_batches_give_each_record_its_own_outcome(sessions, tmp_path):
     posts = [e for e in sessions.journal(since) if e["path"].endswith("/members/batch")]
     assert sorted(len(e["body"]["members"]) for e in posts) == [1, 30, 30]  # one request per project
     assert posts[0]["body"]["members"][0] == {"email": "new0@example.com", "role": "editor"}
+
+
+def test_a_state_inside_entries_of_one_instant_written_in_different_offsets_loses_none(tmp_path):
+    # 990 seeded entries, then 30 logged at one instant, each written in one of six offsets: the STATE printed
+    # after the 1,000th record falls inside that instant, whose entries look like different values as text.
+    with running_sessions(size=5, audit_size=990) as server:
+        tied = server.touch("audit", 30)
+        assert len({e["at"] for e in tied}) > 1 and len({instant(e["at"]) for e in tied}) == 1
+        first = tap("sessions", key_config(server), tmp_path, streams=["audit"])
+        (emitted, state), *_ = [(n, s) for n, s in first.states if 0 < n < len(first.order)]
+        assert emitted == 1000
+        before = {r["id"] for _, r in first.order[:emitted]}
+        resumed = tap("sessions", key_config(server), tmp_path, streams=["audit"], state=state)
+        assert before | {r["id"] for r in resumed.records.get("audit", [])} == {
+            a["id"] for a in server.records("audit")
+        }
