@@ -196,18 +196,32 @@ class TemplateStream(Stream):
 
     # -- reading
 
-    def _start_value(self, context: dict | None) -> Any:
-        value = self.get_starting_replication_key_value(context)
+    def _configured_start(self) -> Any:
+        """Where the user asked reading to begin (incremental.start, else the start_date setting)."""
         start = self._start.render({"config": self.config}) if self._start is not None else None
         if start in ("", None):
             start = self.config.get("start_date") if self._start is None else None
         if isinstance(start, dt.datetime):
             start = start.isoformat()
+        return start
+
+    def _start_value(self, context: dict | None) -> Any:
+        value = self.get_starting_replication_key_value(context)
+        start = self._configured_start()
         if value is None or (start and instant_key(start, self._unit) > instant_key(value, self._unit)):
             value = start
         if isinstance(value, dt.datetime):
             value = value.isoformat()
         return value
+
+    def _lower_bound(self, start: Any) -> Any:
+        """The start of the range read: the lookback before the bookmark, but never before the configured start
+        (a first sync reads from the start date, not a lookback before it)."""
+        lower = self._incremental.start_after_lookback(start) if self._incremental else start
+        floor = self._configured_start()
+        if lower is not None and floor and instant_key(lower, self._unit) < instant_key(floor, self._unit):
+            return floor
+        return lower
 
     def _fetcher(self) -> ThreadPoolExecutor:
         if self._pool is None:
@@ -298,7 +312,7 @@ class TemplateStream(Stream):
         end_instant = (
             to_datetime(end, self._unit) if end not in (None, "") else dt.datetime.now(dt.timezone.utc)
         )
-        for window in windows(spec, spec.start_after_lookback(start), end_instant):
+        for window in windows(spec, self._lower_bound(start), end_instant):
             yield from self._read_range(context, scope, window.start, window.end)
             self._finish_pass(context, start, window.end if spec.window is not None else None)
 

@@ -140,3 +140,12 @@ def test_a_later_ticket_run_starts_at_the_bookmark_second_and_reads_the_changes(
         {t["id"] for t in changed} | at_bookmark
     )
     assert second.bookmark("tickets") == changed[0]["generated_timestamp"]
+
+
+def test_a_first_sync_reads_from_the_start_date_not_a_lookback_before_it(export, tmp_path):
+    start = dt.datetime.fromtimestamp(export.now(), dt.timezone.utc).date() - dt.timedelta(days=20)
+    since = last_seq(export)
+    run = tap("export", {**config(export), "start_date": f"{start}T00:00:00Z"}, tmp_path, streams=["events"])
+    requests = event_requests(export, since)
+    assert requests[0]["query"]["from_date"] == [start.isoformat()]
+    assert run.records["events"] and min(day(e["time"]) for e in run.records["events"]) >= start.isoformat()
