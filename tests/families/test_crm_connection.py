@@ -159,3 +159,14 @@ def test_a_batch_create_matches_errors_by_trace_id(crm, tmp_path):
     assert emails.count(taken) == 1
     (post,) = [e for e in crm.journal(since) if e["path"].endswith("/batch/create")]
     assert [i["objectWriteTraceId"] for i in post["body"]["inputs"]] == [r["email"] for r in records]
+
+
+def test_a_batch_whose_every_input_is_invalid_rejects_each_with_its_own_message(crm, tmp_path):
+    records = [{"email": "all.bad@example.org", "lifecyclestage": "nope"}, {"email": "still not an email"}]
+    cfg = {**config(crm), "stream_sinks": {"people": "upsert_contacts"}}
+    run = target("crm", cfg, tmp_path, "people", records, SCHEMA)
+    assert run.returncode == 0, run.stderr[-2000:]
+    rejected = {r["record"]["email"]: r for r in run.rejected}
+    assert {r["status"] for r in rejected.values()} == {400}  # HubSpot answers 400 when no input was valid
+    assert "INVALID_OPTION" in rejected["all.bad@example.org"]["error"]
+    assert "still not an email is invalid" in rejected["still not an email"]["error"]
