@@ -60,6 +60,11 @@ class TemplateStream(Stream):
         super().__init__(tap, schema=template.schema, name=template.name)
         self.primary_keys = template.primary_key
         self.replication_key = template.replication_key
+        if template.parent and not template.is_incremental:
+            # Nothing to resume per parent: one state for the stream. Otherwise singer-sdk keeps a partition per
+            # parent record and prints every one of them after each parent (output growing as the square of
+            # the parents), and copies the parent's fields into child records that lack a field of that name.
+            self.state_partitioning_keys = []
         self.connector_tap = tap
         self._pending: dict[
             str, tuple[Any, Any]

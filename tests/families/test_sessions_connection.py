@@ -90,6 +90,19 @@ def test_project_pages_stop_at_the_total_without_asking_for_an_empty_page(tmp_pa
         assert [(q["page"], q["page_size"]) for q in pages] == [(["1"], ["100"]), (["2"], ["100"])]
 
 
+def test_a_child_stream_without_bookmarks_keeps_no_state_per_parent(full_sync):
+    run, _ = full_sync
+    # A STATE per parent, each listing every parent read so far, grows as the square of the parents.
+    assert len(run.states) < 10
+    assert "members" not in run.last_state.get("bookmarks", {}) or not run.last_state["bookmarks"]["members"]
+    # The parent's fields reach a member only through the template's add_fields, never injected by name.
+    assert "not found in catalog schema" not in run.stderr
+    assert all(
+        set(m) == {"id", "project_id", "project_key", "email", "role", "added_at"}
+        for m in run.records["members"]
+    )
+
+
 def test_the_session_is_renewed_as_it_expires(sessions, full_sync):
     run, since = full_sync
     journal = sessions.journal(since)
