@@ -61,10 +61,17 @@ class TemplateStream(Stream):
         super().__init__(tap, schema=template.schema, name=template.name)
         self.primary_keys = template.primary_key
         self.replication_key = template.replication_key
+        if template.parent and not template.is_incremental:
+            # Nothing to resume per parent: one state for the stream. Otherwise singer-sdk keeps a partition per
+            # parent record and prints every one of them after each parent (output growing as the square of
+            # the parents), and copies the parent's fields into child records that lack a field of that name.
+            self.state_partitioning_keys = []
         self.connector_tap = tap
-        self._pending: dict[str, Any] = {}
+        self._pending: dict[
+            str, tuple[Any, Any]
+        ] = {}  # partition -> (value, instant_key) not yet checkpointed
         self._newest: dict[str, Any] = {}
-        self._last: dict[str, Any] = {}
+        self._last: dict[str, tuple[Any, Any]] = {}  # partition -> (value, instant_key) of the last record
         self._records_getter = dot_path(template.records)
         self._schema_keys = frozenset(template.schema.get("properties", {}))
         self.record_check = RecordCheck(template.name, template.schema, template.primary_key)
@@ -184,19 +191,20 @@ class TemplateStream(Stream):
             if newest is None or instant_key(value, self._unit) > instant_key(newest, self._unit):
                 self._newest[partition] = value
             return
+        # Values compare as instants: '10:00Z' and '12:00+02:00' are one value written two ways.
+        order = instant_key(value, self._unit)
         last = self._last.get(partition)
-        if last is not None and instant_key(value, self._unit) < instant_key(last, self._unit):
+        if last is not None and order < last[1]:
             raise StreamOrderError(
-                f"stream {self.name}: declared ascending by {key}, but {value!r} came after {last!r}; "
+                f"stream {self.name}: declared ascending by {key}, but {value!r} came after {last[0]!r}; "
                 "a STATE printed during this run could skip records on resume. If the API does not "
                 "sort by this field, declare incremental.order: unordered (or descending)"
             )
-        self._last[partition] = value
         # Never checkpoint inside a run of records sharing one value: a resume starts after that value.
         pending = self._pending.get(partition)
-        if pending is not None and pending != value:
-            self._set_bookmark(pending, context)
-        self._pending[partition] = value
+        if pending is not None and pending[1] != order:
+            self._set_bookmark(pending[0], context)
+        self._last[partition] = self._pending[partition] = (value, order)
 
     def _finish_pass(self, context: Mapping[str, Any] | None, start: Any, window_end: Any) -> None:
         """A pass (or one window) read completely: move the bookmark as far as is now safe."""
@@ -204,7 +212,8 @@ class TemplateStream(Stream):
         spec = self._incremental
         if spec is None:
             return
-        value = self._pending.pop(partition, None)
+        pending = self._pending.pop(partition, None)
+        value = pending[0] if pending is not None else None
         if window_end is not None and spec.window is not None:
             value = window_end.isoformat() if hasattr(window_end, "isoformat") else window_end
         elif not spec.checkpoints_mid_stream:
@@ -217,18 +226,32 @@ class TemplateStream(Stream):
 
     # -- reading
 
-    def _start_value(self, context: Mapping[str, Any] | None) -> Any:
-        value = self.get_starting_replication_key_value(context)
+    def _configured_start(self) -> Any:
+        """Where the user asked reading to begin (incremental.start, else the start_date setting)."""
         start = self._start.render({"config": self.config}) if self._start is not None else None
         if start in ("", None):
             start = self.config.get("start_date") if self._start is None else None
         if isinstance(start, dt.datetime):
             start = start.isoformat()
+        return start
+
+    def _start_value(self, context: Mapping[str, Any] | None) -> Any:
+        value = self.get_starting_replication_key_value(context)
+        start = self._configured_start()
         if value is None or (start and instant_key(start, self._unit) > instant_key(value, self._unit)):
             value = start
         if isinstance(value, dt.datetime):
             value = value.isoformat()
         return value
+
+    def _lower_bound(self, start: Any) -> Any:
+        """The start of the range read: the lookback before the bookmark, but never before the configured start
+        (a first sync reads from the start date, not a lookback before it)."""
+        lower = self._incremental.start_after_lookback(start) if self._incremental else start
+        floor = self._configured_start()
+        if lower is not None and floor and instant_key(lower, self._unit) < instant_key(floor, self._unit):
+            return floor
+        return lower
 
     def _fetcher(self) -> ThreadPoolExecutor:
         if self._pool is None:
@@ -319,7 +342,7 @@ class TemplateStream(Stream):
         end_instant = (
             to_datetime(end, self._unit) if end not in (None, "") else dt.datetime.now(dt.timezone.utc)
         )
-        for window in windows(spec, spec.start_after_lookback(start), end_instant):
+        for window in windows(spec, self._lower_bound(start), end_instant):
             yield from self._read_range(context, scope, window.start, window.end)
             self._finish_pass(context, start, window.end if spec.window is not None else None)
 
@@ -379,11 +402,18 @@ class TemplateStream(Stream):
         first = paginator.first()
         pending = request(first)
         page: PageRequest | None = first
-        # Ascending streams remember the records of the last value emitted: a page that starts again at that
-        # value (an inclusive next page, a restarted cursor) does not emit them twice.
+        # Ascending streams remember the records of the last value emitted (as an instant: one value may be
+        # written in several offsets): a page that starts again at that value (an inclusive next page, a
+        # restarted cursor) does not emit them twice.
         dedupe = bool(spec is not None and spec.checkpoints_mid_stream and key and pk)
         boundary: Any = None
         emitted: set = set()
+        # The replication values of this pass: the last one read, and the one before its run of ties. A restart
+        # begins after the latter, so a run of ties that fills whole pages starts the next pass at its front.
+        run_value: Any = None
+        run_key: Any = None
+        before_run: Any = None
+        floor = lower  # where this pass starts, as a replication value
         transformer = self._transformer
         while page is not None:
             response, body = pending.result()
@@ -395,20 +425,32 @@ class TemplateStream(Stream):
                 records = [transformer.apply(r, scope) if isinstance(r, dict) else r for r in records]
             where = f"page {page.number} ({self._method} {response.request.url.path})"
             records = self.record_check.kept(records, where, logger)
-            if next_page is not None and restart_after and page.number >= restart_after and key and records:
-                # Move the replication cursor instead of paging deeper (deep pages cost more, or are capped).
-                last = records[-1].get(key)
-                earlier = [r.get(key) for r in records if r.get(key) != last]
-                if earlier:
-                    bounds["start"] = spec.send(max(earlier, key=lambda v: instant_key(v, self._unit)))  # type: ignore[union-attr]
-                    next_page = paginator.first()
+            if restart_after and key:
+                for record in records:
+                    value = record.get(key)
+                    order = instant_key(value, self._unit)
+                    if order != run_key:
+                        before_run, run_value, run_key = run_value, value, order
+            # Move the replication cursor instead of paging deeper (deep pages cost more, or are capped). It
+            # must move forward: a run of ties longer than a whole pass can only be paged through.
+            if (
+                next_page is not None
+                and restart_after
+                and page.number >= restart_after
+                and before_run is not None
+                and (floor is None or instant_key(before_run, self._unit) > instant_key(floor, self._unit))
+            ):
+                floor = before_run
+                bounds["start"] = spec.send(before_run)  # type: ignore[union-attr]
+                next_page = paginator.first()
+                run_value = before_run = run_key = None
             if next_page is not None:
                 pending = request(next_page)
             if not dedupe:
                 yield from records
             else:
                 for record in records:
-                    value = record.get(key)
+                    value = instant_key(record.get(key), self._unit)
                     identity = tuple(record.get(k) for k in pk)
                     if value != boundary:
                         boundary, emitted = value, {identity}

@@ -452,7 +452,11 @@ class TemplateSink(BatchSink):
         if decision is not None:
             action, message = decision
             accepted = action in ("accept", "ignore")
-        if self._matcher is not None and (accepted or 400 <= response.status_code < 500):
+        # A refused request whose answer lists no items (403 {"error": "forbidden"}) rejects every record with
+        # the API's message, like a sink without per-item results; one that lists them is read item by item.
+        if self._matcher is not None and (
+            accepted or (400 <= response.status_code < 500 and self._matcher.lists_items(_payload(response)))
+        ):
             self._item_outcomes(members, response, accepted, message, shown)
             return
         if accepted:
