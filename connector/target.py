@@ -28,7 +28,7 @@ from singer_sdk.singerlib.exceptions import InvalidInputLine
 from singer_sdk.sinks import BatchSink
 from singer_sdk.sinks.core import JSONSchemaValidator
 
-from connector import jsonio
+from connector import changes, jsonio
 from connector.builder import BuiltRequest, RequestBuilder
 from connector.errors import AuthError, ConnectorError, RenderError, UnsafeRequestError
 from connector.http import ApiClient, Response
@@ -66,6 +66,7 @@ TARGET_SETTINGS = [
     ),
     Setting("batch_records", "integer", "Records buffered per sink before its requests are sent."),
     Setting("concurrency", "integer", "Requests in flight per sink (default: the template's)."),
+    *changes.SETTINGS,
 ]
 
 
@@ -138,6 +139,7 @@ class TemplateSink(BatchSink):
         self._pool = ThreadPoolExecutor(
             max_workers=self._concurrency, thread_name_prefix=f"sink-{stream_name}"
         )
+        self.changes = target.change_tracking.for_sink(self.template)  # changes_only: None when off
         self._exclude = self.template.exclude | {
             "_sdc_extracted_at",
             "_sdc_received_at",
@@ -224,16 +226,32 @@ class TemplateSink(BatchSink):
             self.outcomes.flush()
             context["records"] = []
             return
+        if self.changes is not None:
+            self.changes.begin(items)
         try:
             if self.template.kind == "bulk_job":
-                from connector.bulk import run_bulk_job
+                from connector.bulk import item_requests, run_bulk_job
 
-                run_bulk_job(self, items)
+                if self.changes is not None:
+                    render = item_requests(self)
+                    items = [item for item in items if not self._unchanged(item, render(item))]
+                if items:
+                    run_bulk_job(self, items)
             else:
                 self._send_requests(items)
         finally:
             self.outcomes.flush()
+            if self.changes is not None:
+                self.changes.commit()  # after the outcomes: a crash in between re-sends, never skips
         context["records"] = []
+
+    def _unchanged(self, item: Item, built: BuiltRequest) -> bool:
+        """changes_only: the API last accepted this very request for this record, so it is not sent."""
+        assert self.changes is not None
+        if self.changes.unchanged(item, built):
+            self.outcomes.skip_unchanged(self.stream_name)
+            return True
+        return False
 
     def _check_batch_file_records(self, records: list[dict]) -> list[dict]:
         """Records read from a BATCH message's files reach process_batch without passing through
@@ -298,6 +316,8 @@ class TemplateSink(BatchSink):
                     sink=self.template.name,
                     kind="render",
                 )
+                continue
+            if self.changes is not None and self._unchanged(item, built):
                 continue
             if self.template.batch_size == 1:
                 # Records about the same object go out one after another, in input order: the last one wins.
@@ -451,6 +471,9 @@ class TemplateSink(BatchSink):
             return
         if accepted:
             self.outcomes.accept(self.stream_name, len(records), response=self._captured(built, response))
+            if self.changes is not None:
+                for item, _ in members:
+                    self.changes.accepted(item)
             return
         error = message or self.client.error_message(response)
         sent = shown()
@@ -499,6 +522,8 @@ class TemplateSink(BatchSink):
                 self.outcomes.accept(
                     self.stream_name, 1, response=self._captured(built, response, outcome.result)
                 )
+                if self.changes is not None:
+                    self.changes.accepted(item)
                 continue
             sent = sent or shown()
             self.outcomes.reject(
@@ -654,6 +679,7 @@ class ConnectorTarget(ConnectorPlugin, Target):
 
     def __init__(self, *args: Any, config: Any = None, **kwargs: Any) -> None:
         self._outcomes: Outcomes | None = None
+        self._change_tracking: changes.ChangeTracking | None = None
         self._emitted_state: dict | None = None
         self.drains = 0  # batches sent so far: a STATE may follow each
         kwargs.setdefault("message_reader", LenientReader(self._bad_line))
@@ -678,6 +704,12 @@ class ConnectorTarget(ConnectorPlugin, Target):
                 int(max_rejected) if max_rejected is not None else None,
             )
         return self._outcomes
+
+    @property
+    def change_tracking(self) -> changes.ChangeTracking:
+        if self._change_tracking is None:
+            self._change_tracking = changes.ChangeTracking(self.config, self.connection.name, self.dry_run)
+        return self._change_tracking
 
     @property
     def client(self) -> ApiClient:
@@ -795,6 +827,8 @@ class ConnectorTarget(ConnectorPlugin, Target):
             sys.stderr.flush()
         if self._client is not None:
             self._client.close()
+        if self._change_tracking is not None:
+            self._change_tracking.close()
 
 
 def build_target_class(connection: Connection) -> type[ConnectorTarget]:

@@ -1,0 +1,222 @@
+"""changes_only: target-salesloft as a process against the sandbox sends a record only when its request
+differs from the one the API last accepted for it; everything else is counted as unchanged."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from helpers import logged_json, run_target, singer_lines
+
+SCHEMA = {"type": "object", "properties": {}, "additionalProperties": True}
+
+
+@pytest.fixture(scope="module")
+def sb():
+    from sandbox.testing import running_sandbox
+
+    with running_sandbox(bulk_latency=0.05) as handle:
+        yield handle
+
+
+def accounts(tag: str, count: int, **changes: dict) -> list[dict]:
+    rows = [{"domain": f"{tag}-{i}.example", "name": f"{tag} {i}", "city": "Lyon"} for i in range(count)]
+    for index, fields in changes.items():
+        rows[int(index.lstrip("_"))].update(fields)
+    return rows
+
+
+def send(sb, tmp_path: Path, records: list[dict], *, sink: str = "upsert_account", **config):
+    """One target run on ``records``; returns (run, summary, writes the sandbox journaled)."""
+    sb.clear_journal()
+    cfg = {
+        "base_url": sb.url,
+        "api_key": sb.api_key,
+        "sink": sink,
+        "changes_only": True,
+        "state_db": str(tmp_path / "state.db"),
+        "responses_path": str(tmp_path / "responses.jsonl"),
+        **config,
+    }
+    for name in ("rejected.jsonl", "responses.jsonl"):
+        (tmp_path / name).unlink(missing_ok=True)
+    state = {"bookmarks": {"input": {"done": True}}}
+    run = run_target(cfg, tmp_path, singer_lines("input", records, schema=SCHEMA, state=state))
+    assert run.returncode == 0, run.stderr[-3000:]
+    writes = [e for e in sb.journal() if e["method"] != "GET"]
+    return run, logged_json(run.stderr, "Target summary: "), writes
+
+
+def responses(tmp_path: Path) -> list[dict]:
+    path = tmp_path / "responses.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def in_sandbox(sb, tag: str) -> dict[str, dict]:
+    return {a["domain"]: a for a in sb.records("accounts") if a["domain"].startswith(f"{tag}-")}
+
+
+def test_a_second_identical_run_sends_nothing_and_counts_every_record_unchanged(sb, tmp_path):
+    records = accounts("same", 40)
+    first, summary, writes = send(sb, tmp_path, records)
+    assert len(writes) == 40 and summary["accepted"] == 40 and summary["unchanged"] == 0
+    assert len(responses(tmp_path)) == 40
+
+    second, summary, writes = send(sb, tmp_path, records)
+    assert writes == []
+    assert summary["accepted"] == 0 and summary["rejected"] == 0 and summary["unchanged"] == 40
+    assert summary["by_stream"]["input"]["unchanged"] == 40
+    assert second.rejected == [] and responses(tmp_path) == []  # an unchanged record is in neither file
+    assert second.states[-1] == {"bookmarks": {"input": {"done": True}}}  # and its STATE still goes on
+
+
+def test_only_the_changed_records_are_sent_and_the_api_gets_their_new_values(sb, tmp_path):
+    records = accounts("few", 50)
+    send(sb, tmp_path, records)
+    changed = accounts("few", 50, _3={"city": "Oslo"}, _17={"name": "renamed"}, _41={"city": "Lima"})
+    _, summary, writes = send(sb, tmp_path, changed)
+    assert len(writes) == 3
+    assert sorted(w["body"]["domain"] for w in writes) == [
+        "few-17.example",
+        "few-3.example",
+        "few-41.example",
+    ]
+    assert summary["accepted"] == 3 and summary["unchanged"] == 47
+    api = in_sandbox(sb, "few")
+    assert api["few-3.example"]["city"] == "Oslo" and api["few-17.example"]["name"] == "renamed"
+
+    _, summary, writes = send(sb, tmp_path, changed)  # and now those are what the API has
+    assert writes == [] and summary["unchanged"] == 50
+
+
+def test_a_rejected_record_is_not_remembered_so_the_next_run_tries_it_again(sb, tmp_path):
+    records = accounts("rej", 10, _4={"owner_id": 999_999_999})  # no such user: 422
+    run, summary, _ = send(sb, tmp_path, records)
+    assert summary["accepted"] == 9 and summary["rejected"] == 1
+    assert run.rejected[0]["record"]["domain"] == "rej-4.example"
+
+    run, summary, writes = send(sb, tmp_path, records)
+    assert [w["body"]["domain"] for w in writes] == ["rej-4.example"]
+    assert summary["rejected"] == 1 and summary["unchanged"] == 9
+
+    fixed = accounts("rej", 10)
+    _, summary, writes = send(sb, tmp_path, fixed)
+    assert [w["body"]["domain"] for w in writes] == ["rej-4.example"] and summary["accepted"] == 1
+    assert "rej-4.example" in in_sandbox(sb, "rej")
+
+
+def test_a_record_changed_then_rejected_is_sent_again_even_when_it_returns_to_the_stored_values(sb, tmp_path):
+    """The rejected request's effect on the API is not known for sure: the stored digest is forgotten."""
+    records = accounts("back", 3)
+    send(sb, tmp_path, records)
+    send(sb, tmp_path, accounts("back", 3, _1={"owner_id": 999_999_999}))
+    _, summary, writes = send(sb, tmp_path, records)
+    assert [w["body"]["domain"] for w in writes] == ["back-1.example"] and summary["unchanged"] == 2
+
+
+def test_the_same_record_twice_in_one_input_ends_with_its_last_version(sb, tmp_path):
+    first = accounts("twice", 2)
+    send(sb, tmp_path, first)
+    again = [*first, {**first[0], "city": "Oslo"}, first[0]]  # changed, then back to what the API had
+    _, summary, writes = send(sb, tmp_path, again)
+    # The first twice-0 is what the API has; the next two differ from what the API has when they arrive.
+    assert summary["unchanged"] == 2
+    assert [(w["body"]["domain"], w["body"]["city"]) for w in writes] == [
+        ("twice-0.example", "Oslo"),
+        ("twice-0.example", "Lyon"),
+    ]
+    assert in_sandbox(sb, "twice")["twice-0.example"]["city"] == "Lyon"
+    _, summary, writes = send(sb, tmp_path, first)
+    assert writes == [] and summary["unchanged"] == 2
+
+
+def test_a_template_change_sends_every_record_again(sb, tmp_path):
+    records = accounts("tmpl", 5)
+    send(sb, tmp_path, records)
+    # The same records through a sink whose request differs (update by domain as the upsert key, with
+    # another exclusion): a copy of the connection with the template edited.
+    import shutil
+
+    from connector.templates import connection_dir
+
+    folder = tmp_path / "salesloft"
+    shutil.copytree(connection_dir("salesloft"), folder)
+    sink = folder / "sinks" / "upsert_account.yaml"
+    sink.write_text(sink.read_text().replace("exclude: [id, created_at, updated_at]", "exclude: [id, city]"))
+    sb.clear_journal()
+    config = tmp_path / "edited.json"
+    config.write_text(
+        json.dumps(
+            {
+                "base_url": sb.url,
+                "api_key": sb.api_key,
+                "sink": "upsert_account",
+                "changes_only": True,
+                "state_db": str(tmp_path / "state.db"),
+            }
+        )
+    )
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "connector"), "target", str(folder), "--config", str(config)],
+        input=singer_lines("input", records, schema=SCHEMA),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert len([e for e in sb.journal() if e["method"] == "POST"]) == 5
+    assert logged_json(proc.stderr, "Target summary: ")["unchanged"] == 0
+
+
+def test_a_full_refresh_sends_everything_and_rebuilds_the_state(sb, tmp_path):
+    records = accounts("refresh", 8)
+    send(sb, tmp_path, records)
+    _, summary, writes = send(sb, tmp_path, records, changes_only_refresh=True)
+    assert len(writes) == 8 and summary["unchanged"] == 0 and summary["accepted"] == 8
+    _, summary, writes = send(sb, tmp_path, records)
+    assert writes == [] and summary["unchanged"] == 8
+
+
+def test_a_dry_run_skips_unchanged_records_but_never_writes_the_state(sb, tmp_path):
+    records = accounts("dry", 6)
+    send(sb, tmp_path, records[:3])
+    plan = tmp_path / "plan.jsonl"
+    _, summary, writes = send(sb, tmp_path, records, dry_run=True, requests_path=str(plan))
+    assert writes == [] and summary["unchanged"] == 3
+    assert len(plan.read_text().splitlines()) == 3
+    _, summary, writes = send(sb, tmp_path, records)
+    assert len(writes) == 3 and summary["unchanged"] == 3
+
+
+def test_changes_only_off_sends_everything_and_leaves_the_state_alone(sb, tmp_path):
+    records = accounts("off", 4)
+    send(sb, tmp_path, records)
+    _, summary, writes = send(sb, tmp_path, records, changes_only=False)
+    assert len(writes) == 4 and summary["unchanged"] == 0
+
+
+def test_a_bulk_job_remembers_only_the_records_its_results_say_succeeded(sb, tmp_path):
+    people = [{"email_address": f"bulk.{i}@changes.example", "first_name": f"B{i}"} for i in range(30)]
+    people[7]["email_address"] = "not-an-email"  # fails inside the job
+    _, summary, writes = send(sb, tmp_path, people, sink="bulk_upsert_people")
+    assert summary["accepted"] + summary["rejected"] == 30
+    failed = summary["rejected"]
+
+    _, summary, writes = send(sb, tmp_path, people, sink="bulk_upsert_people")
+    assert summary["unchanged"] == 30 - failed
+    if failed:
+        uploads = [w for w in writes if w["path"].endswith("/job_data")]
+        assert len(uploads) == 1
+    else:
+        assert writes == []  # no job is created for no record
+
+    people[3]["first_name"] = "changed"
+    _, summary, writes = send(sb, tmp_path, people, sink="bulk_upsert_people")
+    assert summary["unchanged"] == 29 - failed
+    mine = {
+        p["email_address"]: p for p in sb.records("people") if p["email_address"].endswith("@changes.example")
+    }
+    assert mine["bulk.3@changes.example"]["first_name"] == "changed"
