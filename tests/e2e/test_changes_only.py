@@ -220,3 +220,67 @@ def test_a_bulk_job_remembers_only_the_records_its_results_say_succeeded(sb, tmp
         p["email_address"]: p for p in sb.records("people") if p["email_address"].endswith("@changes.example")
     }
     assert mine["bulk.3@changes.example"]["first_name"] == "changed"
+
+
+CONNECTOR = str(Path(sys.executable).parent / "connector")
+
+
+def connector(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([CONNECTOR, *args], input=stdin, capture_output=True, text=True, timeout=120)
+
+
+def test_connector_state_shows_the_counts_and_forgets_a_record_or_a_sink(sb, tmp_path):
+    db = str(tmp_path / "state.db")
+    send(sb, tmp_path, accounts("st", 6))
+    send(sb, tmp_path, [{"email_address": "st@changes.example", "first_name": "S"}], sink="upsert_person")
+    shown = connector("state", "salesloft", "--state-db", db, "--json")
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["sinks"] == {"upsert_account": 6, "upsert_person": 1}
+    assert "upsert_account" in connector("state", "salesloft", "--state-db", db).stdout
+
+    forgot = connector("state", "salesloft", "--state-db", db, "--forget", "upsert_account", "st-2.example")
+    assert forgot.returncode == 0, forgot.stderr
+    _, summary, writes = send(sb, tmp_path, accounts("st", 6))
+    assert [w["body"]["domain"] for w in writes] == ["st-2.example"] and summary["unchanged"] == 5
+    missing = connector("state", "salesloft", "--state-db", db, "--forget", "upsert_account", "nope.example")
+    assert missing.returncode == 1 and "nothing stored" in missing.stdout
+
+    assert (
+        connector("state", "salesloft", "--state-db", db, "--forget-sink", "upsert_account").returncode == 0
+    )
+    _, summary, writes = send(sb, tmp_path, accounts("st", 6))
+    assert len(writes) == 6 and summary["unchanged"] == 0
+    assert json.loads(connector("state", "salesloft", "--state-db", db, "--json").stdout)["sinks"] == {
+        "upsert_account": 6,
+        "upsert_person": 1,
+    }
+
+    unknown = connector("state", "salesloft", "--state-db", db, "--forget-sink", "no_such_sink")
+    assert unknown.returncode == 2 and "no sink 'no_such_sink'" in unknown.stderr
+    absent = connector("state", "salesloft", "--state-db", str(tmp_path / "absent.db"))
+    assert absent.returncode == 1 and "no state_db" in absent.stderr
+
+
+def test_connector_target_full_refresh_sends_every_record_once(sb, tmp_path):
+    records = accounts("flag", 5)
+    send(sb, tmp_path, records)
+    config = tmp_path / "flag.json"
+    config.write_text(
+        json.dumps(
+            {
+                "base_url": sb.url,
+                "api_key": sb.api_key,
+                "sink": "upsert_account",
+                "changes_only": True,
+                "state_db": str(tmp_path / "state.db"),
+            }
+        )
+    )
+    sb.clear_journal()
+    lines = singer_lines("input", records, schema=SCHEMA)
+    run = connector("target", "salesloft", "--config", str(config), "--full-refresh", stdin=lines)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert len([e for e in sb.journal() if e["method"] == "POST"]) == 5
+    sb.clear_journal()
+    run = connector("target", "salesloft", "--config", str(config), stdin=lines)
+    assert run.returncode == 0 and [e for e in sb.journal() if e["method"] == "POST"] == []
