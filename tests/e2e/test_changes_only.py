@@ -284,3 +284,57 @@ def test_connector_target_full_refresh_sends_every_record_once(sb, tmp_path):
     sb.clear_journal()
     run = connector("target", "salesloft", "--config", str(config), stdin=lines)
     assert run.returncode == 0 and [e for e in sb.journal() if e["method"] == "POST"] == []
+
+
+@pytest.fixture(scope="module")
+def pg_url():
+    from pg_support import postgres_server
+
+    with postgres_server() as url:
+        yield url
+
+
+def test_a_postgresql_state_is_shared_by_runs_anywhere_and_keeps_the_same_promises(sb, tmp_path, pg_url):
+    """Two working folders stand for two machines: the second sees what the first's run stored."""
+    machine_a, machine_b = tmp_path / "a", tmp_path / "b"
+    machine_a.mkdir(), machine_b.mkdir()
+    records = accounts("pg", 20, _5={"owner_id": 999_999_999})
+    _, summary, writes = send(sb, machine_a, records, state_db=pg_url)
+    assert len(writes) == 20 and summary["accepted"] == 19 and summary["rejected"] == 1
+
+    _, summary, writes = send(sb, machine_b, records, state_db=pg_url)
+    assert [w["body"]["domain"] for w in writes] == ["pg-5.example"]  # only the rejected one, tried again
+    assert summary["unchanged"] == 19
+
+    changed = accounts("pg", 20, _2={"city": "Oslo"}, _9={"city": "Rome"})
+    _, summary, writes = send(sb, machine_a, changed, state_db=pg_url)
+    assert sorted(w["body"]["domain"] for w in writes) == ["pg-2.example", "pg-5.example", "pg-9.example"]
+    assert in_sandbox(sb, "pg")["pg-9.example"]["city"] == "Rome"
+
+    shown = connector("state", "salesloft", "--state-db", pg_url, "--json")
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["sinks"] == {"upsert_account": 20}  # pg-5 was accepted this time
+
+
+def test_a_second_run_on_the_same_postgresql_sink_is_refused(sb, tmp_path, pg_url):
+    from connector.statestore import PostgresStore
+
+    holder = PostgresStore(pg_url)  # another machine's run, in the middle of writing upsert_account
+    try:
+        holder.claim("salesloft", "upsert_account")
+        sb.clear_journal()
+        cfg = {
+            "base_url": sb.url,
+            "api_key": sb.api_key,
+            "sink": "upsert_account",
+            "changes_only": True,
+            "state_db": pg_url,
+        }
+        run = run_target(cfg, tmp_path, singer_lines("input", accounts("pgheld", 3), schema=SCHEMA))
+        assert run.returncode != 0
+        assert "sink 'upsert_account' of 'salesloft' is being written by another run" in run.stderr
+        assert [e for e in sb.journal() if e["method"] == "POST"] == []
+    finally:
+        holder.close()
+    _, summary, writes = send(sb, tmp_path, accounts("pgheld", 3), state_db=pg_url)  # released: it runs
+    assert len(writes) == 3
