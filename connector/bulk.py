@@ -172,6 +172,8 @@ class BulkJobRun:
         accepted = 0
         for i in uploaded:
             if i in failures:
+                if self.sink.changes is not None:
+                    self.sink.changes.refused(self.items[i], None)  # the job says it failed: nothing applied
                 outcomes.reject(
                     self.stream,
                     self.items[i].record,

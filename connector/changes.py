@@ -10,9 +10,11 @@ What keeps it from skipping a record the API does not have:
 
 - a digest is stored only after the API accepted that very request, and written after the batch's
   outcomes are flushed: a crash loses stored digests (those records are sent again), never the reverse;
-- a record that was sent and not accepted (rejected, or no outcome before the run stopped) has its stored
-  digest forgotten: the API's copy is then unknown, so the next run sends it whatever it is;
-- a key sent twice in one batch keeps the outcome of its last request when the requests go out one after
+- a record the API refused for sure (a 4xx answer other than 404/410, a failure named in the results) keeps
+  what was stored: the API applied nothing. Any other failure (no answer, 5xx, 404, an outcome the answer
+  does not confirm, no outcome before the run stopped) forgets the stored digest: the API's copy is then
+  unknown, so the next run sends the record whatever it holds;
+- a key sent twice in one batch ends with its last accepted request when the requests go out one after
   another (one record per request); when they may go out together (batched requests, bulk jobs), the
   order the API applied them in is unknown and the key is forgotten;
 - records without a key are always sent, and a dry run reads the store but never writes it.
@@ -124,9 +126,9 @@ class SinkChanges:
     def _reset(self) -> None:
         self._stored: dict[str, bytes] = {}
         self._digests: dict[int, bytes] = {}  # item index -> digest of its request
-        self._last_sent: dict[str, int] = {}  # key -> index of its last record sent in this batch
-        self._sent_twice: set[str] = set()
-        self._accepted: dict[str, bytes] = {}
+        self._sent: dict[str, int] = {}  # key -> requests sent for it in this batch
+        self._answered: dict[str, int] = {}  # key -> of those, accepted or refused for sure
+        self._final: dict[str, bytes] = {}  # key -> digest of its last accepted request
 
     def begin(self, items: Iterable[Item]) -> None:
         """Load the stored digests of a batch's records (one query per few hundred keys)."""
@@ -139,45 +141,57 @@ class SinkChanges:
 
     def unchanged(self, item: Item, built: BuiltRequest) -> bool:
         """Whether this record's request is the one the API last accepted (then it is not sent). A record that
-        is sent is remembered, so its acceptance can be stored."""
+        is sent is remembered, so its outcome can be stored."""
         key = record_key(item.record.get(self.id_field))
         if key is None:
             return False
         digest = request_digest(built)
-        if key not in self._last_sent and self._stored.get(key) == digest:
+        if key not in self._sent and self._stored.get(key) == digest:
             return True  # and the API's copy stays what it was: a later record of this key compares with it
-        if key in self._last_sent:
-            self._sent_twice.add(key)
-        self._last_sent[key] = item.index
+        self._sent[key] = self._sent.get(key, 0) + 1
         self._digests[item.index] = digest
         return False
 
     def accepted(self, item: Item) -> None:
-        """The API accepted this record's request (called by the sender threads)."""
+        """The API accepted this record's request (called by the sender threads, in order per key when
+        ``ordered``)."""
         key = record_key(item.record.get(self.id_field))
-        if key is None or self._last_sent.get(key) != item.index:
-            return  # not tracked, or an older request of a key that has a later one in this batch
         digest = self._digests.get(item.index)
-        if digest is not None:
-            with self._lock:
-                self._accepted[key] = digest
+        if key is None or digest is None:
+            return
+        with self._lock:
+            self._answered[key] = self._answered.get(key, 0) + 1
+            self._final[key] = digest
+
+    def refused(self, item: Item, status: int | None = None, *, unanswered: int = 0) -> None:
+        """The API answered this record's request with a refusal: a 4xx, or (``status`` None) a failure named
+        in a batch's or a job's results. Sure only when no earlier attempt of the request went unanswered (it
+        may have been applied) and the answer is not 404/410 (the object is gone, so what was stored no
+        longer holds); a sure refusal applied nothing, so what the API had before still stands."""
+        if unanswered or (status is not None and not (400 <= status < 500 and status not in (404, 410))):
+            return
+        key = record_key(item.record.get(self.id_field))
+        if key is None or item.index not in self._digests:
+            return
+        with self._lock:
+            self._answered[key] = self._answered.get(key, 0) + 1
 
     def commit(self) -> None:
-        """Store the accepted digests and forget every other key that was sent (after the outcomes were
-        flushed, so a crash before this point re-sends rather than skips)."""
-        if self.read_only or not self._last_sent:
+        """Store the accepted digests and forget every key whose requests did not all get a sure answer
+        (after the outcomes were flushed, so a crash before this point re-sends rather than skips)."""
+        if self.read_only or not self._sent:
             self._reset()
             return
         with self._lock:
-            accepted = dict(self._accepted)
+            answered, final = dict(self._answered), dict(self._final)
         stored: dict[str, bytes] = {}
         forgotten: list[str] = []
-        for key in self._last_sent:
-            digest = accepted.get(key)
-            if digest is None or (key in self._sent_twice and not self.ordered):
+        for key, sent in self._sent.items():
+            if answered.get(key, 0) < sent or (sent > 1 and not self.ordered):
                 forgotten.append(key)
-            else:
-                stored[key] = digest
+            elif key in final:
+                stored[key] = final[key]
+            # else every request of the key was refused: the API still has what was stored
         self._reset()
         self.store.apply(self.connection, self.sink, stored, forgotten)
 

@@ -31,7 +31,7 @@ from singer_sdk.sinks.core import JSONSchemaValidator
 from connector import changes, jsonio
 from connector.builder import BuiltRequest, RequestBuilder
 from connector.errors import AuthError, ConnectorError, RenderError, UnsafeRequestError
-from connector.http import ApiClient, Response
+from connector.http import ApiClient, Response, unanswered_attempts
 from connector.outcomes import Outcomes, SentRequest, TooManyRejected, unwritable
 from connector.plugin import ConnectorPlugin, build_plugin_class
 from connector.responses import ResponseRules
@@ -477,6 +477,9 @@ class TemplateSink(BatchSink):
             return
         error = message or self.client.error_message(response)
         sent = shown()
+        if self.changes is not None:
+            for item, _ in members:
+                self.changes.refused(item, response.status_code, unanswered=unanswered_attempts(response))
         for record in records:
             self.outcomes.reject(
                 self.stream_name,
@@ -526,6 +529,10 @@ class TemplateSink(BatchSink):
                     self.changes.accepted(item)
                 continue
             sent = sent or shown()
+            if self.changes is not None and outcome.kind != "unconfirmed":
+                # None: the item failed inside an answer that was accepted as a whole
+                status = None if accepted else response.status_code
+                self.changes.refused(item, status, unanswered=unanswered_attempts(response))
             self.outcomes.reject(
                 self.stream_name,
                 _json_safe(item.record),

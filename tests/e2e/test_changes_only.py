@@ -108,13 +108,23 @@ def test_a_rejected_record_is_not_remembered_so_the_next_run_tries_it_again(sb, 
     assert "rej-4.example" in in_sandbox(sb, "rej")
 
 
-def test_a_record_changed_then_rejected_is_sent_again_even_when_it_returns_to_the_stored_values(sb, tmp_path):
-    """The rejected request's effect on the API is not known for sure: the stored digest is forgotten."""
+def test_a_refused_change_keeps_what_the_api_has_and_a_failure_without_a_sure_answer_forgets_it(sb, tmp_path):
     records = accounts("back", 3)
     send(sb, tmp_path, records)
+    # A 422: the API applied nothing, so the records as they were are still what it has.
     send(sb, tmp_path, accounts("back", 3, _1={"owner_id": 999_999_999}))
     _, summary, writes = send(sb, tmp_path, records)
-    assert [w["body"]["domain"] for w in writes] == ["back-1.example"] and summary["unchanged"] == 2
+    assert writes == [] and summary["unchanged"] == 3
+
+    # A 500 on every attempt: the change may or may not have landed, so the record is sent next time.
+    sb.configure(faults="rate=1,seed=1,kinds=500")
+    try:
+        _, summary, _ = send(sb, tmp_path, accounts("back", 3, _2={"city": "Oslo"}), max_attempts=1)
+    finally:
+        sb.configure(faults="rate=0")
+    assert summary["rejected"] == 1 and summary["unchanged"] == 2
+    _, summary, writes = send(sb, tmp_path, records)
+    assert [w["body"]["domain"] for w in writes] == ["back-2.example"] and summary["unchanged"] == 2
 
 
 def test_the_same_record_twice_in_one_input_ends_with_its_last_version(sb, tmp_path):
