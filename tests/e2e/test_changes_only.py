@@ -348,3 +348,61 @@ def test_a_second_run_on_the_same_postgresql_sink_is_refused(sb, tmp_path, pg_ur
         holder.close()
     _, summary, writes = send(sb, tmp_path, accounts("pgheld", 3), state_db=pg_url)  # released: it runs
     assert len(writes) == 3
+
+
+CRM_CONNECTION = """\
+name: crmtest
+description: Batch upserts that answer 207 with per-input errors.
+base_url: "{{ config.base_url }}"
+settings:
+  - {name: base_url, type: string}
+  - {name: token, type: string, secret: true}
+auth:
+  - {type: bearer, token: "{{ config.token }}"}
+"""
+
+CRM_SINK = """\
+name: upsert_contacts
+method: POST
+url: /crm/v3/objects/contacts/batch/upsert
+id_field: email
+batch:
+  size: 10
+  item: {idProperty: email, id: "{{ record.email }}", properties: {firstname: "{{ record.firstname }}"}}
+accept: [200, 207]
+body: {inputs: "{{ records }}"}
+results: {errors: errors, id: context.id, message: message}
+"""
+
+
+def test_a_batched_answer_with_per_item_results_stores_only_the_items_it_accepted(tmp_path):
+    from sandbox.families.crm import running_crm
+
+    folder = tmp_path / "crmtest"
+    (folder / "sinks").mkdir(parents=True)
+    (folder / "connection.yaml").write_text(CRM_CONNECTION)
+    (folder / "sinks" / "upsert_contacts.yaml").write_text(CRM_SINK)
+    contacts = [{"email": f"item{i}@changes.example", "firstname": f"I{i}"} for i in range(12)]
+    contacts[4]["email"] = "not-an-email"  # the API names it in its errors; the others of its batch land
+    with running_crm(size=5) as crm:
+        config = tmp_path / "crm.json"
+        config.write_text(
+            json.dumps(
+                {
+                    "base_url": crm.url,
+                    "token": crm.credentials["token"],
+                    "sink": "upsert_contacts",
+                    "changes_only": True,
+                    "state_db": str(tmp_path / "state.db"),
+                    "rejected_path": str(tmp_path / "rejected.jsonl"),
+                }
+            )
+        )
+        lines = singer_lines("contacts", contacts, schema=SCHEMA)
+        runs = []
+        for _ in range(2):
+            run = connector("target", str(folder), "--config", str(config), stdin=lines)
+            assert run.returncode == 0, run.stderr[-3000:]
+            runs.append(logged_json(run.stderr, "Target summary: "))
+    assert runs[0]["accepted"] == 11 and runs[0]["rejected"] == 1
+    assert runs[1]["unchanged"] == 11 and runs[1]["rejected"] == 1 and runs[1]["accepted"] == 0
