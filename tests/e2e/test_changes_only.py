@@ -406,3 +406,23 @@ def test_a_batched_answer_with_per_item_results_stores_only_the_items_it_accepte
             runs.append(logged_json(run.stderr, "Target summary: "))
     assert runs[0]["accepted"] == 11 and runs[0]["rejected"] == 1
     assert runs[1]["unchanged"] == 11 and runs[1]["rejected"] == 1 and runs[1]["accepted"] == 0
+
+
+def test_a_state_db_that_cannot_be_used_stops_the_run_before_sending_with_a_clear_message(sb, tmp_path):
+    not_a_db = tmp_path / "notes.txt"
+    not_a_db.write_text("these are notes, not a database\n" * 100)
+    sb.clear_journal()
+    base = {"base_url": sb.url, "api_key": sb.api_key, "sink": "upsert_account", "changes_only": True}
+    run = run_target({**base, "state_db": str(not_a_db)}, tmp_path, singer_lines("input", accounts("bad", 2)))
+    assert run.returncode == 1
+    assert f"state_db {not_a_db}: cannot open it as an SQLite database" in run.stderr
+    assert [e for e in sb.journal() if e["method"] == "POST"] == []
+
+    from pg_support import _free_port
+
+    url = f"postgresql://someone:hunter2secret@127.0.0.1:{_free_port()}/nowhere"
+    run = run_target({**base, "state_db": url}, tmp_path, singer_lines("input", accounts("bad", 2)))
+    assert run.returncode == 1
+    assert "state_db postgresql://someone:***@127.0.0.1:" in run.stderr
+    assert "hunter2secret" not in run.stderr
+    assert [e for e in sb.journal() if e["method"] == "POST"] == []
