@@ -73,6 +73,7 @@ def postgres_server() -> Iterator[str]:
         [str(binaries / "initdb"), "-D", str(data), "-U", "connector", "--auth=trust", "-E", "UTF8"],
         check=True,
         capture_output=True,
+        cwd=folder,  # a folder the server's user may enter (the checkout may be root's alone)
         **run_as,
     )
     port = _free_port()
@@ -80,6 +81,7 @@ def postgres_server() -> Iterator[str]:
         [str(binaries / "postgres"), "-D", str(data), "-p", str(port), "-k", str(folder), "-h", "127.0.0.1"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        cwd=folder,
         **run_as,
     )
     url = f"postgresql://connector@127.0.0.1:{port}/postgres"
