@@ -77,10 +77,11 @@ def postgres_server() -> Iterator[str]:
         **run_as,
     )
     port = _free_port()
+    log = open(folder / "server.log", "wb")  # noqa: SIM115 - a file, not a pipe nobody drains
     server = subprocess.Popen(
         [str(binaries / "postgres"), "-D", str(data), "-p", str(port), "-k", str(folder), "-h", "127.0.0.1"],
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=log,
         cwd=folder,
         **run_as,
     )
@@ -93,7 +94,7 @@ def postgres_server() -> Iterator[str]:
                 break
             except psycopg.OperationalError:
                 if server.poll() is not None or time.monotonic() > deadline:
-                    detail = server.stderr.read().decode() if server.stderr else ""
+                    detail = (folder / "server.log").read_text(errors="replace")
                     raise RuntimeError(
                         f"PostgreSQL did not start on port {port}:\n{detail[-2000:]}"
                     ) from None
@@ -107,4 +108,5 @@ def postgres_server() -> Iterator[str]:
             except subprocess.TimeoutExpired:
                 server.kill()
                 server.wait()
+        log.close()
         shutil.rmtree(folder, ignore_errors=True)
