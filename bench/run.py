@@ -393,6 +393,7 @@ def filter_cost(accounts: list[dict], state_db: Path, base_url: str) -> float:
     and validating of the input, which every record pays whether it is sent or not."""
     from connector.builder import RequestBuilder
     from connector.changes import SinkChanges
+    from connector.ordering import object_key
     from connector.render import Origin
     from connector.statestore import open_store
     from connector.target import Item
@@ -404,7 +405,15 @@ def filter_cost(accounts: list[dict], state_db: Path, base_url: str) -> float:
     exclude = template.exclude | {"_sdc_extracted_at"}
     items = [Item(i, a, {k: v for k, v in a.items() if k not in exclude}) for i, a in enumerate(accounts)]
     store = open_store(str(state_db))
-    changes = SinkChanges(store, "salesloft", "upsert_account", "domain", ordered=True, read_only=True)
+    changes = SinkChanges(
+        store,
+        "salesloft",
+        "upsert_account",
+        "domain",
+        key_of=object_key(template),
+        ordered=True,
+        read_only=True,
+    )
     skipped = 0
     start = time.process_time()
     for begin in range(0, len(items), 1000):

@@ -38,7 +38,7 @@ def setting_of(source: str | None) -> str | None:
     return match[1] if match else None
 
 
-class AuthBase(Model, tag_field="type", kw_only=True):
+class AuthBase(Model, tag_field="type", kw_only=True, frozen=True):
     when: (
         Annotated[
             str, describe("Jinja condition over config; the first method whose condition holds applies.")
@@ -57,11 +57,11 @@ class AuthBase(Model, tag_field="type", kw_only=True):
         return []
 
 
-class NoAuth(AuthBase, tag="none", kw_only=True):
+class NoAuth(AuthBase, tag="none", kw_only=True, frozen=True):
     """No credentials."""
 
 
-class Bearer(AuthBase, tag="bearer", kw_only=True):
+class Bearer(AuthBase, tag="bearer", kw_only=True, frozen=True):
     """A token in a header: ``Authorization: Bearer <token>`` (header and prefix can change)."""
 
     token: Annotated[str, describe("Jinja for the token, e.g. '{{ config.api_key }}'.")]
@@ -74,7 +74,7 @@ class Bearer(AuthBase, tag="bearer", kw_only=True):
         return ["token"]
 
 
-class ApiKey(AuthBase, tag="api_key", kw_only=True):
+class ApiKey(AuthBase, tag="api_key", kw_only=True, frozen=True):
     """A key in a header (``X-Api-Key: <key>``) or in the query string (``?api_key=<key>``)."""
 
     name: Annotated[str, describe("Header or query parameter name.")]
@@ -88,7 +88,7 @@ class ApiKey(AuthBase, tag="api_key", kw_only=True):
         return ["value"]
 
 
-class Basic(AuthBase, tag="basic", kw_only=True):
+class Basic(AuthBase, tag="basic", kw_only=True, frozen=True):
     """HTTP Basic: ``Authorization: Basic base64(username:password)`` (a secret key as username is common)."""
 
     username: Annotated[str, describe("Jinja for the user name.")]
@@ -98,7 +98,7 @@ class Basic(AuthBase, tag="basic", kw_only=True):
         return ["username", "password"]
 
 
-class OAuth2Refresh(AuthBase, tag="oauth2_refresh", kw_only=True):
+class OAuth2Refresh(AuthBase, tag="oauth2_refresh", kw_only=True, frozen=True):
     """OAuth2 refresh-token grant; rotated refresh tokens are written back to the setting they came from."""
 
     token_url: Annotated[str, describe("Jinja for the token endpoint.")]
@@ -125,7 +125,7 @@ class OAuth2Refresh(AuthBase, tag="oauth2_refresh", kw_only=True):
                 )
 
 
-class OAuth2ClientCredentials(AuthBase, tag="oauth2_client_credentials", kw_only=True):
+class OAuth2ClientCredentials(AuthBase, tag="oauth2_client_credentials", kw_only=True, frozen=True):
     """OAuth2 client-credentials grant: a token from client ID and secret, renewed before expiry."""
 
     token_url: Annotated[str, describe("Jinja for the token endpoint.")]
@@ -144,7 +144,7 @@ class OAuth2ClientCredentials(AuthBase, tag="oauth2_client_credentials", kw_only
         return ["token_url", "client_id", "client_secret", "scope"]
 
 
-class SessionLogin(Model, kw_only=True):
+class SessionLogin(Model, kw_only=True, frozen=True):
     method: Literal["POST", "GET", "PUT"] = "POST"
     url: Annotated[str, describe("Path on the connection's base URL (or Jinja for an absolute URL).")] = (
         "/login"
@@ -154,7 +154,7 @@ class SessionLogin(Model, kw_only=True):
     headers: dict[str, str] = {}
 
 
-class Session(AuthBase, tag="session", kw_only=True):
+class Session(AuthBase, tag="session", kw_only=True, frozen=True):
     """Log in with credentials for a session token; send it on every request; log in again when it expires."""
 
     login: Annotated[SessionLogin, describe("The login request.")]
@@ -347,7 +347,12 @@ class Authenticator:
         if not url:
             raise AuthError(f"{what} needs a token URL")
         try:
-            response = self.http.post(url, data=form, auth=auth, headers={"Accept": "application/json"})
+            headers = {"Accept": "application/json"}
+            response = (
+                self.http.post(url, data=form, auth=auth, headers=headers)
+                if auth is not None
+                else self.http.post(url, data=form, headers=headers)
+            )
         except httpx.TransportError as exc:
             raise AuthError(f"{what}: token endpoint {url} unreachable: {type(exc).__name__}") from exc
         if response.status_code != 200:
@@ -395,7 +400,7 @@ class Authenticator:
         form = {"grant_type": "client_credentials", **{k: self._text(v) for k, v in method.params.items()}}
         if method.scope:
             form["scope"] = self._text(method.scope)
-        auth = None
+        auth: httpx.BasicAuth | None = None
         if method.credentials_in == "basic":
             auth = httpx.BasicAuth(client_id, secret)
         else:

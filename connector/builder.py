@@ -58,7 +58,11 @@ class RequestBuilder:
         self._static_params = render_mapping(static_params, run)
         self._static_headers = {k: str(v) for k, v in render_mapping(static_headers, run).items()}
         self._body_static = isinstance(template.body, CompiledValue) and template.body.variables <= {"config"}
-        self._body_value = template.body.render(run) if self._body_static else None
+        self._body_value = (
+            template.body.render(run)
+            if isinstance(template.body, CompiledValue) and self._body_static
+            else None
+        )
 
     def build(
         self,
@@ -87,6 +91,8 @@ class RequestBuilder:
             body = default_body
         elif self._body_static:
             body = self._body_value
-        else:
+        elif isinstance(body_template, CompiledValue):
             body = body_template.render({**self._run, **(body_context or context)})
+        else:
+            raise RenderError(f"unknown body {body_template!r}")
         return BuiltRequest(method, url, params, headers, body, self.template.body_format)

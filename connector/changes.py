@@ -1,7 +1,7 @@
 """Change-only writes: a record is sent only when its request differs from the one the API last accepted
 for the same record.
 
-Per sink and per record key (the record's ``id_field`` value as text), the state store keeps a digest of
+Per sink and per record key (the record's ``id_field`` value as the API compares it: ``id_normalize``), the state store keeps a digest of
 the request the API accepted: method, URL with its params, and the body's bytes exactly as sent. A record
 whose request has the stored digest is skipped (``unchanged``); any change of the record or of the
 template changes the request, hence the digest, and the record is sent.
@@ -25,12 +25,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from connector.builder import BuiltRequest
+from connector.ordering import object_key
 from connector.statestore import DEFAULT_STATE_DB, StateStore, open_store
 from connector.templates import Setting, SinkTemplate
 
@@ -64,19 +65,6 @@ SETTINGS = [
 ]
 
 
-def record_key(value: Any) -> str | None:
-    """A record's id_field value as the store's key: ``5`` and ``"5"`` name the same record; no value, no key."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, str | int | float):
-        return str(value)
-    return orjson.dumps(value, option=_PARAMS, default=str).decode()
-
-
 def request_digest(built: BuiltRequest) -> bytes:
     """16 bytes naming the request: method, URL, params and the body's bytes as the sender sends them."""
     content, _ = built.encoded()
@@ -104,6 +92,7 @@ class SinkChanges:
         sink: str,
         id_field: str,
         *,
+        key_of: Callable[[Mapping[str, Any]], str] | None = None,
         ordered: bool,
         refresh: bool = False,
         read_only: bool = False,
@@ -112,6 +101,7 @@ class SinkChanges:
         self.connection = connection
         self.sink = sink
         self.id_field = id_field
+        self._key_of = key_of or (lambda record: str(record.get(id_field)))
         self.ordered = ordered  # a key's requests go out one after another, in input order
         self.refresh = refresh
         self.read_only = read_only
@@ -130,19 +120,25 @@ class SinkChanges:
         self._answered: dict[str, int] = {}  # key -> of those, accepted or refused for sure
         self._final: dict[str, bytes] = {}  # key -> digest of its last accepted request
 
+    def _key(self, record: Mapping[str, Any]) -> str | None:
+        """The record's key in the store: its id_field value as the API compares it (``id_normalize``)."""
+        if record.get(self.id_field) in (None, ""):
+            return None
+        return self._key_of(record)
+
     def begin(self, items: Iterable[Item]) -> None:
         """Load the stored digests of a batch's records (one query per few hundred keys)."""
         self._reset()
         if self.refresh:
             return
-        keys = {key for item in items if (key := record_key(item.record.get(self.id_field))) is not None}
+        keys = {key for item in items if (key := self._key(item.record)) is not None}
         if keys:
             self._stored = self.store.lookup(self.connection, self.sink, keys)
 
     def unchanged(self, item: Item, built: BuiltRequest) -> bool:
         """Whether this record's request is the one the API last accepted (then it is not sent). A record that
         is sent is remembered, so its outcome can be stored."""
-        key = record_key(item.record.get(self.id_field))
+        key = self._key(item.record)
         if key is None:
             return False
         digest = request_digest(built)
@@ -155,7 +151,7 @@ class SinkChanges:
     def accepted(self, item: Item) -> None:
         """The API accepted this record's request (called by the sender threads, in order per key when
         ``ordered``)."""
-        key = record_key(item.record.get(self.id_field))
+        key = self._key(item.record)
         digest = self._digests.get(item.index)
         if key is None or digest is None:
             return
@@ -170,7 +166,7 @@ class SinkChanges:
         longer holds); a sure refusal applied nothing, so what the API had before still stands."""
         if unanswered or (status is not None and not (400 <= status < 500 and status not in (404, 410))):
             return
-        key = record_key(item.record.get(self.id_field))
+        key = self._key(item.record)
         if key is None or item.index not in self._digests:
             return
         with self._lock:
@@ -224,6 +220,7 @@ class ChangeTracking:
             self.connection,
             template.name,
             template.id_field,
+            key_of=object_key(template),
             ordered=template.kind != "bulk_job" and template.batch_size == 1,
             refresh=self.refresh,
             read_only=self.dry_run,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from typing import Any
 
 from connector.errors import ConnectorError
 from connector.templates import default_connection
@@ -51,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
 
-    def command(name: str, summary: str, description: str, **kwargs: bool) -> argparse.ArgumentParser:
+    def command(name: str, summary: str, description: str, **kwargs: Any) -> argparse.ArgumentParser:
         return commands.add_parser(
             name, help=summary, description=description, formatter_class=_Formatter, **kwargs
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 from importlib.metadata import entry_points
 from pathlib import Path
 
+from connector import bundle
 from connector.plugin import ENGINE_SETTINGS
 from connector.target import TARGET_SETTINGS
 from connector.templates import (
@@ -21,7 +22,10 @@ from connector.templates import (
 )
 from connector.workspace import load, relative
 
-DEFAULT_OUT = TEMPLATES_ROOT.parent / "docs" / "connectors"  # next to templates/: the repository's docs
+# Next to templates/ (the repository's docs); an installed package's own data is no place for them.
+DEFAULT_OUT = (
+    Path("docs") if bundle.is_shipped(TEMPLATES_ROOT) else TEMPLATES_ROOT.parent / "docs"
+) / "connectors"
 
 
 def _cell(text: object) -> str:
@@ -41,7 +45,12 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 def _settings_rows(settings: list[Setting]) -> list[list[str]]:
     rows = []
     for s in settings:
-        kind = s.type + (", secret" if s.secret else "") + (", required" if s.required else "")
+        kind = (
+            s.type
+            + (", secret" if s.secret else "")
+            + (", required" if s.required else "")
+            + (f", {s.only} only" if s.only else "")
+        )
         default = (
             _code(str(s.default).lower() if isinstance(s.default, bool) else str(s.default))
             if s.default is not None
@@ -245,7 +254,7 @@ from the same models. Durations are seconds or `'30m'`, `'12h'`, `'2d'`, `'1w'`,
 
 def template_reference() -> str:
     """docs/template-reference.md: every concept's kinds and fields, from the models themselves."""
-    from connector.kinds import _members, fields_of
+    from connector.kinds import _members, _tag, fields_of
     from connector.template_schema import CONCEPTS
 
     titles = {
@@ -264,7 +273,7 @@ def template_reference() -> str:
         title, where = titles[name]
         lines += [f"## {title}", "", where, ""]
         for cls in _members(model):
-            tag = cls.__struct_config__.tag
+            tag = _tag(cls)
             heading = f"`{tag}`" if tag else f"`{name}`"
             doc = " ".join((cls.__doc__ or "").split())
             lines += [f"### {heading}", "", doc, ""] if doc else [f"### {heading}", ""]

@@ -6,7 +6,7 @@ import os
 import sys
 from pathlib import Path
 
-from connector.errors import TemplateErrors
+from connector.errors import TemplateError, TemplateErrors
 
 
 def _connection_name(prefix: str) -> str:
@@ -20,7 +20,7 @@ def _load(prefix: str):
     name = _connection_name(prefix)
     try:
         return load_bundled(name)
-    except TemplateErrors as exc:
+    except (TemplateError, TemplateErrors) as exc:
         sys.stderr.write(f"{prefix}{name}: the templates do not load:\n{exc}\n")
         raise SystemExit(2) from None
 

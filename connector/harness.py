@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from connector import jsonio
 from connector.errors import ConnectorError, UnsafeRequestError
 from connector.http import ApiClient
 from connector.secrets import REDACTOR, safe_headers
@@ -70,8 +71,8 @@ def _decode(content: bytes, content_type: str) -> Any:
     text = content.decode("utf-8", "replace")
     if "json" in content_type or text[:1] in "{[":
         try:
-            return json.loads(text)
-        except ValueError:
+            return jsonio.loads(content)  # numbers as they were sent
+        except jsonio.JSONDecodeError:
             return text
     return text
 
@@ -202,7 +203,7 @@ def run_sink(
             "concurrency": 1,  # one request at a time: the output follows the input's order
             "http_transport": "httpx",  # its event hooks record each exchange for display
         }
-        lines = "".join(json.dumps(m, default=str) + "\n" for m in messages)
+        lines = "".join(jsonio.dumps(m, default=str).decode() + "\n" for m in messages)
         with quiet_logs():
             target = WatchedTarget(config=run_config, validate_config=True)
             try:
@@ -210,6 +211,7 @@ def run_sink(
             except StopAfterFirst:
                 pass
             finally:
+                target.finish()
                 if target._watched is not None:
                     target._watched.close()
         rejected = _read_jsonl(rejected_path)

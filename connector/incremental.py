@@ -20,7 +20,7 @@ from connector.kinds import Model, describe, parse_duration
 Duration = Annotated[float | str, describe("Seconds, or '30m', '12h', '2d', '1w', or ISO-8601 'P1DT12H'.")]
 
 
-class Incremental(Model, kw_only=True):
+class Incremental(Model, kw_only=True, frozen=True):
     """How a stream reads only what changed since the last run (with ``replication_key``)."""
 
     param: (

@@ -6,11 +6,11 @@ the sink exactly as records piped from a tap would.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from connector import jsonio
 from connector.workspace import CommandError
 
 PERMISSIVE_SCHEMA: dict[str, Any] = {"type": "object", "properties": {}, "additionalProperties": True}
@@ -53,22 +53,25 @@ class Input:
 
 
 def read_records(path: str, default_stream: str) -> Input:
-    """Read a JSON Lines file; a line that is neither a record nor a Singer message is reported, not fatal."""
+    """Read a JSON Lines file (numbers exact); a line that is neither a record nor a Singer message is reported,
+    not fatal."""
     file = Path(path)
     try:
-        text = file.read_text(encoding="utf-8")
+        data = file.read_bytes()
     except FileNotFoundError:
         raise CommandError(f"input file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         raise CommandError(f"cannot read input file {path}: {exc}") from None
     result = Input()
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(
+        data.split(b"\n"), start=1
+    ):  # bytes: one line that is not UTF-8 is one bad line
         if not line.strip():
             continue
         try:
-            value = json.loads(line)
-        except json.JSONDecodeError as exc:
-            result.bad_lines.append((number, f"invalid JSON: {exc.msg} (column {exc.colno})"))
+            value = jsonio.loads(line)
+        except jsonio.JSONDecodeError as exc:
+            result.bad_lines.append((number, jsonio.unreadable(line, exc)))
             continue
         if not isinstance(value, dict):
             result.bad_lines.append((number, f"expected a JSON object, got {type(value).__name__}"))

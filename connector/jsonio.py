@@ -55,6 +55,15 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+def unreadable(line: bytes, error: Exception) -> str:
+    """Why a line could not be parsed, in the reader's words, or where its bytes stop being UTF-8."""
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"not UTF-8: byte 0x{line[exc.start]:02x} at column {exc.start + 1}"
+    return f"invalid JSON: {error}"
+
+
 def loads_lenient(data: bytes) -> Any:
     """JSON that only lone surrogate escapes (``\\ud83d``) keep from being valid, parsed as Python's reader
     does (numbers exact); None when it is not JSON even so."""

@@ -108,13 +108,13 @@ def convert(
         return msgspec.convert(value, model, strict=True)
     except msgspec.ValidationError as exc:
         text = str(exc)
-        match = _AT.search(text)
-        inner = _path_of(match["path"]) if match else []
+        where = _AT.search(text)
+        inner = _path_of(where["path"]) if where else []
         message = _AT.sub("", text)
-        unknown = re.match(r"Object contains unknown field `(.+)`", message)
-        if unknown:
-            inner = [*inner, unknown[1]]
-            message = f"unknown field {unknown[1]!r} (known: {', '.join(known_fields(model, value, inner))})"
+        named = re.match(r"Object contains unknown field `(.+)`", message)
+        if named:
+            inner = [*inner, named[1]]
+            message = f"unknown field {named[1]!r} (known: {', '.join(known_fields(model, value, inner))})"
         elif message.startswith("Invalid value") and inner and inner[-1] == "type":
             message = f"{message.split(' - ')[0].replace('Invalid value', 'unknown type')} (known: {', '.join(kind_names(model))})"
         elif message.startswith("Object missing required field"):
@@ -123,18 +123,22 @@ def convert(
         raise TemplateError(file, field_name(full), message, line_of(document, full)) from None
 
 
+def _tag(cls: Any) -> Any:
+    return cls.__struct_config__.tag
+
+
 def _members(model: Any) -> list[type]:
     args = get_args(model)
     return [a for a in args if isinstance(a, type)] if args else [model]
 
 
 def kind_names(model: Any) -> list[str]:
-    return [str(cls.__struct_config__.tag) for cls in _members(model) if cls.__struct_config__.tag]
+    return [str(_tag(cls)) for cls in _members(model) if _tag(cls)]
 
 
 def kind_of(model: Any, name: str) -> type | None:
     for cls in _members(model):
-        if cls.__struct_config__.tag == name:
+        if _tag(cls) == name:
             return cls
     return None
 

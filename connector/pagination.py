@@ -47,7 +47,7 @@ class Answer:
     url: str | None  # the URL this page was read from: relative next links resolve against it
 
 
-class PaginationBase(Model, tag_field="type", kw_only=True):
+class PaginationBase(Model, tag_field="type", kw_only=True, frozen=True):
     """Fields every pagination kind accepts."""
 
     size_param: Annotated[str, describe("Parameter carrying the page size (per_page, limit).")] | None = None
@@ -122,14 +122,14 @@ class PaginationBase(Model, tag_field="type", kw_only=True):
         return f"{self.kind} ({', '.join(parts)})" if parts else self.kind
 
 
-class NoPagination(PaginationBase, tag="none", kw_only=True):
+class NoPagination(PaginationBase, tag="none", kw_only=True, frozen=True):
     """One request, no paging."""
 
     def advance(self, current: PageRequest, answer: Answer, origin: Origin) -> PageRequest | None:
         return None
 
 
-class PageNumber(PaginationBase, tag="page_number", kw_only=True):
+class PageNumber(PaginationBase, tag="page_number", kw_only=True, frozen=True):
     """Pages numbered 1, 2, 3 ... in a parameter."""
 
     page_param: Annotated[str, describe("Parameter carrying the page number.")] = "page"
@@ -163,7 +163,7 @@ class PageNumber(PaginationBase, tag="page_number", kw_only=True):
         return PageRequest(params={**current.params, self.page_param: page}, token=page)
 
 
-class Offset(PaginationBase, tag="offset", kw_only=True):
+class Offset(PaginationBase, tag="offset", kw_only=True, frozen=True):
     """An offset that grows by the records read (offset/limit)."""
 
     offset_param: Annotated[str, describe("Parameter carrying the offset.")] = "offset"
@@ -184,7 +184,7 @@ class Offset(PaginationBase, tag="offset", kw_only=True):
         return PageRequest(params={**current.params, self.offset_param: offset}, token=offset)
 
 
-class Cursor(PaginationBase, tag="cursor", kw_only=True):
+class Cursor(PaginationBase, tag="cursor", kw_only=True, frozen=True):
     """An opaque token or the last record's key, passed back in a parameter."""
 
     param: Annotated[
@@ -229,7 +229,7 @@ class Cursor(PaginationBase, tag="cursor", kw_only=True):
         return PageRequest(params={**current.params, self.param: value}, token=value)
 
 
-class NextUrl(PaginationBase, tag="next_url", kw_only=True):
+class NextUrl(PaginationBase, tag="next_url", kw_only=True, frozen=True):
     """A next-page URL (absolute or relative) in the body."""
 
     from_response: Annotated[str, describe("Dot path in the body to the next page's URL.")]
@@ -241,7 +241,7 @@ class NextUrl(PaginationBase, tag="next_url", kw_only=True):
         return _follow(dot_path(self.from_response)(answer.body), answer, origin)
 
 
-class LinkHeader(PaginationBase, tag="link_header", kw_only=True):
+class LinkHeader(PaginationBase, tag="link_header", kw_only=True, frozen=True):
     """RFC 8288 ``Link: <...>; rel="next"`` response headers."""
 
     def how(self) -> str:

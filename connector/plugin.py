@@ -70,10 +70,16 @@ ENGINE_SETTINGS = [
 ]
 
 
-def config_schema(connection: Connection, extra: Iterable[Setting] = ()) -> dict[str, Any]:
+def plugin_settings(connection: Connection, kind: str, extra: Iterable[Setting] = ()) -> list[Setting]:
+    """The settings a tap or target offers: the connection's (those for this kind), the engine's, its own."""
+    own = [s for s in connection.settings if s.only in (None, kind)]
+    return [*own, *ENGINE_SETTINGS, *extra]
+
+
+def config_schema(connection: Connection, extra: Iterable[Setting] = (), kind: str = "tap") -> dict[str, Any]:
     properties: dict[str, Any] = {}
     required = []
-    for setting in [*connection.settings, *ENGINE_SETTINGS, *extra]:
+    for setting in plugin_settings(connection, kind, extra):
         prop = dict(SETTING_TYPES[setting.type])
         if setting.description:
             prop["description"] = setting.description
@@ -198,7 +204,7 @@ def build_plugin_class(base: type, connection: Connection, kind: str, extra: Ite
         {
             "name": f"{kind}-{connection.name}",
             "connection": connection,
-            "config_jsonschema": config_schema(connection, extra),
+            "config_jsonschema": config_schema(connection, extra, kind),
             "package_name": "declarative-connector",
             "__doc__": f"Singer {kind} for {connection.name} ({connection.description.rstrip('.')}), from YAML templates.",
         },

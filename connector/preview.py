@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import orjson
 
+from connector import jsonio
 from connector.builder import BuiltRequest, RequestBuilder
 from connector.errors import ConnectorError
 from connector.harness import (
@@ -225,7 +227,7 @@ def format_exchange(exchange: Exchange) -> list[str]:
         body = exchange.body
         lines.append("")
         lines += (
-            json.dumps(body, indent=2, ensure_ascii=False) if not isinstance(body, str) else body
+            jsonio.dumps(body, option=orjson.OPT_INDENT_2).decode() if not isinstance(body, str) else body
         ).splitlines()
     return lines
 
@@ -253,10 +255,10 @@ def format_sink_preview(p: SinkPreview) -> str:
         f"{p.input_path}: {read} -> {would}; {len(p.rejected)} rejected.",
     ]
     for n, exchange in enumerate(p.requests, start=1):
-        carried = (
+        count = (
             f" ({exchange.records} record{'s' if exchange.records != 1 else ''})" if exchange.records else ""
         )
-        out += ["", f"--- request {n} of {len(p.requests)}{carried}"]
+        out += ["", f"--- request {n} of {len(p.requests)}{count}"]
         out += format_exchange(exchange)
     for note in p.notes:
         out += ["", note]
@@ -318,7 +320,11 @@ def main(
     except ConnectorError as exc:
         raise CommandError(display(str(exc)), exit_code=1) from None
     if as_json:
-        print(json.dumps(result.as_dict(), indent=2, ensure_ascii=False, default=str))
+        print(
+            jsonio.dumps(
+                result.as_dict(), option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS, default=str
+            ).decode()
+        )
     else:
         print(
             format_sink_preview(result) if isinstance(result, SinkPreview) else format_stream_preview(result)

@@ -85,9 +85,12 @@ class RecordCheck:
         return None  # only properties the schema does not declare: singer-sdk drops them
 
     def kept(self, records: list[Any], where: str, logger: Any) -> list[dict]:
-        """The records to emit; each other one is counted and named in a warning."""
+        """The records to emit; each other one is counted and named in a warning (None, a record a
+        transformation dropped, is left out quietly: the transformation counts those)."""
         out = []
         for position, record in enumerate(records, start=1):
+            if record is None:
+                continue
             found = self.problem(record)
             if found is None:
                 out.append(record)

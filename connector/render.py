@@ -268,7 +268,7 @@ def _variables(env: SandboxedEnvironment, source: str) -> frozenset[str]:
 def compile_text(source: str, env: SandboxedEnvironment = ENV) -> Compiled:
     """Compile a string; a lone ``{{ expr }}`` (outside URLs) keeps its native type."""
     if "{{" not in source and "{%" not in source:
-        return Compiled(source, frozenset(), lambda _ctx, _s=source: _s)
+        return Compiled(source, frozenset(), lambda _ctx: source)
     match = _SINGLE_EXPRESSION.match(source.strip())
     if match and env is ENV:
         expression = env.compile_expression(match["expr"], undefined_to_none=False)
@@ -304,6 +304,10 @@ def compile_url(source: str) -> Compiled:
     return compile_text(source, URL_ENV)
 
 
+def _constant(value: Any) -> Callable[[Mapping[str, Any]], Any]:
+    return lambda _ctx: value
+
+
 class CompiledValue:
     """A YAML structure (dict/list/scalars) whose strings are templates."""
 
@@ -324,7 +328,7 @@ class CompiledValue:
         if isinstance(value, list):
             parts = [self._build(v) for v in value]
             return lambda ctx: [f(ctx) for f in parts]
-        return lambda _ctx, _v=value: _v
+        return _constant(value)
 
     def render(self, context: Mapping[str, Any]) -> Any:
         return self._render(context)

@@ -15,7 +15,7 @@ from connector.kinds import Model, describe
 from connector.render import Compiled, compile_condition, compile_text
 
 
-class ResponseRule(Model, kw_only=True):
+class ResponseRule(Model, kw_only=True, frozen=True):
     """One rule: match by status and/or a condition over the body, then act."""
 
     action: Annotated[Literal["ignore", "retry", "fail", "accept"], describe("What to do with a match.")]

@@ -18,7 +18,7 @@ from connector.kinds import Model, describe
 from connector.render import Compiled, compile_condition, dot_path
 
 
-class ItemResults(Model, kw_only=True):
+class ItemResults(Model, kw_only=True, frozen=True):
     """Where a batched answer lists its items, and how an item names its record."""
 
     errors: Annotated[str, describe("Dot path to the array of failed items.")] | None = None

@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from connector import bundle
 from connector.templates import SPECS_ROOT, default_connection, load_yaml
 from connector.validate import usage, validate_folder
 from connector.workspace import CommandError, connection_folder, relative
@@ -61,6 +62,17 @@ def _specs_dir(folder: Path, connection_name: str) -> Path:
     """Where the loader looks for this connection's record schemas."""
     bundled = SPECS_ROOT / connection_name
     return bundled if bundled.is_dir() else folder / "specs"
+
+
+def _editable_folder(connection_spec: str) -> Path:
+    """The connection's folder, unless it is an installed package's data (lost on the next upgrade)."""
+    folder = connection_folder(connection_spec)
+    if bundle.is_shipped(folder):
+        raise CommandError(
+            f"{connection_spec!r} is the copy installed with the package ({relative(folder)}): copy its "
+            f"templates and specs to folders of your own and point CONNECTOR_TEMPLATES and CONNECTOR_SPECS at them"
+        )
+    return folder
 
 
 def _connection_name(folder: Path) -> str:
@@ -117,7 +129,7 @@ def new_stream(
         raise CommandError(
             "--incremental-param needs --replication-key (the field whose last value it sends)"
         )
-    folder = connection_folder(connection_spec)
+    folder = _editable_folder(connection_spec)
     template_file = folder / "streams" / f"{name}.yaml"
     if template_file.exists():
         raise CommandError(
@@ -178,7 +190,7 @@ def new_sink(
     _check_url(url)
     if batch_size < 1:
         raise CommandError(f"--batch-size must be >= 1 (got {batch_size})")
-    folder = connection_folder(connection_spec)
+    folder = _editable_folder(connection_spec)
     template_file = folder / "sinks" / f"{name}.yaml"
     if template_file.exists():
         raise CommandError(

@@ -6,9 +6,11 @@ rendering, auth, retries), and every exchange is printed with credentials masked
 
 from __future__ import annotations
 
-import json
 from http import HTTPStatus
 
+import orjson
+
+from connector import jsonio
 from connector.harness import Exchange, run_sink
 from connector.inputs import Input, read_records
 from connector.preview import format_exchange, suggest
@@ -28,7 +30,7 @@ def format_response(exchange: Exchange) -> list[str]:
     body = exchange.response_body
     if body is not None:
         lines += (
-            json.dumps(body, indent=2, ensure_ascii=False) if not isinstance(body, str) else body
+            jsonio.dumps(body, option=orjson.OPT_INDENT_2).decode() if not isinstance(body, str) else body
         ).splitlines()
     return lines
 

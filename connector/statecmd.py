@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from connector.changes import record_key
+from connector.ordering import object_key
 from connector.statestore import DEFAULT_STATE_DB, is_postgres_url, open_store
 from connector.workspace import CommandError, load
 
@@ -36,8 +36,9 @@ def main(
             print(f"{forget_sink}: forgot {count} records; the next run sends all of them")
         if forget:
             sink, value = forget
-            key = record_key(value)
-            if key is None or not store.forget(connection.name, sink, key):
+            template = connection.sinks[sink]
+            key = object_key(template)({template.id_field: value}) if template.id_field else value
+            if not store.forget(connection.name, sink, key):
                 print(f"{sink}: nothing stored for {value!r}")
                 return 1
             print(f"{sink}: forgot {value!r}; the next run sends it")

@@ -9,16 +9,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, ClassVar
 
-from singer_sdk import Stream, Tap
-from singer_sdk.helpers._util import utc_now
+from singer_sdk import Stream, Tap, metrics
 from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.singerlib import RecordMessage
 
-from connector import jsonio
+from connector import batch_output, jsonio, sdk_compat
 from connector.bodies import encode
 from connector.builder import BuiltRequest, RequestBuilder
 from connector.errors import ConnectorError, HTTPStatusError
@@ -32,6 +32,7 @@ from connector.render import compile_text, dot_path
 from connector.responses import ResponseRules
 from connector.secrets import REDACTOR
 from connector.singer_io import FastWriter
+from connector.sync_metrics import sync_timer
 from connector.templates import Connection, StreamTemplate
 from connector.throttle import Spacing
 from connector.transform import Transformer
@@ -68,6 +69,7 @@ class TemplateStream(Stream):
         self._schema_keys = frozenset(template.schema.get("properties", {}))
         self.record_check = RecordCheck(template.name, template.schema, template.primary_key)
         self._fast: bool | None = None
+        self._batch_deselected: frozenset[str] | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._builder: RequestBuilder | None = None  # needs the client's origin: made on first read
         self._rules = ResponseRules(template.on_response)
@@ -83,13 +85,17 @@ class TemplateStream(Stream):
     # -- output: skip singer-sdk's per-record type conformance when it can change nothing
 
     def _fast_path(self) -> bool:
-        """True when records can be written as parsed: identity stream map, every property selected."""
+        """True when records can be written as parsed: one identity stream map that flattens nothing,
+        every property selected. Any mapper that could change a record takes singer-sdk's own path.
+        CONNECTOR_FAST_PATH=off takes it always (to compare the two)."""
         if self._fast is None:
             mask = self.mask
             self._fast = (
-                len(self.stream_maps) == 1
+                os.environ.get("CONNECTOR_FAST_PATH", "on") != "off"
+                and len(self.stream_maps) == 1
                 and type(self.stream_maps[0]) is SameRecordTransform
                 and self.stream_maps[0].stream_alias == self.name
+                and not self.stream_maps[0].flattening_enabled
                 and all(mask.get(("properties", name), True) for name in self._schema_keys)
             )
         return self._fast
@@ -99,10 +105,25 @@ class TemplateStream(Stream):
         # conforming it again costs ~100 us per record (most of a sync's CPU). Anything else takes the SDK path.
         if self._fast_path() and self._schema_keys.issuperset(record):
             yield RecordMessage(
-                stream=self.name, record=record, version=self._stream_version, time_extracted=utc_now()
+                stream=self.name,
+                record=record,
+                version=sdk_compat.stream_version(self),
+                time_extracted=dt.datetime.now(dt.timezone.utc),
             )
             return
         yield from super()._generate_record_messages(record)
+
+    def post_process(self, row: dict, context: dict | None = None) -> dict | None:
+        if self._batch_deselected is None:
+            self._batch_deselected = batch_output.deselected_properties(
+                self.config, self.mask, self._schema_keys
+            )
+        if self._batch_deselected:  # (only with batch_config: the RECORD path drops them itself)
+            return {k: v for k, v in row.items() if k not in self._batch_deselected}
+        return row
+
+    def get_sync_timer(self) -> metrics.Timer:
+        return sync_timer(self.name)  # a stream stopped after its one record in --test succeeded
 
     @property
     def is_sorted(self) -> bool:
@@ -266,7 +287,7 @@ class TemplateStream(Stream):
                 f"({exc}); first bytes: {REDACTOR.shorten(repr(response.content[:400]), 80)}"
             ) from exc
 
-    def _records_of(self, body: Any, where: str = "a response") -> list[dict]:
+    def _records_of(self, body: Any) -> list[Any]:
         records = self._records_getter(body)
         if records is None:
             return []
@@ -276,7 +297,7 @@ class TemplateStream(Stream):
             raise ConnectorError(
                 f"stream {self.name}: records path {self.template.records!r} is a {type(records).__name__}, not a list"
             )
-        return self.record_check.kept(records, where, logger)
+        return records
 
     def get_records(self, context: dict | None) -> Iterable[dict]:
         template = self.template
@@ -351,8 +372,9 @@ class TemplateStream(Stream):
         paginator = Paginator(
             pagination, client.origin, int(page_size) if page_size else None, f"stream {self.name}: "
         )
-        page: PageRequest | None = paginator.first()
-        pending = request(page)
+        first = paginator.first()
+        pending = request(first)
+        page: PageRequest | None = first
         # Ascending streams remember the records of the last value emitted: a page that starts again at that
         # value (an inclusive next page, a restarted cursor) does not emit them twice.
         dedupe = bool(spec is not None and spec.checkpoints_mid_stream and key and pk)
@@ -363,12 +385,12 @@ class TemplateStream(Stream):
             response, body = pending.result()
             if response is None:
                 break  # ignored by a response rule: nothing more to read here
-            records = self._records_of(
-                body, f"page {page.number} ({self._method} {response.request.url.path})"
-            )
+            records = self._records_of(body)  # all of them: the paginator counts what the API sent
             next_page = paginator.next(page, response, body, records, scope)
-            if transformer:
-                records = [r for r in (transformer.apply(r, scope) for r in records) if r is not None]
+            if transformer:  # a record it drops becomes None, so that the others keep their positions
+                records = [transformer.apply(r, scope) if isinstance(r, dict) else r for r in records]
+            where = f"page {page.number} ({self._method} {response.request.url.path})"
+            records = self.record_check.kept(records, where, logger)
             if next_page is not None and restart_after and page.number >= restart_after and key and records:
                 # Move the replication cursor instead of paging deeper (deep pages cost more, or are capped).
                 last = records[-1].get(key)
@@ -435,6 +457,7 @@ class ConnectorTap(ConnectorPlugin, Tap):
         return passed
 
     def sync_all(self) -> None:
+        batch_output.check(self.config)
         try:
             super().sync_all()
         except HTTPStatusError as exc:

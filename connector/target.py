@@ -7,6 +7,7 @@ after every sink has drained, i.e. after every record before it has its outcome 
 
 from __future__ import annotations
 
+import atexit
 import base64
 import copy
 import json
@@ -28,14 +29,16 @@ from singer_sdk.singerlib.exceptions import InvalidInputLine
 from singer_sdk.sinks import BatchSink
 from singer_sdk.sinks.core import JSONSchemaValidator
 
-from connector import changes, jsonio
+from connector import changes, jsonio, sdk_compat
 from connector.builder import BuiltRequest, RequestBuilder
 from connector.errors import AuthError, ConnectorError, RenderError, UnsafeRequestError
 from connector.http import ApiClient, Response, unanswered_attempts
+from connector.ordering import object_key
 from connector.outcomes import Outcomes, SentRequest, TooManyRejected, unwritable
 from connector.plugin import ConnectorPlugin, build_plugin_class
 from connector.responses import ResponseRules
 from connector.results import ItemMatcher
+from connector.sinkfields import SinkFields
 from connector.templates import Connection, Setting, SinkTemplate
 from connector.throttle import Spacing
 
@@ -68,6 +71,9 @@ TARGET_SETTINGS = [
     Setting("concurrency", "integer", "Requests in flight per sink (default: the template's)."),
     *changes.SETTINGS,
 ]
+
+
+UNUSED_SDK_SETTINGS = ("add_record_metadata", "load_method", "batch_size_rows")
 
 
 @dataclass
@@ -139,16 +145,9 @@ class TemplateSink(BatchSink):
         self._pool = ThreadPoolExecutor(
             max_workers=self._concurrency, thread_name_prefix=f"sink-{stream_name}"
         )
+        self._fields = SinkFields(self.template)
+        self._object_key = object_key(self.template)
         self.changes = target.change_tracking.for_sink(self.template)  # changes_only: None when off
-        self._exclude = self.template.exclude | {
-            "_sdc_extracted_at",
-            "_sdc_received_at",
-            "_sdc_batched_at",
-            "_sdc_deleted_at",
-            "_sdc_sequence",
-            "_sdc_table_version",
-            "_sdc_sync_started_at",
-        }
 
     def get_validator(self) -> JSONSchemaValidator | None:
         if self.validate_schema:
@@ -168,14 +167,18 @@ class TemplateSink(BatchSink):
 
     def _validate_and_parse(self, record: dict) -> dict:
         self._invalid = None
-        if self._validator is not None:
+        validator = sdk_compat.record_validator(self)
+        if validator is not None:
             try:
-                self._validator.validate(record)
+                validator.validate(record)
             except InvalidRecord as exc:
                 path = ".".join(str(p) for p in getattr(exc.__cause__, "absolute_path", ()))
                 detail = f"{path}: {exc.error_message}" if path else exc.error_message
                 self._invalid = f"record does not match the stream's schema: {detail}"
                 return record
+        self._invalid = self._fields.type_error(record)
+        if self._invalid is not None:
+            return record
         try:
             self._parse_timestamps_in_record(
                 record=record, schema=self.schema, treatment=self.datetime_error_treatment
@@ -220,7 +223,7 @@ class TemplateSink(BatchSink):
                     error=f"record has no {id_field!r} (the sink's id_field): not sent",
                 )
                 continue
-            body = {k: v for k, v in record.items() if k not in self._exclude}
+            body = self._fields.body(record)
             items.append(Item(index, record, body))
         if not items:
             self.outcomes.flush()
@@ -321,7 +324,7 @@ class TemplateSink(BatchSink):
                 continue
             if self.template.batch_size == 1:
                 # Records about the same object go out one after another, in input order: the last one wins.
-                key = ("id", str(item.record.get(id_field))) if id_field else ("n", item.index)
+                key = ("id", self._object_key(item.record)) if id_field else ("n", item.index)
                 groups[key].append((item, built))
             else:
                 key = built.target_key() + tuple(str(item.record.get(f)) for f in self.template.group_by)
@@ -605,15 +608,6 @@ def bad_line_record(number: int, line: bytes) -> dict[str, Any]:
     return kept
 
 
-def _unreadable(line: bytes, error: Exception) -> str:
-    """Why a line could not be parsed, in the reader's words, or where its bytes stop being UTF-8."""
-    try:
-        line.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return f"not UTF-8: byte 0x{line[exc.start]:02x} at column {exc.start + 1}"
-    return f"invalid JSON: {error}"
-
-
 class LenientReader(SingerReader):
     """Reads Singer messages; a line that cannot be used is rejected with its line number, not fatal."""
 
@@ -627,7 +621,7 @@ class LenientReader(SingerReader):
         try:
             value = jsonio.loads(line)
         except jsonio.JSONDecodeError as exc:
-            self.on_bad_line(self.line_number, line, _unreadable(line, exc))
+            self.on_bad_line(self.line_number, line, jsonio.unreadable(line, exc))
             return {"type": "_INVALID"}
         if not isinstance(value, dict):
             self.on_bad_line(
@@ -684,11 +678,23 @@ class ConnectorTarget(ConnectorPlugin, Target):
     default_sink_class = TemplateSink
     fatal_errors = (ConnectorError, MissingKeyPropertiesError, RecordsWithoutSchemaException)
 
+    @classmethod
+    def append_builtin_config(cls, config_jsonschema: dict) -> None:
+        """singer-sdk's settings, less those that mean nothing to an API target: record metadata (never
+        sent), load methods (an API has no table to overwrite), batch_size_rows (``batch_records``)."""
+        super().append_builtin_config(config_jsonschema)
+        for name in UNUSED_SDK_SETTINGS:
+            config_jsonschema["properties"].pop(name, None)
+
     def __init__(self, *args: Any, config: Any = None, **kwargs: Any) -> None:
         self._outcomes: Outcomes | None = None
         self._change_tracking: changes.ChangeTracking | None = None
         self._emitted_state: dict | None = None
         self.drains = 0  # batches sent so far: a STATE may follow each
+        self._finished = False
+        atexit.register(
+            self.finish
+        )  # a run stopped by an error still closes its files and says what happened
         kwargs.setdefault("message_reader", LenientReader(self._bad_line))
         super().__init__(*args, config=config, **kwargs)
 
@@ -737,15 +743,17 @@ class ConnectorTarget(ConnectorPlugin, Target):
             return self.connection.sinks[name]
         except KeyError:
             known = ", ".join(sorted(self.connection.sinks))
-            if stream_name in mapping:
-                why = f"`stream_sinks` maps it to {name!r}, which is no sink of this connection"
-            elif self.config.get("sink"):
-                why = f"`sink` is {name!r}, which is no sink of this connection"
-            else:
-                why = "no sink has its name and the config maps it to none"
+            where = (
+                f"`stream_sinks` maps it to {name!r}"
+                if stream_name in mapping
+                else f"`sink` is {name!r}"
+                if self.config.get("sink")
+                else "neither `stream_sinks` nor `sink` names one, and no sink has the stream's name"
+            )
             raise ConnectorError(
-                f"no sink for stream {stream_name!r}: {why}; name one in `stream_sinks` "
-                f'({{"{stream_name}": "<sink>"}}) or `sink`. Sinks: {known}'
+                f"no sink {name!r} for stream {stream_name!r} ({where}): map the stream in the "
+                f'`stream_sinks` setting, e.g. {{"{stream_name}": "SINK"}}, or set `sink` for every stream; '
+                f"sinks: {known}"
             ) from None
 
     def _bad_line(self, number: int, line: bytes, error: str) -> None:
@@ -797,10 +805,10 @@ class ConnectorTarget(ConnectorPlugin, Target):
     def _checkpoint(self) -> None:
         """Pass the latest STATE on as soon as every record received before it has its outcome (all sinks
         drained), rather than only at the end of the input or singer-sdk's 5-minute drain."""
-        state = self._latest_state
+        state = sdk_compat.latest_state(self)
         if state is None or state == self._emitted_state:
             return
-        if any(sink.current_size for sink in (*self._sinks_active.values(), *self._sinks_to_clear)):
+        if any(sink.current_size for sink in sdk_compat.sinks_holding_records(self)):
             return
         self._write_state_message(copy.deepcopy(state))
 
@@ -818,13 +826,16 @@ class ConnectorTarget(ConnectorPlugin, Target):
             self.outcomes.reject(str(message.get("stream")), message.get("record"), kind=kind, error=error)
         self.outcomes.flush()
 
-    def listen(self, file_input: Any = None) -> None:
-        try:
-            super().listen(file_input)
-        finally:
-            self._finish()
+    def process_endofpipe(self) -> None:
+        super().process_endofpipe()
+        self.finish()
 
-    def _finish(self) -> None:
+    def finish(self) -> None:
+        """Close the outcome files, log the summary, close the client: at the end of the input, or at exit
+        when the run stopped on an error (harmless to call again)."""
+        if self._finished:
+            return
+        self._finished = True
         if self._outcomes is not None:
             self._outcomes.close()
             summary = self._outcomes.summary()

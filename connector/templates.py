@@ -18,7 +18,7 @@ import jinja2
 import jsonschema
 import yaml
 
-from connector import kinds
+from connector import bundle, kinds
 from connector.auth import Auth, AuthBase
 from connector.errors import TemplateError, TemplateErrors
 from connector.incremental import Incremental
@@ -35,10 +35,9 @@ from connector.responses import ResponseRule
 from connector.results import ItemResults
 from connector.transform import Transformation
 
-PACKAGE_ROOT = Path(__file__).resolve().parent.parent
-TEMPLATES_ROOT = Path(os.environ.get("CONNECTOR_TEMPLATES", PACKAGE_ROOT / "templates"))
-SPECS_ROOT = Path(os.environ.get("CONNECTOR_SPECS", PACKAGE_ROOT / "specs"))
-TEMPLATE_SCHEMA = SPECS_ROOT / "template.schema.json"
+TEMPLATES_ROOT = bundle.root("templates")
+SPECS_ROOT = bundle.root("specs")
+TEMPLATE_SCHEMA = bundle.template_schema()
 
 HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 
@@ -142,6 +141,10 @@ class SinkTemplate:
     requests_per_second: float | None = None
     batch_item: CompiledValue | None = None  # what each record becomes inside a batched body's records
     raw: Mapping[str, Any] = field(default_factory=dict)
+    unknown_properties: str = "drop"  # "pass": send properties the record schema does not declare
+    # Write-only parameters the API takes beyond the record schema: name -> JSON Schema.
+    write_properties: dict[str, Any] = field(default_factory=dict)
+    id_normalize: tuple[str, ...] = ()  # how the API compares id_field values (casefold, trim)
 
 
 @dataclass(frozen=True)
@@ -152,6 +155,7 @@ class Setting:
     default: Any = None
     secret: bool = False
     required: bool = False
+    only: str | None = None  # "tap" or "target": offered by that plugin alone (start_date reads)
 
 
 @dataclass(frozen=True)
@@ -628,6 +632,9 @@ def compile_sink(doc: Mapping, file: str, specs_dir: Path, defaults: Mapping | N
         on_response=_rules(c, merged),
         requests_per_second=(merged.get("rate_limit") or {}).get("requests_per_second"),
         raw=doc,
+        unknown_properties=merged.get("unknown_properties", "drop"),
+        write_properties=dict(merged.get("write_properties") or {}),
+        id_normalize=tuple(merged.get("id_normalize") or ()),
     )
     if schema and sink.id_field and sink.id_field not in schema.get("properties", {}):
         c.error(["id_field"], f"{sink.id_field!r} is not a property of the record schema {merged['schema']}")
@@ -697,7 +704,9 @@ def load_connection(directory: str | Path) -> Connection:
         retry=Retry(**retry),
         error_paths=[
             source
-            for index, source in enumerate(doc.get("errors", {}).get("message", ["errors", "error", "message"]))
+            for index, source in enumerate(
+                doc.get("errors", {}).get("message", ["errors", "error", "message"])
+            )
             if "{{" not in str(source) or c.text(["errors", "message", index], source) is not None
         ],
         streams={},
@@ -709,7 +718,7 @@ def load_connection(directory: str | Path) -> Connection:
         ("stream", "streams", compile_stream, doc.get("stream_defaults")),
         ("sink", "sinks", compile_sink, doc.get("sink_defaults")),
     ):
-        target = connection.streams if kind == "stream" else connection.sinks
+        target: dict[str, Any] = connection.streams if kind == "stream" else connection.sinks
         for file in sorted((directory / folder).glob("*.yaml")):
             try:
                 template_doc = load_yaml(file)

@@ -15,7 +15,7 @@ from connector.kinds import Model, describe
 from connector.render import Compiled, CompiledValue, compile_condition
 
 
-class AddFields(Model, tag="add_fields", tag_field="type", kw_only=True):
+class AddFields(Model, tag="add_fields", tag_field="type", kw_only=True, frozen=True):
     """Set fields to computed values: Jinja over record, parent, partition and config."""
 
     fields: Annotated[
@@ -34,7 +34,7 @@ class AddFields(Model, tag="add_fields", tag_field="type", kw_only=True):
         return add
 
 
-class RemoveFields(Model, tag="remove_fields", tag_field="type", kw_only=True):
+class RemoveFields(Model, tag="remove_fields", tag_field="type", kw_only=True, frozen=True):
     """Drop fields (dot paths); a missing field is no error."""
 
     fields: Annotated[list[str], describe("Dot paths of the fields to drop.")]
@@ -54,7 +54,7 @@ class RemoveFields(Model, tag="remove_fields", tag_field="type", kw_only=True):
         return remove
 
 
-class RenameFields(Model, tag="rename_fields", tag_field="type", kw_only=True):
+class RenameFields(Model, tag="rename_fields", tag_field="type", kw_only=True, frozen=True):
     """Rename top-level fields."""
 
     fields: Annotated[dict[str, str], describe("Old name -> new name.")]
@@ -71,7 +71,7 @@ class RenameFields(Model, tag="rename_fields", tag_field="type", kw_only=True):
         return rename
 
 
-class Keep(Model, tag="keep", tag_field="type", kw_only=True):
+class Keep(Model, tag="keep", tag_field="type", kw_only=True, frozen=True):
     """Keep only the records for which a condition holds (the others are counted and logged, not written)."""
 
     when: Annotated[str, describe("Jinja condition over record, parent, partition and config.")]

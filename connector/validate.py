@@ -136,12 +136,17 @@ def usage(source: str, expression: bool = False) -> Usage | None:
         ):
             attributes.add((func.node.name, call.args[0].value))
     for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
-        if isinstance(node.node, nodes.Name) and node.node.name in free:
+        target = getattr(node, "node", None)
+        if isinstance(target, nodes.Name) and target.name in free:
             if isinstance(node, nodes.Getattr):
                 if id(node) not in methods:
-                    attributes.add((node.node.name, node.attr))
-            elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
-                attributes.add((node.node.name, node.arg.value))
+                    attributes.add((target.name, node.attr))
+            elif (
+                isinstance(node, nodes.Getitem)
+                and isinstance(node.arg, nodes.Const)
+                and isinstance(node.arg.value, str)
+            ):
+                attributes.add((target.name, node.arg.value))
     return Usage(free, frozenset(attributes))
 
 
@@ -355,20 +360,34 @@ class Checker:
                         f"{name!r} is not a property of the parent stream {parent.name}",
                     )
         allowed = STREAM_VARIABLES if stream.parent else STREAM_VARIABLES - {"parent"}
-        for key in REQUEST_FIELDS:
-            if key in doc:
-                for path, source in strings(doc[key], [key]):
+        for field_key in REQUEST_FIELDS:
+            if field_key in doc:
+                for path, source in strings(doc[field_key], [field_key]):
                     self.check_template(
                         file, doc, path, source, allowed, self.tap_settings, parent_fields=parent_fields
                     )
+        self.check_rules(file, doc)
+        for index, step in enumerate(doc.get("transform") or []):
+            if not isinstance(step, Mapping):
+                continue
+            record_scope = allowed | {"record"}
+            if step.get("type") == "add_fields" and isinstance(step.get("fields"), Mapping):
+                for path, source in strings(step["fields"], ["transform", index, "fields"]):
+                    self.check_template(
+                        file, doc, path, source, record_scope, self.tap_settings, parent_fields=parent_fields
+                    )
+            if step.get("type") == "keep" and isinstance(step.get("when"), str):
+                self.check_condition(
+                    file, doc, ["transform", index, "when"], step["when"], record_scope, parent_fields
+                )
         if "url" in doc:
             self.check_url(file, doc, ["url"], str(doc["url"]))
         if stream.incremental and not stream.replication_key:
             self.report(file, doc, ["incremental"], "has no effect without a replication_key")
         key = stream.replication_key
         if key and key in properties:
-            types = properties[key].get("type")
-            types = {types} if isinstance(types, str) else set(types or [])
+            declared = properties[key].get("type")
+            types = {declared} if isinstance(declared, str) else set(declared or [])
             if types and not types & {"string", "integer", "number"}:
                 self.report(
                     file,
@@ -378,6 +397,48 @@ class Checker:
                     warning=True,
                 )
         self.check_pagination(file, doc, stream)
+
+    def check_condition(
+        self,
+        file: Path,
+        doc: Any,
+        path: list[Any],
+        source: str,
+        allowed: frozenset[str],
+        parent_fields: set[str] | None = None,
+    ) -> None:
+        """A condition (bare Jinja expression, or one inside ``{{ }}``) over the variables it is given."""
+        text = source.strip()
+        if text.startswith("{{") and text.endswith("}}"):
+            text = text[2:-2]
+        self.check_template(
+            file,
+            doc,
+            path,
+            text,
+            allowed,
+            self.tap_settings | self.target_settings,
+            parent_fields=parent_fields,
+            expression=True,
+        )
+
+    def check_rules(self, file: Path, doc: Any) -> None:
+        """Response rules see the answer (response, status, headers) and config."""
+        scope = frozenset({"response", "status", "headers", "config"})
+        for index, rule in enumerate(doc.get("on_response") or []):
+            if not isinstance(rule, Mapping):
+                continue
+            if isinstance(rule.get("when"), str):
+                self.check_condition(file, doc, ["on_response", index, "when"], rule["when"], scope)
+            if isinstance(rule.get("message"), str):
+                self.check_template(
+                    file,
+                    doc,
+                    ["on_response", index, "message"],
+                    rule["message"],
+                    scope,
+                    self.tap_settings | self.target_settings,
+                )
 
     def check_pagination(self, file: Path, doc: Any, stream: StreamTemplate) -> None:
         """What the pagination model cannot know alone: the stream it pages (its kind's fields are checked by the loader)."""
@@ -433,6 +494,19 @@ class Checker:
         properties = (schema or {}).get("properties", {})
         schema_file = self.connection.specs_dir / doc["schema"] if doc.get("schema") else None
         self.check_record_schema(file, doc, schema, schema_file)
+        self.check_rules(file, doc)
+        item = (doc.get("batch") or {}).get("item")
+        if item is not None:
+            for path, source in strings(item, ["batch", "item"]):
+                self.check_template(
+                    file,
+                    doc,
+                    path,
+                    source,
+                    frozenset({"config", "record", "stream"}),
+                    self.target_settings,
+                    schema,
+                )
         if schema:
             for index, name in enumerate(doc.get("exclude", [])):
                 if name not in properties:
@@ -481,7 +555,7 @@ class Checker:
                     "not sent to a collection URL",
                     warning=True,
                 )
-        body_uses = set()
+        body_uses: set[str] = set()
         for name, found in used_by.items():
             if name.startswith("body"):
                 body_uses |= found.variables
@@ -565,7 +639,7 @@ def targets(paths: list[str]) -> list[tuple[Path, Path | None]]:
     """(connection folder, only this file or None) for each PATH; every bundled connection by default."""
     if not paths:
         return [(connection_dir(name), None) for name in available_connections()]
-    found = []
+    found: list[tuple[Path, Path | None]] = []
     for spec in paths:
         path = Path(spec)
         if path.is_file() and path.suffix in (".yaml", ".yml") and path.name != "connection.yaml":

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from connector.errors import ConnectorError, TemplateErrors
+from connector.errors import ConnectorError, TemplateError, TemplateErrors
 from connector.templates import Connection, available_connections, connection_dir, load_connection
 
 
@@ -41,10 +41,11 @@ def load(spec: str) -> Connection:
     folder = connection_folder(spec)
     try:
         return load_connection(folder)
-    except TemplateErrors as exc:
-        lines = "\n".join(display(str(e)) for e in exc.errors)
+    except (TemplateError, TemplateErrors) as exc:
+        errors = exc.errors if isinstance(exc, TemplateErrors) else [exc]
+        lines = "\n".join(display(str(e)) for e in errors)
         raise CommandError(
-            f"the {folder.name} templates do not load ({len(exc.errors)} errors; run `connector validate {spec}`):\n{lines}"
+            f"the {folder.name} templates do not load ({len(errors)} errors; run `connector validate {spec}`):\n{lines}"
         ) from None
 
 

@@ -1,4 +1,4 @@
-"""Record schemas, read at start-up from the repository's ``specs/salesloft/`` so generated data
+"""Record schemas, read at start-up from the bundled ``specs/salesloft/`` so generated data
 always carries every declared field with the declared type.
 
 Resources without a schema there (opportunities, external IDs, and the sandbox's own write-only
@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from connector import bundle
 from sandbox.resources import CATALOG
 
-# sandbox/ sits next to specs/ in the repository (same as Path(sandbox.__file__).parent.parent).
 PACKAGE_DIR = Path(__file__).resolve().parent
-REPO_SPECS = PACKAGE_DIR.parent / "specs" / "salesloft"
+REPO_SPECS = bundle.bundled("specs") / "salesloft"  # the package's, whatever CONNECTOR_SPECS says
 EXTRA_SPECS = PACKAGE_DIR / "extra_specs"
 
 

@@ -10,7 +10,9 @@ A subprocess, so the server's CPU is not the client's (benchmarks need that), an
 hang of one cannot take the other down. Options mirror the CLI flags (see ``python -m sandbox
 --help``): ``port, host, seed, sizes (or size), api_key, budget, time_scale, retry_after, faults
 (a spec string or dict), token_ttl, client_id, client_secret, refresh_token, reject_refresh,
-bulk_rate, bulk_latency, journal_limit, specs_dir``; plus ``startup_timeout`` (seconds).
+bulk_rate, bulk_latency, journal_limit, specs_dir``; plus ``startup_timeout`` (seconds) and
+``launcher``, the command that starts it (default: this interpreter's ``-m sandbox`` with this
+checkout on the path; e.g. ``[".../bin/connector", "sandbox"]`` runs an installed copy instead).
 """
 
 from __future__ import annotations
@@ -64,7 +66,8 @@ def _fault_spec(faults: str | dict[str, Any]) -> str:
 
 def command(**options: Any) -> list[str]:
     """The ``python -m sandbox ...`` command line for these options."""
-    argv = [sys.executable, "-m", "sandbox", "--port", str(options.pop("port", 0))]
+    launcher = options.pop("launcher", None) or [sys.executable, "-m", "sandbox"]
+    argv = [*launcher, "--port", str(options.pop("port", 0))]
     sizes = dict(options.pop("sizes", None) or {})
     sizes.update(options.pop("size", None) or {})
     for name, count in sizes.items():
@@ -143,17 +146,18 @@ class Sandbox:
 
 @contextmanager
 def serving_process(
-    argv: list[str], ready_prefix: str, startup_timeout: float = 60.0
+    argv: list[str], ready_prefix: str, startup_timeout: float = 60.0, checkout: bool = True
 ) -> Iterator[tuple[str, subprocess.Popen, list[str]]]:
     """Run a server command until it prints ``ready_prefix + URL``; yield (URL, process, stderr lines).
 
-    The process gets this checkout on PYTHONPATH and is terminated (then killed) on exit; the last
-    200 stderr lines stay available for error messages.
+    The process gets this checkout on PYTHONPATH (unless ``checkout`` is False: an installed launcher) and
+    is terminated (then killed) on exit; the last 200 stderr lines stay available for error messages.
     """
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(Path(__file__).resolve().parent.parent), env.get("PYTHONPATH")) if p
-    )
+    if checkout:
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(Path(__file__).resolve().parent.parent), env.get("PYTHONPATH")) if p
+        )
     env["PYTHONUNBUFFERED"] = "1"
     process = subprocess.Popen(
         argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True
@@ -197,7 +201,9 @@ def serving_process(
 def running_sandbox(startup_timeout: float = 60.0, **options: Any) -> Iterator[Sandbox]:
     """Start ``python -m sandbox`` on a free loopback port, yield a handle, stop it on exit."""
     api_key = options.get("api_key") or "sandbox-key"
-    with serving_process(command(**options), READY_PREFIX, startup_timeout) as (url, process, errors):
+    with serving_process(
+        command(**options), READY_PREFIX, startup_timeout, checkout=not options.get("launcher")
+    ) as (url, process, errors):
         handle = Sandbox(url, api_key, process, errors)
         try:
             yield handle

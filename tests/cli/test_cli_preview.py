@@ -16,7 +16,11 @@ def test_sink_preview_shows_each_request_and_masks_secrets(tmp_path):
             {"id": 7, "status": "solved", "created_at": "2024-01-01T00:00:00Z", "subject": "Printer on fire"},
             {"status": "open"},
             "not json",
-            {"type": "RECORD", "stream": "tickets", "record": {"id": "a/b?c", "priority": "urgent"}},
+            {
+                "type": "RECORD",
+                "stream": "tickets",
+                "record": {"id": 8, "priority": "urgent", "_sdc_extracted_at": "2024-01-01T00:00:00Z"},
+            },
         ],
     )
     config = write_json(tmp_path / "config.json", HELPDESK_CONFIG)
@@ -41,10 +45,13 @@ def test_sink_preview_shows_each_request_and_masks_secrets(tmp_path):
     ]
     body = json.loads("\n".join(first.splitlines()[6:]))
     assert body == {"ticket": {"status": "solved", "subject": "Printer on fire"}}  # id, created_at excluded
-    # a record value in the path is one escaped segment
-    assert "PATCH https://helpdesk.example.com/api/v1/tickets/a%2Fb%3Fc" in out
+    second = out[out.index("--- request 2 of 2") :]
+    assert "PATCH https://helpdesk.example.com/api/v1/tickets/8" in second
+    assert "_sdc_extracted_at" not in second  # Singer metadata is never sent
     assert "line 2: missing_id: record has no 'id' (the sink's id_field): not sent" in out
-    assert "line 3: bad_input: invalid JSON: Expecting value (column 1)" in out
+    assert (
+        "line 3: bad_input: invalid JSON: invalid literal, expected 'null': line 1 column 1 (char 0)" in out
+    )
 
 
 def test_batched_sink_groups_records_into_requests(tmp_path):
@@ -166,3 +173,34 @@ def test_connection_that_fails_validation(tmp_path):
     assert (
         "templates/helpdesk/sinks/broken.yaml:3: batch.size: 0 is less than the minimum of 1" in result.stderr
     )
+
+
+def test_sink_preview_reads_lines_as_bytes_and_keeps_numbers_exact(tmp_path):
+    """A line that is not UTF-8 is one unreadable line; numbers reach the body digit for digit."""
+    from decimal import Decimal
+
+    env = isolated_templates(tmp_path, "helpdesk")
+    (tmp_path / "templates/helpdesk/sinks/numbers.yaml").write_text(
+        'name: numbers\nurl: /api/v1/tickets/import\nbatch: {size: 100}\nbody: {tickets: "{{ records }}"}\n'
+    )
+    records = tmp_path / "records.jsonl"
+    records.write_bytes(
+        b'{"subject": "exact", "amount": 12345678901234567.89, "count": 123456789012345678901234567890}\n'
+        b'{"subject": "caf\xe9"}\n'
+    )
+    result = run_cli(
+        "preview", "numbers", "-c", "helpdesk", "--input", str(records), "--json", env=env, cwd=tmp_path
+    )
+    assert result.returncode == 1, result.stderr  # the unreadable line is a rejection
+    preview = json.loads(result.stdout, parse_float=Decimal)
+    (request,) = preview["requests"]
+    assert request["body"]["tickets"] == [
+        {
+            "subject": "exact",
+            "amount": Decimal("12345678901234567.89"),
+            "count": 123456789012345678901234567890,
+        }
+    ]
+    assert [(r["line"], r["reason"], r["error"]) for r in preview["rejected"]] == [
+        (2, "bad_input", "not UTF-8: byte 0xe9 at column 17")
+    ]

@@ -266,3 +266,24 @@ def test_unknown_connection_and_missing_path_exit_2():
     missing = run_cli("validate", "./no/such/folder")
     assert missing.returncode == 2
     assert "./no/such/folder does not exist" in missing.stderr
+
+
+def test_transformations_and_response_rules_are_checked_for_their_variables(helpdesk, tmp_path):
+    folder, env = helpdesk
+    write(
+        folder,
+        "streams/shaped.yaml",
+        "name: shaped\nurl: /x\nprimary_key: [id]\nschema: tags.json\n"
+        "transform:\n"
+        "  - {type: add_fields, fields: {source: '{{ recod.id }}'}}\n"
+        "  - {type: keep, when: \"record.get('name') != 'x' and config.nope\"}\n"
+        "on_response:\n"
+        "  - {status: [404], action: ignore, message: '{{ responce.error }}'}\n",
+    )
+    result = run_cli("validate", str(folder), env=env, cwd=tmp_path)
+    assert result.returncode == 1
+    out = result.stdout
+    assert "templates/helpdesk/streams/shaped.yaml:6: transform[0].fields.source: unknown variable 'recod'" in out
+    assert "templates/helpdesk/streams/shaped.yaml:7: transform[1].when: config.nope is not a setting" in out
+    assert "templates/helpdesk/streams/shaped.yaml:9: on_response[0].message: unknown variable 'responce'" in out
+    assert "record.get" not in out  # reading a field with .get is how a template tolerates a missing one

@@ -21,7 +21,7 @@ import pytest
 import yaml
 from cli_support import REPO
 
-from connector.plugin import ENGINE_SETTINGS
+from connector.plugin import plugin_settings
 from connector.target import TARGET_SETTINGS
 from connector.templates import load_bundled
 
@@ -47,16 +47,16 @@ def plugin(kind: str, name: str) -> dict:
 
 
 @pytest.mark.parametrize(
-    ("kind", "name", "extra"),
+    ("kind", "name", "role", "extra"),
     [
-        ("extractors", "tap-salesloft", []),
-        ("loaders", "target-salesloft", TARGET_SETTINGS),
+        ("extractors", "tap-salesloft", "tap", []),
+        ("loaders", "target-salesloft", "target", TARGET_SETTINGS),
     ],
 )
-def test_plugin_settings_match_the_connection(kind, name, extra):
+def test_plugin_settings_match_the_connection(kind, name, role, extra):
     """Every setting the tap/target accepts is declared, with its kind; secrets are sensitive."""
     declared = {s["name"]: s for s in plugin(kind, name)["settings"]}
-    expected = [*load_bundled("salesloft").settings, *ENGINE_SETTINGS, *extra]
+    expected = plugin_settings(load_bundled("salesloft"), role, extra)
     assert list(declared) == [s.name for s in expected]
     for setting in expected:
         entry = declared[setting.name]

@@ -155,8 +155,8 @@ def records_of(lines: list[dict], stream: str) -> list[dict]:
 class RecordingServer:
     """A local HTTP server that records every request (method, path, headers) and answers from ``routes``.
 
-    ``routes`` maps ``"METHOD /path"`` to ``(status, headers, json_body)`` (bytes are sent as they are); anything
-    else is a 404. Used as a
+    ``routes`` maps ``"METHOD /path"`` (or ``"METHOD /path?query"``, tried first) to ``(status, headers,
+    json_body)`` (bytes are sent as they are); anything else is a 404. Used as a
     misbehaving API (cross-origin ``next`` links and redirects) and as the "other host" that must see nothing.
     """
 
@@ -181,7 +181,8 @@ class RecordingServer:
                     }
                 )
                 status, headers, payload = server.routes.get(
-                    f"{self.command} {path}", (404, {}, {"error": "nope"})
+                    f"{self.command} {self.path}",  # a route with its query first, then the path alone
+                    server.routes.get(f"{self.command} {path}", (404, {}, {"error": "nope"})),
                 )
                 data = (
                     payload

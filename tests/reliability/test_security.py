@@ -12,6 +12,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from cli_support import isolated_templates
 from helpers import BIN, logged_json, run_tap, run_target, tap_config, write_json
 from reliability_support import RecordingServer, as_lines, singer_messages
 
@@ -76,7 +77,13 @@ def test_record_values_are_sent_as_data_never_rendered(sb, tmp_path):
         "{{ 7*7 }}",
     ],
 )
-def test_a_path_value_is_one_escaped_segment(sb, tmp_path, value):
+def test_a_path_value_is_one_escaped_segment(sb, tmp_path, monkeypatch, value):
+    # The bundled update_account declares an integer id (such records are rejected as invalid before any
+    # request is rendered); a copy without its schema shows that the path escaping holds on its own.
+    for name, path in isolated_templates(tmp_path, "salesloft").items():
+        monkeypatch.setenv(name, path)
+    sink = tmp_path / "templates" / "salesloft" / "sinks" / "update_account.yaml"
+    sink.write_text(re.sub(r"(?m)^schema: .*\n", "", sink.read_text()))
     account, person = sb.records("accounts")[0], sb.records("people")[0]
     record = {
         "id": value.format(account=account["id"], person=person["id"]),
