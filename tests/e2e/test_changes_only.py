@@ -166,6 +166,7 @@ def test_a_template_change_sends_every_record_again(sb, tmp_path):
                 "sink": "upsert_account",
                 "changes_only": True,
                 "state_db": str(tmp_path / "state.db"),
+                "rejected_path": str(tmp_path / "rejected.jsonl"),
             }
         )
     )
@@ -284,6 +285,7 @@ def test_connector_target_full_refresh_sends_every_record_once(sb, tmp_path):
                 "sink": "upsert_account",
                 "changes_only": True,
                 "state_db": str(tmp_path / "state.db"),
+                "rejected_path": str(tmp_path / "rejected.jsonl"),
             }
         )
     )
