@@ -112,7 +112,10 @@ def people_catalog(config_path: Path) -> Path:
 
 def bench_reads(args: argparse.Namespace, results: list[Result]) -> None:
     with running_sandbox(sizes={"people": args.people}, budget=10**9) as sb:
-        config = write_json(WORK / "tap-config.json", {"base_url": sb.url, "api_key": sb.api_key})
+        config = write_json(
+            WORK / "tap-config.json",
+            {"base_url": sb.url, "api_key": sb.api_key, "http_transport": args.transport},
+        )
         catalog = people_catalog(config)
 
         def run(
@@ -198,6 +201,7 @@ def bench_writes(args: argparse.Namespace, results: list[Result]) -> None:
     with running_sandbox(budget=600, time_scale=args.time_scale, journal_limit=10**7) as sb:
         base = {
             "base_url": sb.url,
+            "http_transport": args.transport,
             "api_key": sb.api_key,
             "sink": "upsert_account",
             "rejected_path": str(WORK / "rejected.jsonl"),
@@ -276,6 +280,7 @@ def bench_writes(args: argparse.Namespace, results: list[Result]) -> None:
             WORK / "target-bulk.json",
             {
                 "base_url": sb.url,
+                "http_transport": args.transport,
                 "api_key": sb.api_key,
                 "sink": "bulk_upsert_people",
                 "rejected_path": str(WORK / "rejected-bulk.jsonl"),
@@ -333,6 +338,7 @@ def bench_changes(args: argparse.Namespace, results: list[Result]) -> None:
             "sink": "upsert_account",
             "rejected_path": str(WORK / "rejected-changes.jsonl"),
             "concurrency": args.concurrency,
+            "http_transport": args.transport,
         }
         config = write_json(
             WORK / "target-changes.json", {**base, "changes_only": True, "state_db": str(state_db)}
@@ -494,6 +500,9 @@ def main(argv: list[str] | None = None) -> int:
         help="sandbox minutes per real minute for the write budget (default 30: 600 points / 2 s)",
     )
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument(
+        "--transport", choices=["httpx", "wire"], default="httpx", help="the tap's and target's HTTP stack"
+    )
     parser.add_argument("--peers", action="store_true", help="also run the peers (installs them in .bench/)")
     parser.add_argument("--quick", action="store_true", help="a small smoke run")
     parser.add_argument(

@@ -178,14 +178,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = command(
         "docs",
         "generate docs/connectors/<connection>.md and docs/cli.md",
-        "Write the reference page of each bundled connection: settings, streams (URL, keys,\n"
-        "pagination, parent) and sinks (method, URL, id_field, excluded attributes, batching);\n"
-        "without NAMEs, also docs/cli.md (this command line's help).\n"
+        "Write the reference page of each connection (bundled names, or folders with a\n"
+        "connection.yaml): settings, streams (URL, keys, pagination, parent) and sinks (method, URL,\n"
+        "id_field, excluded attributes, batching); without NAMEs, also docs/cli.md (this command\n"
+        "line's help) and docs/template-reference.md (the template format's concepts).\n"
         "With --check, write nothing and exit 1 when a committed page is out of date.",
     )
     p.add_argument("--check", action="store_true", help="only compare with the committed files")
     p.add_argument("--out", metavar="DIR", help="output folder (default: docs/connectors of the project)")
-    p.add_argument("connections", nargs="*", metavar="NAME", help="bundled connections (default: all)")
+    p.add_argument(
+        "connections",
+        nargs="*",
+        metavar="NAME|DIR",
+        help="bundled connections or folders (default: all bundled)",
+    )
     p.set_defaults(run=_docs)
 
     p = command(

@@ -56,6 +56,15 @@ class ResponseTooLarge(ConnectorError):
     """An answer was larger than ``max_response_bytes`` (raw or decompressed): not read further, not retried."""
 
 
+class RunStopped(ConnectorError):
+    """The whole run stops now: a signal (SIGTERM, SIGINT), or an API asking to wait longer than
+    ``max_retry_after_seconds``. Records not sent yet get no outcome and stay after the last STATE."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
 class RequestFailed(ConnectorError):
     """A request failed at the network level on every attempt."""
 

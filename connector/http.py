@@ -1,12 +1,15 @@
 """The one HTTP client shared by streams and sinks: auth, rate budget, retries, origin checks.
 
-Built on httpx (connection pooling, HTTP/2 where offered). Thread-safe: sinks send the requests of a
-batch from a thread pool through the same client and the same budget.
+Requests go out through a ``Sender`` (``connector/sender.py``: httpx's stack by default, the lean wire on
+request), which checks them and bounds each attempt. Thread-safe: sinks send the requests of a batch
+from a thread pool through the same client and the same budget.
 """
 
 from __future__ import annotations
 
+import email.utils
 import logging
+import math
 import random
 import threading
 import time
@@ -20,7 +23,7 @@ import orjson
 from connector import __version__
 from connector.auth import Authenticator, choose
 from connector.bodies import encode_body
-from connector.errors import HTTPStatusError, RequestFailed, UnsafeRequestError
+from connector.errors import ConnectorError, HTTPStatusError, RequestFailed, RunStopped, UnsafeRequestError
 from connector.render import CONDITION_ENV, Origin, dot_path
 from connector.secrets import REDACTOR, safe_headers
 from connector.sender import (
@@ -32,6 +35,7 @@ from connector.sender import (
     Sender,
     build_request,
     check_headers,
+    header_problem,
     httpx_client,
 )
 from connector.templates import Connection, RateLimit, Retry
@@ -46,6 +50,7 @@ TRANSIENT_ERRORS = (
 # Failures before the request could reach the API: it cannot have been applied.
 NOT_SENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 UNANSWERED = "connector.unanswered_attempts"
+DEFAULT_MAX_RETRY_AFTER = 3600.0  # a 429 asking to wait longer stops the run: an hour's sleep is a stuck run
 
 
 def unanswered_attempts(response: Response) -> int:
@@ -136,6 +141,17 @@ class RateBudget:
         self._waiting = 0
         self._wait_started = 0.0
         self._anchored = False  # the first window counted from an answer
+        self._stopped: str | None = None  # why the run stops: every wait ends at once
+
+    def stop(self, reason: str) -> None:
+        """Wake every request waiting for the budget; they and later ones raise ``RunStopped``."""
+        with self._cond:
+            self._stopped = reason
+            self._cond.notify_all()
+
+    def _check_stopped(self) -> None:
+        if self._stopped is not None:
+            raise RunStopped(self._stopped)
 
     @property
     def enabled(self) -> bool:
@@ -155,7 +171,9 @@ class RateBudget:
                     self._start_waiting(time.monotonic())
                     try:
                         while (wait := self._blocked_until - time.monotonic()) > 0:
+                            self._check_stopped()
                             self._cond.wait(wait)
+                        self._check_stopped()
                     finally:
                         self._stop_waiting()
             return Ticket(cost, 0, open=False)
@@ -163,6 +181,7 @@ class RateBudget:
             waiting = False
             try:
                 while True:
+                    self._check_stopped()
                     now = time.monotonic()
                     if self._window_end is None:
                         self._window_start, self._window_end = now, now + self._window_length
@@ -308,14 +327,26 @@ def _int_header(headers: httpx.Headers, name: str | None) -> int | None:
         return None
 
 
-def _retry_after(headers: httpx.Headers) -> float | None:
+def _retry_after(headers: Any) -> float | None:
+    """Seconds a Retry-After asks for: a number (``inf`` or ``1e400``: forever; negative: none), or an HTTP
+    date; None when absent or unreadable."""
     value = headers.get("retry-after")
     if value is None:
         return None
+    value = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            return None
+        return max(0.0, when.timestamp() - time.time())
+    if math.isnan(seconds):
         return None
+    return max(0.0, seconds)
 
 
 class ApiClient:
@@ -353,8 +384,11 @@ class ApiClient:
             remaining_header=limit.remaining_header,
             reserve=int(config.get("rate_reserve") or limit.reserve),
         )
+        self.max_retry_after = float(config.get("max_retry_after_seconds") or DEFAULT_MAX_RETRY_AFTER)
         self.stats = HttpStats()
         self.budget = RateBudget(self.rate_limit, self.stats)
+        self._stop = threading.Event()
+        self._stop_reason = ""
         self.limits = Limits(
             timeout=self.retry.timeout_seconds,
             connect_timeout=min(10.0, self.retry.timeout_seconds),
@@ -375,7 +409,13 @@ class ApiClient:
         static_headers.update({k: str(v.render({"config": config})) for k, v in connection.headers.items()})
         check_headers(static_headers)  # a config value with a line break stops the run before any request
         if self.auth.method is not None and not self.auth.renews:
-            check_headers(self.auth.apply()[0])
+            for name, value in self.auth.apply()[0].items():
+                problem = header_problem(name, value)
+                if problem is not None:
+                    raise ConnectorError(
+                        f"a credential setting cannot be sent: its header {name!r} {problem} "
+                        "(a line break pasted with the key?); refused before sending"
+                    )
         self.static_headers = static_headers
         self._error_getters = [_error_getter(p) for p in connection.error_paths]
 
@@ -389,6 +429,18 @@ class ApiClient:
     def close(self) -> None:
         self.sender.close()
         self.http.close()
+
+    def stop(self, reason: str) -> None:
+        """End every wait of this client at once (backoff, rate budget, Retry-After, job polling): they
+        and every later request raise ``RunStopped``. Requests already on the wire finish."""
+        self._stop_reason = reason
+        self._stop.set()
+        self.budget.stop(reason)
+
+    def wait(self, seconds: float) -> None:
+        """Sleep unless the run is stopped, or stops meanwhile."""
+        if self._stop.wait(seconds) or self._stop.is_set():
+            raise RunStopped(self._stop_reason)
 
     def visible_headers(self, headers: Mapping[str, str] | None = None) -> dict[str, str]:
         """The headers a request carries, as a user may see them: credentials masked."""
@@ -421,8 +473,10 @@ class ApiClient:
         fresh_retry = False
         while True:
             attempt += 1
+            if self._stop.is_set():
+                raise RunStopped(self._stop_reason)
             if pace is not None:
-                pace.wait()
+                pace.wait(self.wait)
             ticket = self.budget.acquire(cost)
             try:
                 auth_headers, auth_params = self.auth.apply()
@@ -472,7 +526,14 @@ class ApiClient:
             if status in self.retry.statuses and attempt < self.retry.max_attempts:
                 if status == 429:
                     self.stats.add("throttled")
-                    wait = self.budget.throttled(_retry_after(response.headers))
+                    retry_after = _retry_after(response.headers)
+                    if retry_after is not None and retry_after > self.max_retry_after:
+                        raise RunStopped(
+                            f"{method} {request.url.path} -> 429 with Retry-After: "
+                            f"{response.headers.get('retry-after')[:60]!r}, longer than max_retry_after_seconds "
+                            f"({self.max_retry_after:g}s): stopping rather than waiting; run again later"
+                        )
+                    wait = self.budget.throttled(retry_after)
                     logger.warning(
                         "429 from %s %s: waiting %.2fs for the rate budget", method, request.url.path, wait
                     )
@@ -537,7 +598,7 @@ class ApiClient:
             "retrying %s in %.2fs (attempt %d of %d)", what, delay, attempt + 1, self.retry.max_attempts
         )
         self.stats.add("backoff_seconds", delay)
-        time.sleep(delay)
+        self.wait(delay)
 
     def error_message(self, response: Response) -> str:
         """The API's own words for an error, flattened to one line (and whether an earlier attempt may have landed)."""

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 import os
+import signal
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
@@ -14,10 +16,11 @@ from typing import Any, ClassVar
 
 from singer_sdk.exceptions import ConfigValidationError
 
-from connector.errors import ConnectorError
+from connector.errors import ConnectorError, RunStopped
 from connector.http import ApiClient
 from connector.secrets import REDACTOR, install_logging_filter
 from connector.templates import Connection, Setting
+from connector.workspace import read_config
 
 logger = logging.getLogger("connector.plugin")
 
@@ -45,6 +48,11 @@ ENGINE_SETTINGS = [
     Setting("max_attempts", "integer", "Attempts per request before giving up on 429/5xx/network errors."),
     Setting("max_backoff_seconds", "number", "Longest wait between two attempts."),
     Setting(
+        "max_retry_after_seconds",
+        "number",
+        "Longest Retry-After of a 429 waited out (default 3600); a longer one stops the run with an error.",
+    ),
+    Setting(
         "request_timeout",
         "number",
         "Seconds one attempt of a request may take in all (connecting, sending, the whole answer).",
@@ -70,6 +78,20 @@ ENGINE_SETTINGS = [
 ]
 
 
+# What the engine's numeric and named settings may hold: a zero request_timeout fails every connect.
+ENGINE_BOUNDS: dict[str, dict[str, Any]] = {
+    "request_timeout": {"exclusiveMinimum": 0},
+    "max_attempts": {"minimum": 1},
+    "max_backoff_seconds": {"minimum": 0},
+    "max_retry_after_seconds": {"minimum": 0},
+    "max_response_bytes": {"minimum": 1024},
+    "rate_window_seconds": {"exclusiveMinimum": 0},
+    "rate_budget": {"minimum": 1},
+    "rate_reserve": {"minimum": 0},
+    "http_transport": {"enum": ["httpx", "wire", None]},
+}
+
+
 def plugin_settings(connection: Connection, kind: str, extra: Iterable[Setting] = ()) -> list[Setting]:
     """The settings a tap or target offers: the connection's (those for this kind), the engine's, its own."""
     own = [s for s in connection.settings if s.only in (None, kind)]
@@ -80,7 +102,7 @@ def config_schema(connection: Connection, extra: Iterable[Setting] = (), kind: s
     properties: dict[str, Any] = {}
     required = []
     for setting in plugin_settings(connection, kind, extra):
-        prop = dict(SETTING_TYPES[setting.type])
+        prop = {**SETTING_TYPES[setting.type], **ENGINE_BOUNDS.get(setting.name, {})}
         if setting.description:
             prop["description"] = setting.description
         if setting.default is not None:
@@ -115,7 +137,7 @@ class ConfigWriter:
                 ", ".join(sorted(update)),
             )
             return
-        path = self.paths[-1]
+        path = self.paths[-1].resolve()  # a symlinked config is written through its link, not replaced
         data = json.loads(path.read_text())
         data.update(update)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
@@ -141,11 +163,15 @@ class ConnectorPlugin:
             config if not isinstance(config, Mapping) else self._cli_config_paths
         )
         self._client: ApiClient | None = None
+        self._stopping = False
         super().__init__(*args, config=config, **kwargs)
 
     @classmethod
     def cb_config(cls, ctx: Any, param: Any, value: tuple[str, ...]) -> Any:
         cls._cli_config_paths = tuple(v for v in value if v != "ENV")
+        with cls._one_line_errors():
+            for path in cls._cli_config_paths:  # a missing or malformed file: one line naming it, exit 2
+                read_config(path)
         return super().cb_config(ctx, param, value)  # type: ignore[misc]
 
     @classmethod
@@ -161,18 +187,42 @@ class ConnectorPlugin:
             yield
         except cls.fatal_errors as exc:
             sys.stderr.write(f"{cls.name}: error: {REDACTOR.redact(str(exc))}\n")  # type: ignore[attr-defined]
-            raise SystemExit(1) from None
+            raise SystemExit(getattr(exc, "exit_code", 1)) from None
+
+    def _handle_termination(self, signum: int, frame: Any) -> None:
+        """SIGTERM/SIGINT: end every wait at once and stop (singer-sdk's handler drains the sinks, which
+        waits out every Retry-After and backoff first). Requests on the wire finish and their records get
+        their outcome; records not sent get none and stay after the last STATE. A second signal: exit now."""
+        name = signal.Signals(signum).name
+        if self._stopping:
+            os._exit(128 + signum)
+        self._stopping = True
+        logger.warning("%s received: stopping; records not sent yet stay after the last STATE", name)
+        if self._client is not None:
+            self._client.stop(f"stopped by {name}")
+        raise RunStopped(f"stopped by {name}", exit_code=128 + signum)
 
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
         """Secret settings are known to the redactor before anything can print them, and an error about one
-        never shows its value (whatever its type or length)."""
+        never shows its value (whatever its type or length); a setting the plugin does not know (a typo)
+        is warned about, with the likely one."""
         secrets = self.connection.secret_settings
         REDACTOR.add(*(self._config.get(name) for name in secrets))  # type: ignore[attr-defined]
+        self._warn_unknown_settings()
         try:
             return [_without_secret(e, secrets) for e in super()._validate_config(raise_errors=raise_errors)]  # type: ignore[misc]
         except ConfigValidationError as exc:
             exc.errors = [_without_secret(e, secrets) for e in exc.errors]
             raise
+
+    def _warn_unknown_settings(self) -> None:
+        schema = self.config_jsonschema  # type: ignore[attr-defined]
+        self.append_builtin_config(schema)  # type: ignore[attr-defined]
+        known = schema.get("properties", {})
+        for name in sorted(set(self._config) - set(known)):  # type: ignore[attr-defined]
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            logger.warning("config: unknown setting %r is ignored%s", name, hint)
 
     def make_client(self, *, need_credentials: bool = True, max_connections: int = 16) -> ApiClient:
         live = dict(self.config)  # type: ignore[attr-defined]

@@ -59,19 +59,34 @@ def request_url(method: str, url: str) -> str:
     return url if url.isascii() else quote(url, safe=_PRINTABLE_ASCII)
 
 
+# Headers that frame the message or the connection are the stack's to write: one set by a template or a
+# setting (a Content-Length that is not the body's, a Transfer-Encoding) would make the server read the
+# request differently from what was sent: a second request smuggled in the body.
+STACK_HEADERS = frozenset(
+    ("host", "content-length", "transfer-encoding", "connection", "keep-alive", "proxy-connection", "te")
+    + ("trailer", "upgrade")
+)
+
+
+def header_problem(name: str, value: str) -> str | None:
+    """What makes this header unfit to send, said of it (``is not an HTTP token``, ``its value contains a
+    line feed (LF)``); None when it is fine."""
+    if name.lower() in STACK_HEADERS:
+        return "is written by the HTTP stack, not by a template or setting"
+    if not _TOKEN.fullmatch(name):
+        return f"is not an HTTP token (its name contains {_first_bad(name, _TOKEN)})"
+    if not _FIELD_VALUE.fullmatch(value):
+        return f"has a value that contains {_first_bad(value, _FIELD_VALUE)}"
+    return None
+
+
 def check_headers(headers: Mapping[str, str]) -> None:
-    """Refuse header names that are not tokens and values with line breaks, NUL or non-ASCII characters."""
+    """Refuse header names that are not tokens or that frame the message, and values with line breaks,
+    NUL or non-ASCII characters (a line break in a header would inject headers or a second request)."""
     for name, value in headers.items():
-        if not _TOKEN.fullmatch(name):
-            raise InvalidRequestError(
-                f"header name {name!r} is not an HTTP token (it contains {_first_bad(name, _TOKEN)}): "
-                "refused before sending"
-            )
-        if not _FIELD_VALUE.fullmatch(value):
-            raise InvalidRequestError(
-                f"header {name!r}: its value contains {_first_bad(value, _FIELD_VALUE)}: refused before "
-                "sending (a line break in a header would inject headers or a second request)"
-            )
+        problem = header_problem(name, value)
+        if problem is not None:
+            raise InvalidRequestError(f"header {name!r} {problem}: refused before sending")
 
 
 @dataclass(frozen=True)
@@ -116,6 +131,20 @@ def _encode(values: Mapping[str, Any]) -> str:
     return urlencode(pairs)
 
 
+def _merged(headers: Mapping[str, str]) -> dict[str, str]:
+    """One entry per header name, whatever its case; a later one wins (credentials are added last: a
+    template's ``authorization`` cannot ride along beside them)."""
+    merged: dict[str, str] = {}
+    spelled: dict[str, str] = {}
+    for name, value in headers.items():
+        key = name.lower()
+        if key in spelled:
+            del merged[spelled[key]]
+        spelled[key] = name
+        merged[name] = value
+    return merged
+
+
 def build_request(
     method: str,
     url: str,
@@ -128,7 +157,7 @@ def build_request(
     url = request_url(method, url)
     if params:
         url = f"{url}{'&' if '?' in url else '?'}{_encode(params)}"
-    headers = dict(headers)
+    headers = _merged(headers)
     if form_body is not None and content is None:
         content = _encode(form_body).encode()
         headers["Content-Type"] = "application/x-www-form-urlencoded"
@@ -264,8 +293,8 @@ def decoded(request: Request, headers: ResponseHeaders, content: bytes, limit: i
                 raise
             inflater = zlib.decompressobj(-zlib.MAX_WBITS)  # raw deflate, as some servers send it
             out = inflater.decompress(content, limit + 1)
-    except zlib.error as exc:
-        raise httpx.DecodingError(f"bad {coding} response body: {exc}") from exc
+    except zlib.error as exc:  # a cut or corrupt answer: retried as any other broken answer
+        raise httpx.RemoteProtocolError(f"bad {coding} response body: {exc}") from exc
     if len(out) > limit:
         raise too_large(request, limit, "decompressed body")
     return out

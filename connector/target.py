@@ -31,7 +31,7 @@ from singer_sdk.sinks.core import JSONSchemaValidator
 
 from connector import changes, jsonio, sdk_compat
 from connector.builder import BuiltRequest, RequestBuilder
-from connector.errors import AuthError, ConnectorError, RenderError, UnsafeRequestError
+from connector.errors import AuthError, ConnectorError, RenderError, RunStopped, UnsafeRequestError
 from connector.http import ApiClient, Response, unanswered_attempts
 from connector.ordering import object_key
 from connector.outcomes import Outcomes, SentRequest, TooManyRejected, unwritable
@@ -361,7 +361,7 @@ class TemplateSink(BatchSink):
             return None  # the run is stopping: these records get no outcome, and no STATE covers them
         try:
             self._send_one(members)
-        except (TooManyRejected, AuthError) as exc:
+        except (TooManyRejected, AuthError, RunStopped) as exc:
             self._stopped = True
             return exc
         return None
@@ -431,7 +431,7 @@ class TemplateSink(BatchSink):
                     content=content,
                     pace=self._pace,
                 )
-            except AuthError:
+            except (AuthError, RunStopped):
                 raise
             except RenderError as exc:  # a header or URL that is not valid HTTP: refused before sending
                 for record in records:
@@ -492,6 +492,11 @@ class TemplateSink(BatchSink):
                 request=sent,
                 sink=self.template.name,
             )
+
+    def stop_sending(self) -> None:
+        """Let the requests on the wire finish; send no other."""
+        self._stopped = True
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
     def _captured(self, built: BuiltRequest, response: Response, item: Any = None) -> dict[str, Any] | None:
         if not self.connector_target.capture_responses:
@@ -824,7 +829,7 @@ class ConnectorTarget(ConnectorPlugin, Target):
         self.drain_all()
         if kind is not None:
             self.outcomes.reject(str(message.get("stream")), message.get("record"), kind=kind, error=error)
-        self.outcomes.flush()
+        self.finish()  # the summary before the error line: the error stays the last thing said
 
     def process_endofpipe(self) -> None:
         super().process_endofpipe()
@@ -836,6 +841,8 @@ class ConnectorTarget(ConnectorPlugin, Target):
         if self._finished:
             return
         self._finished = True
+        for sink in (*self._sinks_active.values(), *self._sinks_to_clear):
+            sink.stop_sending()  # a run stopping early: requests on the wire finish and write their outcome
         if self._outcomes is not None:
             self._outcomes.close()
             summary = self._outcomes.summary()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 
 class Spacing:
@@ -16,10 +17,11 @@ class Spacing:
         self._next = 0.0
         self._lock = threading.Lock()
 
-    def wait(self) -> None:
+    def wait(self, sleep: Callable[[float], None] = time.sleep) -> None:
+        """Wait for this request's turn; ``sleep`` may end the wait early (a run stopping)."""
         with self._lock:
             now = time.monotonic()
             start = max(now, self._next)
             self._next = start + self.interval
         if start > now:
-            time.sleep(start - now)
+            sleep(start - now)

@@ -135,13 +135,12 @@ class _Connection:
         elif "chunked" in fields.get("transfer-encoding", "").lower():
             content = self._read_chunked(request, limit)
         elif "content-length" in fields:
+            if (
+                not fields["content-length"].strip().isdigit()
+            ):  # negative, repeated ("10, 20") or not a number
+                raise httpx.RemoteProtocolError(f"bad Content-Length {fields['content-length'][:40]!r}")
             check_length(request, headers, limit)
-            try:
-                length = int(fields["content-length"])
-            except ValueError as exc:
-                raise httpx.RemoteProtocolError(
-                    f"bad Content-Length {fields['content-length'][:40]!r}"
-                ) from exc
+            length = int(fields["content-length"])
             content = self._read(length)
             if len(content) < length:
                 raise httpx.RemoteProtocolError(f"incomplete response body: {len(content)} of {length} bytes")
@@ -157,7 +156,11 @@ class _Connection:
         if not line:
             raise NoResponse("server closed the connection without a response")
         parts = line.split(None, 2)
-        if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or not parts[1].isdigit():
+        if (
+            len(parts) < 2
+            or not parts[0].startswith(b"HTTP/1.")
+            or not (parts[1].isdigit() and len(parts[1]) == 3)
+        ):
             raise httpx.RemoteProtocolError(f"malformed status line {REDACTOR.shorten(repr(line[:400]), 80)}")
         status = int(parts[1])
         headers = []
@@ -181,10 +184,10 @@ class _Connection:
             size_line = self._readline(1024)
             if not size_line.endswith(b"\n"):
                 raise httpx.RemoteProtocolError("server closed the connection in a chunked body")
-            try:
-                size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
-            except ValueError as exc:
-                raise httpx.RemoteProtocolError(f"bad chunk size line {size_line[:40]!r}") from exc
+            digits = size_line.split(b";", 1)[0].strip()
+            if not digits or len(digits) > 16 or digits.strip(b"0123456789abcdefABCDEF"):
+                raise httpx.RemoteProtocolError(f"bad chunk size line {size_line[:40]!r}")
+            size = int(digits, 16)
             if size == 0:
                 trailer = 0
                 while (line := self._readline(MAX_HEAD_BYTES)) not in (b"\r\n", b"\n", b""):

@@ -63,7 +63,9 @@ class TargetRun:
     responses: list[dict]
 
 
-def target(connection: str, config: dict, tmp_path: Path, stream: str, records: list[dict], schema: dict) -> TargetRun:
+def target(
+    connection: str, config: dict, tmp_path: Path, stream: str, records: list[dict], schema: dict
+) -> TargetRun:
     rejected, responses = tmp_path / "rejected.jsonl", tmp_path / "responses.jsonl"
     for path in (rejected, responses):
         path.unlink(missing_ok=True)
@@ -73,7 +75,15 @@ def target(connection: str, config: dict, tmp_path: Path, stream: str, records: 
     lines.append({"type": "STATE", "value": {"done": len(records)}})
     source = write_jsonl(tmp_path / "input.jsonl", lines)
     config_path = write_json(tmp_path / "target-config.json", full)
-    result = run_cli("target", connection, "--config", str(config_path), stdin=source.read_text(), cwd=tmp_path, timeout=300)
+    result = run_cli(
+        "target",
+        connection,
+        "--config",
+        str(config_path),
+        stdin=source.read_text(),
+        cwd=tmp_path,
+        timeout=300,
+    )
 
     def rows(path: Path) -> list[dict]:
         return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []

@@ -84,7 +84,8 @@ def test_tap_of_unknown_connection_exits_2():
     result = run_cli("tap", "nosuch", "--about")
     assert result.returncode == 2
     assert "no connection 'nosuch'" in result.stderr
-    assert "helpdesk, salesloft" in result.stderr
+    assert "no connection 'nosuch': give a bundled name (" in result.stderr
+    assert "helpdesk" in result.stderr and "salesloft" in result.stderr
 
 
 def test_tap_streams_option_needs_known_streams():

@@ -52,4 +52,18 @@ def test_a_template_change_makes_the_page_stale(tmp_path):
 def test_unknown_connection():
     result = run_cli("docs", "nosuch")
     assert result.returncode == 2
-    assert "no bundled connection nosuch" in result.stderr
+    assert "no connection 'nosuch': give a bundled name (" in result.stderr and "or a folder" in result.stderr
+
+
+def test_docs_of_a_connection_folder(tmp_path):
+    import shutil
+
+    from cli_support import REPO
+
+    folder = tmp_path / "mine"
+    shutil.copytree(REPO / "templates" / "helpdesk", folder)
+    shutil.copytree(REPO / "specs" / "helpdesk", folder / "specs")
+    result = run_cli("docs", str(folder), "--out", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    page = (tmp_path / "out" / "helpdesk.md").read_text()
+    assert "| `tickets` | `/api/v1/tickets` |" in page

@@ -283,7 +283,12 @@ def test_transformations_and_response_rules_are_checked_for_their_variables(help
     result = run_cli("validate", str(folder), env=env, cwd=tmp_path)
     assert result.returncode == 1
     out = result.stdout
-    assert "templates/helpdesk/streams/shaped.yaml:6: transform[0].fields.source: unknown variable 'recod'" in out
+    assert (
+        "templates/helpdesk/streams/shaped.yaml:6: transform[0].fields.source: unknown variable 'recod'"
+        in out
+    )
     assert "templates/helpdesk/streams/shaped.yaml:7: transform[1].when: config.nope is not a setting" in out
-    assert "templates/helpdesk/streams/shaped.yaml:9: on_response[0].message: unknown variable 'responce'" in out
+    assert (
+        "templates/helpdesk/streams/shaped.yaml:9: on_response[0].message: unknown variable 'responce'" in out
+    )
     assert "record.get" not in out  # reading a field with .get is how a template tolerates a missing one

@@ -1,4 +1,4 @@
-"""Both HTTP stacks end to end: the lean wire (default) and httpx's (`http_transport: httpx`, HTTP/2 where offered)."""
+"""Both HTTP stacks end to end: httpx's (the default, HTTP/2 where offered) and the lean wire (`http_transport: wire`)."""
 
 from __future__ import annotations
 

@@ -307,3 +307,63 @@ def test_429_waits_for_retry_after_on_a_connection_without_budget_headers(serve)
     api = serve(handler, "helpdesk", api_token="t-123456")
     assert api.send("GET", api.url("/tickets")).status_code == 200
     assert calls[1] - calls[0] >= 0.3
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [("2", 2.0), ("0.5", 0.5), ("-3", 0.0), ("inf", float("inf")), ("1e400", float("inf")), ("nan", None)]
+    + [("soon", None), ("", None), ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0), ("Wed, 21 Oct 2015", None)],
+)
+def test_retry_after_values_of_every_shape_are_read_without_error(value, seconds):
+    from connector.http import _retry_after
+
+    assert _retry_after({"retry-after": value}) == seconds
+
+
+def test_an_http_date_retry_after_is_honoured(serve):
+    from email.utils import formatdate
+
+    calls = []
+
+    def handler(request):
+        calls.append(time.monotonic())
+        if len(calls) == 1:
+            return httpx.Response(
+                429, json={}, headers={"Retry-After": formatdate(time.time() + 2, usegmt=True)}
+            )
+        return httpx.Response(200, json={})
+
+    api = serve(handler)
+    assert api.send("GET", api.url("/v2/people.json")).status_code == 200
+    assert calls[1] - calls[0] >= 0.9  # the date has whole seconds: between 1 and 2 s from now
+
+
+def test_a_token_said_to_expire_in_zero_seconds_is_not_refreshed_before_every_request(serve):
+    state, handler = oauth_server(expires_in=0)
+    rotated = []
+    api = serve(handler, on_rotate=rotated.append, **OAUTH)
+    for _ in range(3):
+        assert api.send("GET", api.url("/v2/people.json")).status_code == 200
+    assert state["calls"].count("/oauth/token") == 1
+    assert len(rotated) == 1
+
+
+def test_a_header_spelled_in_another_case_does_not_ride_along_beside_the_credentials(serve):
+    seen = []
+
+    def handler(request):
+        seen.append([v for k, v in request.headers.multi_items() if k.lower() == "authorization"])
+        return httpx.Response(200, json={})
+
+    api = serve(handler)
+    api.send("GET", api.url("/v2/people.json"), headers={"authorization": "Bearer someone-else"})
+    assert seen == [["Bearer key-123456"]]
+
+
+@pytest.mark.parametrize("name", ["Content-Length", "transfer-encoding", "Host", "Connection"])
+def test_headers_that_frame_the_message_cannot_be_set_by_a_template(serve, name):
+    from connector.errors import InvalidRequestError
+
+    api = serve(lambda request: httpx.Response(200, json={}))
+    with pytest.raises(InvalidRequestError, match="written by the HTTP stack"):
+        api.send("POST", api.url("/v2/notes.json"), headers={name: "5"}, json_body={"a": 1})

@@ -155,3 +155,28 @@ def test_the_request_target_is_the_path_and_query_of_the_url(url, origin, target
     from connector.wire import _split_target
 
     assert _split_target(url) == (origin, target)
+
+
+MALFORMED = {
+    "negative-length": b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n{}",
+    "two-lengths": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 40\r\n\r\n{}",
+    "negative-chunk": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-1\r\n{}\r\n0\r\n\r\n",
+    "empty-chunk-size": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\r\n{}\r\n0\r\n\r\n",
+    "status-99999": b"HTTP/1.1 99999 What\r\nContent-Length: 2\r\n\r\n{}",
+}
+
+
+@pytest.mark.parametrize("kind", SENDERS)
+@pytest.mark.parametrize("name", sorted(MALFORMED))
+def test_each_sender_refuses_a_malformed_answer_rather_than_guess(name, kind):
+    RESPONSES["/malformed"] = MALFORMED[name]
+    try:
+        with raw_server() as (base, _server):
+            sender = make_sender(kind)
+            try:
+                with pytest.raises(httpx.RemoteProtocolError):
+                    sender.send(prepare("GET", base + "/malformed", None, {}, None, None))
+            finally:
+                sender.close()
+    finally:
+        del RESPONSES["/malformed"]

@@ -32,12 +32,16 @@ def test_full_sync_equals_the_server_and_the_bookmark_is_the_newest_value(paymen
     for stream in STREAMS:
         truth = payments.records(stream)
         assert ids(run.records[stream]) == ids(truth), stream  # every record once: no loss, no duplicate
-        assert run.bookmark(stream) == max(r["created"] for r in truth), stream  # the newest, not the last read
+        assert run.bookmark(stream) == max(r["created"] for r in truth), (
+            stream
+        )  # the newest, not the last read
     requests = payments.journal()
     assert {e["headers"]["authorization"].split()[0] for e in requests} == {"Basic"}
     pages = [e for e in requests if e["path"] == "/v1/charges"]
     assert len(pages) == 12 and all(e["query"]["limit"] == ["100"] for e in pages)
-    assert "starting_after" not in pages[0]["query"] and all("starting_after" in e["query"] for e in pages[1:])
+    assert "starting_after" not in pages[0]["query"] and all(
+        "starting_after" in e["query"] for e in pages[1:]
+    )
 
 
 def test_a_run_resumed_from_every_state_it_printed_loses_nothing(payments, tmp_path):
@@ -61,16 +65,22 @@ def test_an_incremental_run_reads_what_is_new_and_the_boundary_second(payments, 
     assert set(ids(second.records["customers"])) == {r["id"] for r in added} | at_boundary
     assert second.bookmark("customers") == max(r["created"] for r in added)
     third = tap("payments", config(payments), tmp_path, streams=["customers"], state=second.last_state)
-    assert set(ids(third.records["customers"])) == {r["id"] for r in added if r["created"] == second.bookmark("customers")}
+    assert set(ids(third.records["customers"])) == {
+        r["id"] for r in added if r["created"] == second.bookmark("customers")
+    }
 
 
 def test_an_iso_start_date_is_sent_as_unix_seconds(payments, tmp_path):
     start = "2026-06-01T00:00:00+02:00"
     run = tap("payments", {**config(payments), "start_date": start}, tmp_path, streams=["invoices"])
-    sent = {e["query"].get("created[gte]", [None])[0] for e in payments.journal() if e["path"] == "/v1/invoices"}
+    sent = {
+        e["query"].get("created[gte]", [None])[0] for e in payments.journal() if e["path"] == "/v1/invoices"
+    }
     expected = int(dt.datetime.fromisoformat(start).timestamp())
     assert sent == {str(expected)}
-    assert ids(run.records.get("invoices", [])) == ids(r for r in payments.records("invoices") if r["created"] >= expected)
+    assert ids(run.records.get("invoices", [])) == ids(
+        r for r in payments.records("invoices") if r["created"] >= expected
+    )
 
 
 SCHEMA = {"type": "object", "properties": {"id": {"type": "string"}, "email": {"type": "string"},
@@ -98,7 +108,14 @@ def test_creates_are_form_encoded_with_brackets_and_a_resent_record_creates_one_
 def test_update_and_delete_by_id(payments, tmp_path):
     victim, other = payments.records("customers")[:2]
     cfg = {**config(payments), "stream_sinks": {"changes": "update_customer"}}
-    run = target("payments", cfg, tmp_path, "changes", [{"id": victim["id"], "name": "Renamed", "metadata": {"tier": "gold"}}], SCHEMA)
+    run = target(
+        "payments",
+        cfg,
+        tmp_path,
+        "changes",
+        [{"id": victim["id"], "name": "Renamed", "metadata": {"tier": "gold"}}],
+        SCHEMA,
+    )
     assert run.returncode == 0 and not run.rejected, run.stderr[-2000:]
     changed = next(c for c in payments.records("customers") if c["id"] == victim["id"])
     assert changed["name"] == "Renamed" and changed["metadata"]["tier"] == "gold"

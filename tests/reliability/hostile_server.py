@@ -12,6 +12,7 @@ import gzip
 import json
 import socket
 import socketserver
+import ssl
 import threading
 import time
 import zlib
@@ -31,6 +32,7 @@ class SeenRequest:
     headers: list[tuple[str, str]]
     body: bytes
     connection: int
+    at: float = field(default_factory=time.monotonic)  # when its head and body had arrived
 
     @property
     def path(self) -> str:
@@ -71,6 +73,7 @@ class HostileServer:
     """``with HostileServer(responder) as server:`` serves on ``server.url`` until the block ends."""
 
     responder: Responder
+    tls: ssl.SSLContext | None = None  # serve HTTPS with this server-side context
     requests: list[SeenRequest] = field(default_factory=list)
     raw: bytearray = field(default_factory=bytearray)  # every byte received, on every connection
     closing: threading.Event = field(default_factory=threading.Event)
@@ -82,10 +85,17 @@ class HostileServer:
         class Handler(socketserver.BaseRequestHandler):
             def handle(self) -> None:
                 hostile.connections += 1
-                hostile._serve(self.request, hostile.connections)
+                sock = self.request
+                if hostile.tls is not None:
+                    try:
+                        sock = hostile.tls.wrap_socket(sock, server_side=True)
+                    except (ssl.SSLError, OSError):
+                        return  # a client refusing our certificate
+                hostile._serve(sock, hostile.connections)
 
         self._server = _Listener(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        scheme = "https" if self.tls is not None else "http"
+        self.url = f"{scheme}://127.0.0.1:{self._server.server_address[1]}"
 
     def __enter__(self) -> HostileServer:
         threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()

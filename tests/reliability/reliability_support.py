@@ -7,6 +7,7 @@ import os
 import queue
 import signal
 import subprocess
+import textwrap
 import threading
 import time
 from collections import Counter
@@ -15,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from helpers import TAP, TARGET, catalog_for, write_json
+from helpers import BIN, TAP, TARGET, catalog_for, write_json
 
 FAULT_KINDS = ("500", "502", "503", "429", "reset", "slow", "truncate")
 
@@ -210,3 +211,82 @@ class RecordingServer:
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+# -- a small connection of our own, for servers that misbehave on purpose
+
+HOSTILE_API_KEY = "hostile-test-key-7c2e"
+HOSTILE_CONNECTION = """\
+name: hostile
+description: An API served by a hostile server, for the reliability tests.
+base_url: "{{ config.base_url }}"
+settings:
+  - {name: base_url, type: string}
+  - {name: api_key, type: string, secret: true}
+auth:
+  - {type: bearer, when: config.api_key, token: "{{ config.api_key }}"}
+retry: {max_attempts: 3, backoff_seconds: 0.01, max_backoff_seconds: 0.01}
+stream_defaults:
+  records: data
+"""
+ITEMS = """\
+name: items
+url: /v1/items
+primary_key: [id]
+schema: items.json
+"""
+POST_ITEM = """\
+name: post_item
+method: POST
+url: /v1/items
+headers:
+  Idempotency-Key: "{{ record.key }}"
+"""
+
+
+def hostile_connection(tmp_path: Path, items: str = ITEMS, sinks: dict[str, str] | None = None) -> Path:
+    """A connection with one stream (``items``: its YAML), one sink sending a record value in a header, and
+    ``sinks`` (name -> YAML)."""
+    root = tmp_path / "hostile"
+    for folder in ("streams", "sinks", "specs"):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+    (root / "connection.yaml").write_text(HOSTILE_CONNECTION)
+    (root / "streams" / "items.yaml").write_text(textwrap.dedent(items))
+    (root / "sinks" / "post_item.yaml").write_text(POST_ITEM)
+    for name, text in (sinks or {}).items():
+        (root / "sinks" / f"{name}.yaml").write_text(textwrap.dedent(text))
+    schema = {
+        "type": "object",
+        "properties": {"id": {"type": "integer"}, "name": {"type": ["string", "null"]}},
+    }
+    (root / "specs" / "items.json").write_text(json.dumps(schema))
+    return root
+
+
+def hostile_argv(
+    role: str,
+    tmp_path: Path,
+    base_url: str,
+    transport: str = "httpx",
+    items: str = ITEMS,
+    sinks: dict[str, str] | None = None,
+    **config: Any,
+) -> list[str]:
+    """``connector tap|target`` of the hostile connection against ``base_url`` (rejected records in
+    ``tmp_path/rejected.jsonl``)."""
+    settings = {
+        "base_url": base_url,
+        "api_key": HOSTILE_API_KEY,
+        "http_transport": transport,
+        "rejected_path": str(tmp_path / "rejected.jsonl"),
+        **config,
+    }
+    config_path = write_json(tmp_path / "config.json", settings)
+    root = hostile_connection(tmp_path, items, sinks)
+    return [str(BIN / "connector"), role, str(root), "--config", str(config_path)]
+
+
+def rejected(tmp_path: Path) -> list[dict]:
+    """The rows of ``tmp_path/rejected.jsonl``."""
+    path = tmp_path / "rejected.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
