@@ -120,7 +120,7 @@ class HeldTarget:
 
 
 def test_a_second_target_on_the_same_sink_and_state_is_refused_before_it_sends_anything(sb, tmp_path):
-    cfg = config(sb, tmp_path, batch_records=10)
+    cfg = config(sb, tmp_path, batch_records=10, rejected_path=str(tmp_path / "rejected.jsonl"))
     records = accounts("held", 30, "v1")
     first = HeldTarget(cfg, tmp_path, "first")
     messages = singer_messages("accounts", records)
