@@ -10,12 +10,13 @@ import hashlib
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from connector import jsonio
-from connector.builder import RequestBuilder
+from connector.builder import BuiltRequest, RequestBuilder
 from connector.errors import AuthError, ConnectorError, HTTPStatusError, RunStopped
 from connector.http import Response, unanswered_attempts
 from connector.outcomes import SentRequest
@@ -184,6 +185,8 @@ class BulkJobRun:
         accepted = 0
         for i in uploaded:
             if i in failures:
+                if self.sink.changes is not None:
+                    self.sink.changes.refused(self.items[i], None)  # the job says it failed: nothing applied
                 outcomes.reject(
                     self.stream,
                     self.items[i].record,
@@ -194,6 +197,8 @@ class BulkJobRun:
                 )
             else:
                 accepted += 1
+                if self.sink.changes is not None:
+                    self.sink.changes.accepted(self.items[i])
         outcomes.accept(self.stream, accepted)
         logger.info(
             "bulk job %s done: %d accepted, %d rejected, %d requests",
@@ -277,6 +282,18 @@ def _int_or_none(value: Any) -> int | None:
         return int(value)
     except (TypeError, ValueError):
         return None
+
+
+def item_requests(sink: TemplateSink) -> Callable[[Item], BuiltRequest]:
+    """Per record, the upload request of a job holding only that record: what changes_only compares (a change
+    of the record or of the upload template changes it; the job's id, unknown before, does not)."""
+    job = sink.template.job
+    assert job is not None
+    builder = RequestBuilder(job.upload.request, sink.client.origin, sink.connector_target.config)
+    placeholder = {"id": "{job.id}"}
+    return lambda item: builder.build(
+        {"job": placeholder, "records": [item.body], "stream": sink.stream_name}
+    )
 
 
 def run_bulk_job(sink: TemplateSink, items: list[Item]) -> None:
