@@ -195,7 +195,7 @@ class SinkChanges:
 class ChangeTracking:
     """A target's change-only settings and its one state store, opened when the first sink needs it."""
 
-    def __init__(self, config: dict[str, Any], connection: str, dry_run: bool) -> None:
+    def __init__(self, config: Mapping[str, Any], connection: str, dry_run: bool) -> None:
         self.enabled = bool(config.get("changes_only"))
         self.refresh = bool(config.get("changes_only_refresh"))
         self.location = config.get("state_db") or DEFAULT_STATE_DB
