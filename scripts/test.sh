@@ -6,4 +6,5 @@ cd "$(dirname "$0")/.."
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy
-exec .venv/bin/pytest "$@"
+# Two workers by default (the suite's processes wait on sockets much of the time); PYTEST_WORKERS=0 runs serially.
+exec .venv/bin/pytest -n "${PYTEST_WORKERS:-2}" "$@"
