@@ -67,7 +67,9 @@ def test_dependencies_are_bounded_to_the_tested_majors():
     project = tomllib.loads((REPO / "pyproject.toml").read_text())
     requirements = [*project["project"]["dependencies"], *project["project"]["optional-dependencies"]["dev"]]
     requirements += project["build-system"]["requires"]
-    own = project["project"]["name"] + "["  # the project's own extras (dev includes postgres) carry no version
+    own = (
+        project["project"]["name"] + "["
+    )  # the project's own extras (dev includes postgres) carry no version
     for requirement in requirements:
         if requirement.startswith(own):
             continue
