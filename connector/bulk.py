@@ -10,18 +10,19 @@ import hashlib
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from connector import jsonio
-from connector.builder import RequestBuilder
+from connector.builder import BuiltRequest, RequestBuilder
 from connector.errors import AuthError, ConnectorError, HTTPStatusError, RunStopped
 from connector.http import Response, unanswered_attempts
 from connector.outcomes import SentRequest
-from connector.pagination import Paginator
+from connector.pagination import PageRequest, Paginator
 from connector.render import dot_path
-from connector.templates import JobStep
+from connector.templates import JobStep, JobTemplate
 
 if TYPE_CHECKING:
     from connector.target import Item, TemplateSink
@@ -40,8 +41,9 @@ class BulkJobRun:
     def __init__(self, sink: TemplateSink, items: list[Item]) -> None:
         self.sink = sink
         self.items = items
-        self.job_template = sink.template.job
-        assert self.job_template is not None
+        job = sink.template.job
+        assert job is not None  # a bulk_job sink always has its steps (the loader checks)
+        self.job_template: JobTemplate = job
         self.client = sink.client
         self.stream = sink.stream_name
         self.config = sink.connector_target.config
@@ -183,6 +185,8 @@ class BulkJobRun:
         accepted = 0
         for i in uploaded:
             if i in failures:
+                if self.sink.changes is not None:
+                    self.sink.changes.refused(self.items[i], None)  # the job says it failed: nothing applied
                 outcomes.reject(
                     self.stream,
                     self.items[i].record,
@@ -193,6 +197,8 @@ class BulkJobRun:
                 )
             else:
                 accepted += 1
+                if self.sink.changes is not None:
+                    self.sink.changes.accepted(self.items[i])
         outcomes.accept(self.stream, accepted)
         logger.info(
             "bulk job %s done: %d accepted, %d rejected, %d requests",
@@ -206,7 +212,7 @@ class BulkJobRun:
         """Dry run: record the create and upload requests the job would send; nothing is sent."""
         job = self.job_template
         self.job = {"id": "{job.id}"}
-        steps = [(job.create, [])]
+        steps: list[tuple[JobStep, list[dict]]] = [(job.create, [])]
         chunk = job.upload.max_records or max(len(bodies), 1)
         steps += [(job.upload, bodies[i : i + chunk]) for i in range(0, len(bodies), chunk)]
         if job.start is not None:
@@ -249,7 +255,7 @@ class BulkJobRun:
         built = self._builder(step).build({"job": self.job, "stream": self.stream})
         page_size = built.params.get(step.pagination.size_param or "per_page")
         paginator = Paginator(step.pagination, self.client.origin, int(page_size) if page_size else None)
-        page = paginator.first()
+        page: PageRequest | None = paginator.first()
         failures: dict[int, str] = {}
         unmatched = 0
         self.failures_read = 0
@@ -276,6 +282,18 @@ def _int_or_none(value: Any) -> int | None:
         return int(value)
     except (TypeError, ValueError):
         return None
+
+
+def item_requests(sink: TemplateSink) -> Callable[[Item], BuiltRequest]:
+    """Per record, the upload request of a job holding only that record: what changes_only compares (a change
+    of the record or of the upload template changes it; the job's id, unknown before, does not)."""
+    job = sink.template.job
+    assert job is not None
+    builder = RequestBuilder(job.upload.request, sink.client.origin, sink.connector_target.config)
+    placeholder = {"id": "{job.id}"}
+    return lambda item: builder.build(
+        {"job": placeholder, "records": [item.body], "stream": sink.stream_name}
+    )
 
 
 def run_bulk_job(sink: TemplateSink, items: list[Item]) -> None:

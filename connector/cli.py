@@ -227,9 +227,32 @@ def build_parser() -> argparse.ArgumentParser:
             "args",
             nargs=argparse.REMAINDER,
             help=f"arguments for the {role} (--config, --about, ...)"
-            + (", and --streams A,B to sync only those streams" if role == "tap" else ""),
+            + (
+                ", and --streams A,B to sync only those streams"
+                if role == "tap"
+                else ", and --full-refresh to send every record once despite changes_only"
+            ),
         )
         p.set_defaults(run=_plugin, role=role)
+
+    p = command(
+        "state",
+        "show or forget what changes_only remembers of a connection's sinks",
+        "A target with changes_only sends a record only when its request differs from the one the\n"
+        "API last accepted for it; the state store keeps a digest of that request per sink and id.\n"
+        "Show the records stored per sink, or forget a sink or one record: the next run sends them.",
+    )
+    p.add_argument("connection", metavar="NAME|DIR", help="a bundled connection name or a connection folder")
+    p.add_argument(
+        "--state-db",
+        metavar="FILE|URL",
+        help="the target's state_db: an SQLite file or a postgresql:// URL "
+        "(default .connector/target-state.db)",
+    )
+    p.add_argument("--forget-sink", metavar="SINK", help="forget every record of this sink")
+    p.add_argument("--forget", nargs=2, metavar=("SINK", "ID"), help="forget one record (its id_field value)")
+    p.add_argument("--json", action="store_true", help="print the counts as JSON")
+    p.set_defaults(run=_state)
 
     p = command(
         "sandbox",
@@ -317,6 +340,18 @@ def _demo(args: argparse.Namespace) -> int:
         ) from exc
 
     return demo.main(people=args.people, out=args.out, seed=args.seed)
+
+
+def _state(args: argparse.Namespace) -> int:
+    from connector import statecmd
+
+    return statecmd.main(
+        args.connection,
+        args.state_db,
+        forget_sink=args.forget_sink,
+        forget=tuple(args.forget) if args.forget else None,
+        as_json=args.json,
+    )
 
 
 def _plugin(args: argparse.Namespace) -> int:

@@ -32,6 +32,7 @@ from connector.sender import (
     Limits,
     Request,
     Response,
+    ResponseHeaders,
     Sender,
     build_request,
     check_headers,
@@ -243,7 +244,9 @@ class RateBudget:
             self._close(ticket)
             self._cond.notify_all()
 
-    def observe(self, headers: httpx.Headers, status: int, ticket: Ticket | None = None) -> None:
+    def observe(
+        self, headers: ResponseHeaders | httpx.Headers, status: int, ticket: Ticket | None = None
+    ) -> None:
         if not self.enabled:
             return
         remaining = _int_header(headers, self.limit.remaining_header)
@@ -317,7 +320,7 @@ class RateBudget:
             return self._blocked_until - now
 
 
-def _int_header(headers: httpx.Headers, name: str | None) -> int | None:
+def _int_header(headers: ResponseHeaders | httpx.Headers, name: str | None) -> int | None:
     if not name:
         return None
     value = headers.get(name)
@@ -370,11 +373,11 @@ class ApiClient:
             k: config.get(k) for k in ("max_attempts", "request_timeout") if config.get(k) is not None
         }
         self.retry = Retry(
-            max_attempts=int(overrides.get("max_attempts", retry.max_attempts)),
+            max_attempts=int(overrides.get("max_attempts") or retry.max_attempts),
             backoff_seconds=retry.backoff_seconds,
             max_backoff_seconds=float(config.get("max_backoff_seconds") or retry.max_backoff_seconds),
             statuses=retry.statuses,
-            timeout_seconds=float(overrides.get("request_timeout", retry.timeout_seconds)),
+            timeout_seconds=float(overrides.get("request_timeout") or retry.timeout_seconds),
         )
         limit = connection.rate_limit
         self.rate_limit = RateLimit(

@@ -89,6 +89,7 @@ class Outcomes:
     ) -> None:
         self.accepted: Counter[str] = Counter()
         self.rejected: Counter[str] = Counter()
+        self.unchanged: Counter[str] = Counter()  # records not sent: the API already has them (changes_only)
         self.reasons: Counter[str] = Counter()
         self.max_rejected = max_rejected
         self._lock = threading.Lock()
@@ -102,6 +103,11 @@ class Outcomes:
             self.accepted[stream] += count
             if self._responses_file and response is not None:
                 self._responses_file.write(_dumps(REDACTOR.redact_value(response)) + b"\n")
+
+    def skip_unchanged(self, stream: str, count: int = 1) -> None:
+        """Records not sent because the API last accepted the very same request for them: no file line."""
+        with self._lock:
+            self.unchanged[stream] += count
 
     def reject(
         self,
@@ -167,9 +173,14 @@ class Outcomes:
         return {
             "accepted": sum(self.accepted.values()),
             "rejected": sum(self.rejected.values()),
+            "unchanged": sum(self.unchanged.values()),
             "by_stream": {
-                s: {"accepted": self.accepted[s], "rejected": self.rejected[s]}
-                for s in sorted(set(self.accepted) | set(self.rejected))
+                s: {
+                    "accepted": self.accepted[s],
+                    "rejected": self.rejected[s],
+                    "unchanged": self.unchanged[s],
+                }
+                for s in sorted(set(self.accepted) | set(self.rejected) | set(self.unchanged))
             },
             "rejected_reasons": dict(self.reasons),
         }

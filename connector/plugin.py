@@ -35,7 +35,7 @@ def finish_before_exit(callback: Callable[[], None]) -> None:
     atexit.register(callback)
 
 
-SETTING_TYPES = {
+SETTING_TYPES: dict[str, dict[str, Any]] = {
     "string": {"type": ["string", "null"]},
     "integer": {"type": ["integer", "null"]},
     "number": {"type": ["number", "null"]},
@@ -175,7 +175,7 @@ class ConnectorPlugin:
         )
         self._client: ApiClient | None = None
         self._stopping = False
-        super().__init__(*args, config=config, **kwargs)
+        super().__init__(*args, config=config, **kwargs)  # type: ignore[call-arg]  # the Tap's or Target's
 
     @classmethod
     def cb_config(cls, ctx: Any, param: Any, value: tuple[str, ...]) -> Any:

@@ -68,6 +68,8 @@ def main(role: str, connection_spec: str, args: list[str]) -> int:
     """Hand the remaining arguments to singer-sdk's command line of the connection's tap or target."""
     connection = load(connection_spec)
     args, streams = take_streams(list(args)) if role == "tap" else (list(args), None)
+    refresh = role == "target" and "--full-refresh" in args
+    args = [a for a in args if a != "--full-refresh"] if refresh else args
     if role == "tap":
         from connector.tap import build_tap_class
 
@@ -77,6 +79,10 @@ def main(role: str, connection_spec: str, args: list[str]) -> int:
 
         command = build_target_class(connection).cli
     with tempfile.TemporaryDirectory(prefix="connector-") as tmp:
+        if refresh:  # one more config file: singer-sdk merges them, the last one winning
+            extra = Path(tmp) / "full-refresh.json"
+            extra.write_text(json.dumps({"changes_only_refresh": True}))
+            args += ["--config", str(extra)]
         if streams:
             if "--catalog" in args or any(a.startswith("--catalog=") for a in args):
                 raise CommandError("give either --streams or --catalog, not both")

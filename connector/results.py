@@ -76,6 +76,14 @@ class ItemMatcher:
         self._message = dot_path(spec.message) if spec.message else None
         self._normalise = normalise
 
+    def lists_items(self, body: Any) -> bool:
+        """True when the answer has per-item results or errors at all (a refused request often has neither)."""
+        for getter in (self._errors, self._results):
+            found = getter(body) if getter is not None else None
+            if isinstance(found, list) and found:
+                return True
+        return False
+
     def _positions(self, item: Any, ids: list[Any]) -> list[int]:
         if self._index is not None:
             value = self._index(item)

@@ -257,7 +257,8 @@ class Response:
 
     @property
     def links(self) -> dict[str, dict[str, str]]:
-        return httpx.Response(self.status_code, headers=self.headers.multi_items()).links
+        links = httpx.Response(self.status_code, headers=self.headers.multi_items()).links
+        return {str(rel): link for rel, link in links.items()}
 
     def __repr__(self) -> str:
         return f"<Response [{self.status_code}]>"
@@ -355,11 +356,11 @@ class _DeadlineStream(httpcore.NetworkStream):
 
 
 class _DeadlineBackend(httpcore.SyncBackend):
-    def connect_tcp(self, host: str, port: int, timeout: float | None = None, **kwargs: Any) -> Any:
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None, **kwargs: Any) -> Any:  # type: ignore[override]
         stream = super().connect_tcp(host, port, _left(timeout, httpcore.ConnectTimeout), **kwargs)
         return _DeadlineStream(stream)
 
-    def connect_unix_socket(self, path: str, timeout: float | None = None, **kwargs: Any) -> Any:
+    def connect_unix_socket(self, path: str, timeout: float | None = None, **kwargs: Any) -> Any:  # type: ignore[override]
         stream = super().connect_unix_socket(path, _left(timeout, httpcore.ConnectTimeout), **kwargs)
         return _DeadlineStream(stream)
 

@@ -28,10 +28,10 @@ from singer_sdk.singerlib.exceptions import InvalidInputLine
 from singer_sdk.sinks import BatchSink
 from singer_sdk.sinks.core import JSONSchemaValidator
 
-from connector import jsonio, sdk_compat
+from connector import changes, jsonio, sdk_compat
 from connector.builder import BuiltRequest, RequestBuilder
 from connector.errors import AuthError, ConnectorError, RenderError, RunStopped, UnsafeRequestError
-from connector.http import ApiClient, Response
+from connector.http import ApiClient, Response, unanswered_attempts
 from connector.ordering import object_key
 from connector.outcomes import Outcomes, SentRequest, TooManyRejected, unwritable
 from connector.plugin import ConnectorPlugin, build_plugin_class, finish_before_exit
@@ -68,6 +68,7 @@ TARGET_SETTINGS = [
     ),
     Setting("batch_records", "integer", "Records buffered per sink before its requests are sent."),
     Setting("concurrency", "integer", "Requests in flight per sink (default: the template's)."),
+    *changes.SETTINGS,
 ]
 
 
@@ -104,7 +105,7 @@ class FastValidator(JSONSchemaValidator):
     def __init__(self, schema: dict, *, validate_formats: bool = False) -> None:
         super().__init__(schema, validate_formats=validate_formats)
         try:
-            self._compiled = fastjsonschema.compile(schema, use_formats=validate_formats)
+            self._compiled: Any = fastjsonschema.compile(schema, use_formats=validate_formats)
         except Exception:  # a schema it cannot compile: jsonschema alone, as singer-sdk does
             self._compiled = None
 
@@ -145,6 +146,7 @@ class TemplateSink(BatchSink):
         )
         self._fields = SinkFields(self.template)
         self._object_key = object_key(self.template)
+        self.changes = target.change_tracking.for_sink(self.template)  # changes_only: None when off
 
     def get_validator(self) -> JSONSchemaValidator | None:
         if self.validate_schema:
@@ -226,16 +228,32 @@ class TemplateSink(BatchSink):
             self.outcomes.flush()
             context["records"] = []
             return
+        if self.changes is not None:
+            self.changes.begin(items)
         try:
             if self.template.kind == "bulk_job":
-                from connector.bulk import run_bulk_job
+                from connector.bulk import item_requests, run_bulk_job
 
-                run_bulk_job(self, items)
+                if self.changes is not None:
+                    render = item_requests(self)
+                    items = [item for item in items if not self._unchanged(item, render(item))]
+                if items:
+                    run_bulk_job(self, items)
             else:
                 self._send_requests(items)
         finally:
             self.outcomes.flush()
+            if self.changes is not None:
+                self.changes.commit()  # after the outcomes: a crash in between re-sends, never skips
         context["records"] = []
+
+    def _unchanged(self, item: Item, built: BuiltRequest) -> bool:
+        """changes_only: the API last accepted this very request for this record, so it is not sent."""
+        assert self.changes is not None
+        if self.changes.unchanged(item, built):
+            self.outcomes.skip_unchanged(self.stream_name)
+            return True
+        return False
 
     def _check_batch_file_records(self, records: list[dict]) -> list[dict]:
         """Records read from a BATCH message's files reach process_batch without passing through
@@ -261,7 +279,11 @@ class TemplateSink(BatchSink):
     def _reject_invalid(self, record: dict) -> None:
         """A record that failed the stream's schema (``_validate_and_parse`` said why)."""
         self.outcomes.reject(
-            self.stream_name, _json_safe(record), error=self._invalid, sink=self.template.name, kind="invalid"
+            self.stream_name,
+            _json_safe(record),
+            error=self._invalid or "does not match the sink's record schema",
+            sink=self.template.name,
+            kind="invalid",
         )
 
     def _batch_items(self, bodies: list[dict[str, Any]]) -> list[Any]:
@@ -300,6 +322,8 @@ class TemplateSink(BatchSink):
                     sink=self.template.name,
                     kind="render",
                 )
+                continue
+            if self.changes is not None and self._unchanged(item, built):
                 continue
             if self.template.batch_size == 1:
                 # Records about the same object go out one after another, in input order: the last one wins.
@@ -448,14 +472,24 @@ class TemplateSink(BatchSink):
         if decision is not None:
             action, message = decision
             accepted = action in ("accept", "ignore")
-        if self._matcher is not None and (accepted or 400 <= response.status_code < 500):
+        # A refused request whose answer lists no items (403 {"error": "forbidden"}) rejects every record with
+        # the API's message, like a sink without per-item results; one that lists them is read item by item.
+        if self._matcher is not None and (
+            accepted or (400 <= response.status_code < 500 and self._matcher.lists_items(_payload(response)))
+        ):
             self._item_outcomes(members, response, accepted, message, shown)
             return
         if accepted:
             self.outcomes.accept(self.stream_name, len(records), response=self._captured(built, response))
+            if self.changes is not None:
+                for item, _ in members:
+                    self.changes.accepted(item)
             return
         error = message or self.client.error_message(response)
         sent = shown()
+        if self.changes is not None:
+            for item, _ in members:
+                self.changes.refused(item, response.status_code, unanswered=unanswered_attempts(response))
         for record in records:
             self.outcomes.reject(
                 self.stream_name,
@@ -506,8 +540,14 @@ class TemplateSink(BatchSink):
                 self.outcomes.accept(
                     self.stream_name, 1, response=self._captured(built, response, outcome.result)
                 )
+                if self.changes is not None:
+                    self.changes.accepted(item)
                 continue
             sent = sent or shown()
+            if self.changes is not None and outcome.kind != "unconfirmed":
+                # None: the item failed inside an answer that was accepted as a whole
+                status = None if accepted else response.status_code
+                self.changes.refused(item, status, unanswered=unanswered_attempts(response))
             self.outcomes.reject(
                 self.stream_name,
                 _json_safe(item.record),
@@ -626,7 +666,7 @@ class LenientReader(SingerReader):
         is rejected with its line number instead of ending the run and the records after it."""
         stats: Counter[str] = Counter()
         for line in binary_lines(file_input):
-            self._current_message = line
+            self._current_message = line  # type: ignore[assignment]  # singer-sdk keeps the raw line: bytes here
             message = self.deserialize_json(line)
             kind = message.get("type")
             if kind == "_INVALID":
@@ -640,7 +680,7 @@ class LenientReader(SingerReader):
             except InvalidInputLine as exc:
                 self.on_bad_line(self.line_number, line, str(exc))
                 continue
-            stats[kind] += 1
+            stats[str(kind)] += 1
         return stats
 
 
@@ -660,6 +700,7 @@ class ConnectorTarget(ConnectorPlugin, Target):
 
     def __init__(self, *args: Any, config: Any = None, **kwargs: Any) -> None:
         self._outcomes: Outcomes | None = None
+        self._change_tracking: changes.ChangeTracking | None = None
         self._emitted_state: dict | None = None
         self.drains = 0  # batches sent so far: a STATE may follow each
         self._finished = False
@@ -687,6 +728,12 @@ class ConnectorTarget(ConnectorPlugin, Target):
                 int(max_rejected) if max_rejected is not None else None,
             )
         return self._outcomes
+
+    @property
+    def change_tracking(self) -> changes.ChangeTracking:
+        if self._change_tracking is None:
+            self._change_tracking = changes.ChangeTracking(self.config, self.connection.name, self.dry_run)
+        return self._change_tracking
 
     @property
     def client(self) -> ApiClient:
@@ -788,7 +835,7 @@ class ConnectorTarget(ConnectorPlugin, Target):
         self.drain_all()
         if kind is not None:
             self.outcomes.reject(str(message.get("stream")), message.get("record"), kind=kind, error=error)
-        self.finish()  # the summary before the error line: the error stays the last thing said
+        self.outcomes.flush()
 
     def process_endofpipe(self) -> None:
         super().process_endofpipe()
@@ -800,7 +847,7 @@ class ConnectorTarget(ConnectorPlugin, Target):
         if self._finished:
             return
         self._finished = True
-        for sink in (*self._sinks_active.values(), *self._sinks_to_clear):
+        for sink in sdk_compat.sinks_holding_records(self):
             sink.stop_sending()  # a run stopping early: requests on the wire finish and write their outcome
         if self._outcomes is not None:
             self._outcomes.close()
@@ -811,6 +858,8 @@ class ConnectorTarget(ConnectorPlugin, Target):
             sys.stderr.flush()
         if self._client is not None:
             self._client.close()
+        if self._change_tracking is not None:
+            self._change_tracking.close()
 
 
 def build_target_class(connection: Connection) -> type[ConnectorTarget]:

@@ -372,6 +372,16 @@ class Checker:
                 continue
             record_scope = allowed | {"record"}
             if step.get("type") == "add_fields" and isinstance(step.get("fields"), Mapping):
+                for name in step["fields"]:
+                    if properties and str(name).split(".")[0] not in properties:
+                        self.report(
+                            file,
+                            doc,
+                            ["transform", index, "fields", name],
+                            f"{str(name).split('.')[0]!r} is not a property of {stream.schema_file.name}: "
+                            "records are written with the properties their schema declares, so it would be dropped",
+                            warning=True,
+                        )
                 for path, source in strings(step["fields"], ["transform", index, "fields"]):
                     self.check_template(
                         file, doc, path, source, record_scope, self.tap_settings, parent_fields=parent_fields

@@ -163,7 +163,7 @@ class _Connection:
         ):
             raise httpx.RemoteProtocolError(f"malformed status line {REDACTOR.shorten(repr(line[:400]), 80)}")
         status = int(parts[1])
-        headers = []
+        headers: list[tuple[str, str]] = []
         size = len(line)
         while True:
             line = self._readline(MAX_HEAD_BYTES)
@@ -178,7 +178,7 @@ class _Connection:
             headers.append((name.strip(), value.strip()))
 
     def _read_chunked(self, request: Request, limit: int) -> bytes:
-        chunks = []
+        chunks: list[bytes] = []
         total = 0
         while True:
             size_line = self._readline(1024)
@@ -237,7 +237,7 @@ def refuse_proxied(base_url: str) -> None:
     parts = urlsplit(base_url)
     proxies = urllib.request.getproxies_environment()
     proxy = proxies.get(parts.scheme) or proxies.get("all")
-    if proxy and not urllib.request.proxy_bypass_environment(parts.netloc, proxies):
+    if proxy and not urllib.request.proxy_bypass_environment(parts.netloc, proxies):  # type: ignore[attr-defined]
         raise ConnectorError(
             f"http_transport: wire goes through no proxy, and the environment sets one for {parts.scheme} "
             f"({parts.scheme.upper()}_PROXY): use http_transport: httpx (the default), which honours it"

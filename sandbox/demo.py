@@ -2,8 +2,9 @@
 
 Sandbox up -> ``tap-salesloft`` syncs a few streams to JSON Lines files -> the accounts it read go
 back, with a new description, through ``target-salesloft``'s ``upsert_account`` sink together with a
-few bad records -> a summary of what was read, sent, accepted and rejected (and why), counted from
-the files the tools wrote and from the sandbox's own request journal.
+few bad records -> the same records once more, which sends only the rejected ones again (``changes_only``:
+the API already has the rest) -> a summary of what was read, sent, accepted and rejected (and why),
+counted from the files the tools wrote and from the sandbox's own request journal.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class DemoResult:
     accepted: int = 0
     rejected: list[dict[str, Any]] = field(default_factory=list)
     write_requests: int = 0
+    again: dict[str, int] = field(default_factory=dict)  # the second write-back: requests, unchanged, ...
     seconds: float = 0.0
 
 
@@ -153,13 +155,13 @@ def _changes(out: Path, schema: dict[str, Any], stamp: str) -> tuple[Path, int]:
     return path, len(rows)
 
 
-def _write_back(config: dict[str, Any], changes: Path, out: Path) -> None:
-    config_path = out / "target-config.json"
+def _write_back(config: dict[str, Any], changes: Path, out: Path, name: str = "target") -> None:
+    config_path = out / f"{name}-config.json"
     config_path.write_text(json.dumps(config, indent=1))
     with (
         open(changes) as stdin,
-        open(out / "target.log", "w") as log,
-        open(out / "target-state.jsonl", "w") as state,
+        open(out / f"{name}.log", "w") as log,
+        open(out / f"{name}-state.jsonl", "w") as state,
     ):
         proc = subprocess.run(
             [*_command("target"), "--config", str(config_path)],
@@ -178,6 +180,12 @@ def _lines(path: Path) -> list[dict[str, Any]]:
     return (
         [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
     )
+
+
+def _target_summary(log: Path) -> dict[str, Any]:
+    marker = "Target summary: "
+    lines = [line for line in log.read_text().splitlines() if marker in line]
+    return json.loads(lines[-1].split(marker, 1)[1]) if lines else {}
 
 
 def _count_requests(journal: list[dict[str, Any]], result: DemoResult) -> None:
@@ -201,7 +209,8 @@ def run_demo(people: int, out: Path, seed: int, console: Console) -> DemoResult:
             f"the Salesloft sandbox is not importable ({exc}); run from the project's virtualenv"
         ) from exc
     out.mkdir(parents=True, exist_ok=True)
-    for stale in ("rejected.jsonl", "responses.jsonl", *(f"{s}.jsonl" for s in DEMO_STREAMS)):
+    stale_files = ("rejected.jsonl", "responses.jsonl", "rejected-again.jsonl", "responses-again.jsonl")
+    for stale in (*stale_files, "target-state.db", *(f"{s}.jsonl" for s in DEMO_STREAMS)):
         (out / stale).unlink(missing_ok=True)
     result = DemoResult(streams={name: StreamResult(name) for name in DEMO_STREAMS})
     started = time.monotonic()
@@ -238,10 +247,10 @@ def run_demo(people: int, out: Path, seed: int, console: Console) -> DemoResult:
 
             step = progress.add_task("Write back", total=1, detail=f"target-salesloft, {SINK}")
             changes, result.sent = _changes(out, schemas["accounts"], dt.date.today().isoformat())
+            target = {**config, "sink": SINK, "changes_only": True, "state_db": str(out / "target-state.db")}
             _write_back(
                 {
-                    **config,
-                    "sink": SINK,
+                    **target,
                     "rejected_path": str(out / "rejected.jsonl"),
                     "responses_path": str(out / "responses.jsonl"),
                 },
@@ -256,6 +265,31 @@ def run_demo(people: int, out: Path, seed: int, console: Console) -> DemoResult:
                 detail=f"{SINK}: {result.accepted} accepted, {len(result.rejected)} rejected",
             )
             _count_requests(sandbox.journal(), result)
+
+            step = progress.add_task("Again", total=1, detail=f"the same records, {SINK}, changes_only")
+            since = max((entry["seq"] for entry in sandbox.journal()), default=0)
+            _write_back(
+                {
+                    **target,
+                    "rejected_path": str(out / "rejected-again.jsonl"),
+                    "responses_path": str(out / "responses-again.jsonl"),
+                },
+                changes,
+                out,
+                name="target-again",
+            )
+            again = _target_summary(out / "target-again.log")
+            result.again = {
+                "requests": sum(1 for entry in sandbox.journal(since) if entry["method"] != "GET"),
+                "unchanged": int(again.get("unchanged", 0)),
+                "accepted": int(again.get("accepted", 0)),
+                "rejected": int(again.get("rejected", 0)),
+            }
+            progress.update(
+                step,
+                completed=1,
+                detail=f"{result.again['unchanged']} unchanged, {result.again['requests']} requests",
+            )
     result.seconds = time.monotonic() - started
     return result
 
@@ -273,15 +307,30 @@ def summary_tables(result: DemoResult, out: Path) -> list[Table]:
             str(stream.requests),
             relative(stream.file) if stream.file else "-",
         )
-    wrote = Table(title=f"Written: target-salesloft, sink {SINK}", title_justify="left")
-    for name in ("Records sent", "Requests", "Accepted", "Rejected"):
+    wrote = Table(title=f"Written: target-salesloft, sink {SINK}, changes_only", title_justify="left")
+    wrote.add_column("Run")
+    for name in ("Records in", "Requests", "Accepted", "Unchanged (not sent)", "Rejected"):
         wrote.add_column(name, justify="right")
     wrote.add_row(
+        "first",
         str(result.sent),
         str(result.write_requests),
         f"[green]{result.accepted}",
+        "0",
         f"[red]{len(result.rejected)}" if result.rejected else "0",
     )
+    if result.again:
+        wrote.add_row(
+            "same records again",
+            str(result.sent),
+            str(result.again["requests"]),
+            str(result.again["accepted"]),
+            f"[green]{result.again['unchanged']}",
+            f"[red]{result.again['rejected']}" if result.again["rejected"] else "0",
+        )
+        wrote.caption = (
+            "The second run sends only the records the API rejected (tried again): it already has the others."
+        )
     reasons = Table(
         title=f"Rejected, with reasons ({relative(out / 'rejected.jsonl')})", title_justify="left"
     )
@@ -329,6 +378,7 @@ def main(people: int = 1000, out: str = "demo-output", seed: int = 1) -> int:
                 "rejected": len(result.rejected),
                 "rejected_reasons": dict(Counter(str(r.get("reason")) for r in result.rejected)),
                 "write_requests": result.write_requests,
+                "again": result.again,
                 "seconds": round(result.seconds, 2),
             },
             indent=1,

@@ -34,4 +34,15 @@ def test_quick_benchmark_runs_and_accounts_for_every_record(tmp_path):
     bulk = results["target-salesloft bulk_upsert_people (1% invalid)"]
     assert bulk["extra"]["accepted"] + bulk["extra"]["rejected"] == 3000 and bulk["extra"]["rejected"] == 30
     assert bulk["requests"] <= 10
+    first, same, changed = (
+        results[f"target-salesloft upsert_account changes_only: {run}"]
+        for run in ("first run", "same input again", "1% of rows changed")
+    )
+    assert first["requests"] == 2000 and first["extra"]["accepted"] == 2000
+    assert same["requests"] == 0 and same["extra"]["unchanged"] == 2000
+    assert (
+        changed["requests"] == 20
+        and changed["extra"]["accepted"] == 20
+        and changed["extra"]["unchanged"] == 1980
+    )
     assert "program" in done.stdout and "tap-salesloft (full)" in done.stdout

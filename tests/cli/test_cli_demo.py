@@ -24,6 +24,9 @@ def test_demo_runs_end_to_end_and_reports_what_happened(tmp_path):
     assert summary["rejected"] == 3
     assert summary["rejected_reasons"] == {"missing_id": 1, "api": 2}
     assert summary["write_requests"] == 122
+    # The same records again with changes_only: the API has the 120 accepted ones, so only the 2 it
+    # rejected are sent again (the one without a domain is rejected without a request, as before).
+    assert summary["again"] == {"requests": 2, "unchanged": 120, "accepted": 0, "rejected": 3}
     people = (tmp_path / "out/people.jsonl").read_text().splitlines()
     assert len(people) == 300
     rejected = [json.loads(line) for line in (tmp_path / "out/rejected.jsonl").read_text().splitlines()]
@@ -35,7 +38,8 @@ def test_demo_runs_end_to_end_and_reports_what_happened(tmp_path):
     out = result.stdout
     for text in (
         "Read: tap-salesloft -> JSON Lines",
-        "Written: target-salesloft, sink upsert_account",
+        "Written: target-salesloft, sink upsert_account, changes_only",
+        "same records again",
         "Rejected, with reasons",
         "connector preview upsert_account --input",
     ):

@@ -236,6 +236,13 @@ def test_mixed_results_by_index_with_an_ok_condition():
     assert outcomes[1].message == "dup" and outcomes[2].kind == "unconfirmed"
 
 
+def test_an_answer_without_items_is_told_apart_from_one_with_them():
+    spec = matcher(results="results", ok="item.ok", index="index", message="error.message")
+    assert not spec.lists_items({"error": "forbidden"}) and not spec.lists_items("Forbidden")
+    assert not spec.lists_items({"results": []})
+    assert spec.lists_items({"results": [{"index": 0, "ok": False}]})
+
+
 # ---------------------------------------------------------------- transformations and response rules
 
 

@@ -78,11 +78,20 @@ settings:
   - {name: client_id, type: string}
   - {name: client_secret, type: string, secret: true}
   - {name: start_date, type: date-time}
+  - {name: account_ids, type: array}
 auth:
 %s
 retry: {max_attempts: 3, backoff_seconds: 0.05, max_backoff_seconds: 0.1}
 """
-SCHEMA = {"type": "object", "properties": {"id": {"type": "integer"}, "at": {"type": "integer"}}}
+SCHEMA = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer"},
+        "at": {"type": "integer"},
+        "account": {"type": ["string", "null"]},
+        "kind": {"type": ["string", "null"]},
+    },
+}
 
 
 def connection(tmp_path: Path, stream: str, auth: str = "  - {type: none}") -> Path:
@@ -232,3 +241,40 @@ def test_an_api_key_in_the_query_and_a_retry_rule_on_a_busy_body(tmp_path):
         assert result.returncode == 0, result.stderr[-2000:]
         assert records == [{"id": 1, "at": 1}] and calls["n"] == 2
         assert "k-123" not in result.stderr
+
+
+def test_one_read_per_value_of_a_config_list_with_a_gone_one_skipped_and_a_bookmark_each(tmp_path):
+    rows = {"7": [{"id": 71, "at": 5}, {"id": 72, "at": 9}], "8": [{"id": 81, "at": 3}]}
+
+    def account(request: dict) -> Answer:
+        key = request["path"].rsplit("/", 1)[-1]
+        if key not in rows:
+            return 404, {}, {"error": "no such account"}
+        since = int(request["query"].get("since", 0))
+        return 200, {}, {"data": [r for r in rows[key] if r["at"] > since]}
+
+    stream = (
+        "name: items\nurl: '/accounts/{{ partition }}'\nprimary_key: [id]\nrecords: data\nreplication_key: at\n"
+        "partitions: {values: '{{ config.account_ids }}'}\n"
+        "incremental: {param: since, format: epoch_seconds, record_format: epoch_seconds}\n"
+        "transform: [{type: add_fields, fields: {account: '{{ partition }}', kind: '{{ \"sub\" ~ \"ordinate\" }}'}}]\n"
+        "on_response: [{status: [404], action: ignore}]\n"
+    )
+    folder = connection(tmp_path, stream)
+    routes = {f"/accounts/{k}": account for k in ("7", "8", "9")}
+    with serving(routes) as server:
+        config = {"base_url": server.url, "account_ids": ["7", "9", "8"]}
+        result, records, states = tap(folder, config, tmp_path)
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert sorted((r["id"], r["account"], r["kind"]) for r in records) == [
+            (71, "7", "subordinate"),
+            (72, "7", "subordinate"),
+            (81, "8", "subordinate"),
+        ]
+        assert "/accounts/9" in result.stderr and "ignored" in result.stderr
+        partitions = states[-1]["bookmarks"]["items"]["partitions"]
+        marks = {p["context"]["partition"]: p.get("replication_key_value") for p in partitions}
+        assert marks["7"] == 9 and marks["8"] == 3
+        rows["7"].append({"id": 73, "at": 12})
+        again, more, _ = tap(folder, config, tmp_path, state=states[-1])
+        assert again.returncode == 0 and [r["id"] for r in more] == [73]

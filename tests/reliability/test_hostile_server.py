@@ -175,7 +175,8 @@ def test_a_server_answering_forever_slowly_fails_each_attempt_after_request_time
     assert server.methods() == ["GET", "GET"]
     assert "ReadTimeout on all 2 attempts" in proc.stderr, proc.stderr[-2000:]
     first_attempt = server.requests[1].at - server.requests[0].at  # the second began when the first gave up
-    assert 2 <= first_attempt < 4, first_attempt  # request_timeout, and a loaded machine's slack
+    # request_timeout (measured from arrivals at the server, a few ms after the client began), and slack
+    assert 1.8 <= first_attempt < 4, first_attempt
     assert elapsed < 30, elapsed  # the whole answer would have taken minutes
 
 
