@@ -107,10 +107,16 @@ TOUCH_POINTS: tuple[TouchPoint, ...] = (
     ),
     TouchPoint("singer_sdk.sinks.core:Sink", "_validator", None, "target.py: the record validator"),
     TouchPoint(
-        "singer_sdk.plugin_base:PluginBase",
-        "_validate_config",
-        ("raise_errors",),
-        "plugin.py: config errors never show a secret; unknown settings warned about",
+        "singer_sdk.tap_base:Tap",
+        "run_connection_test",
+        (),
+        "tap.py (singer-sdk marks it final): --test without an ERROR line per deliberate stop",
+    ),
+    TouchPoint(
+        "singer_sdk.tap_base:Tap",
+        "sync_all",
+        (),
+        "tap.py (singer-sdk marks it final): the HTTP summary, API errors in one line",
     ),
     TouchPoint("singer_sdk.plugin_base:PluginBase", "_config", None, "plugin.py: the secrets to redact"),
     TouchPoint(

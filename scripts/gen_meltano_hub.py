@@ -32,7 +32,7 @@ HEADER = """\
 # Secrets are `sensitive` settings: `meltano config set {name} api_key ...` or {env}_API_KEY, never
 # in meltano.yml. Rotated OAuth tokens are kept in token_file (Meltano's config files are temporary).
 """
-PLUGINS = {
+PLUGINS: dict[str, dict[str, Any]] = {
     "extractor": {
         "name": f"tap-{CONNECTION}",
         "folder": "extractors",
