@@ -385,14 +385,9 @@ class TemplateSink(BatchSink):
                     default_body=bodies,
                 )
             except RenderError as exc:
-                for item, _ in members:
-                    self.outcomes.reject(
-                        self.stream_name,
-                        _json_safe(item.record),
-                        error=f"cannot render request: {exc}",
-                        sink=self.template.name,
-                        kind="render",
-                    )
+                self._reject_all(
+                    [item.record for item, _ in members], f"cannot render request: {exc}", "render"
+                )
                 return
         records = [item.record for item, _ in members]
 
@@ -410,14 +405,7 @@ class TemplateSink(BatchSink):
         try:
             content, headers = built.encoded()
         except RenderError as exc:
-            for record in records:
-                self.outcomes.reject(
-                    self.stream_name,
-                    _json_safe(record),
-                    error=str(exc),
-                    sink=self.template.name,
-                    kind="render",
-                )
+            self._reject_all(records, str(exc), "render")
             return
         if self.connector_target.dry_run:
             self.outcomes.accept(self.stream_name, len(records))
@@ -437,26 +425,10 @@ class TemplateSink(BatchSink):
             except (AuthError, RunStopped):
                 raise
             except RenderError as exc:  # a header or URL that is not valid HTTP: refused before sending
-                for record in records:
-                    self.outcomes.reject(
-                        self.stream_name,
-                        _json_safe(record),
-                        error=f"cannot render request: {exc}",
-                        request=shown(),
-                        sink=self.template.name,
-                        kind="render",
-                    )
+                self._reject_all(records, f"cannot render request: {exc}", "render", shown())
                 return
             except (ConnectorError, httpx.HTTPError) as exc:  # retries exhausted, unsafe redirect, ...
-                for record in records:
-                    self.outcomes.reject(
-                        self.stream_name,
-                        _json_safe(record),
-                        error=f"{type(exc).__name__}: {exc}",
-                        request=shown(),
-                        sink=self.template.name,
-                        kind="transport",
-                    )
+                self._reject_all(records, f"{type(exc).__name__}: {exc}", "transport", shown())
                 return
             decision = None
             if self._rules:
@@ -490,14 +462,26 @@ class TemplateSink(BatchSink):
         if self.changes is not None:
             for item, _ in members:
                 self.changes.refused(item, response.status_code, unanswered=unanswered_attempts(response))
+        self._reject_all(records, error, "api", sent, response.status_code)
+
+    def _reject_all(
+        self,
+        records: list[dict[str, Any]],
+        error: str,
+        kind: str,
+        request: SentRequest | None = None,
+        status: int | None = None,
+    ) -> None:
+        """The same outcome for every record of one request."""
         for record in records:
             self.outcomes.reject(
                 self.stream_name,
                 _json_safe(record),
-                status=response.status_code,
+                status=status,
                 error=error,
-                request=sent,
+                request=request,
                 sink=self.template.name,
+                kind=kind,
             )
 
     def stop_sending(self) -> None:
