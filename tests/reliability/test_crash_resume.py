@@ -33,7 +33,9 @@ def test_a_tap_killed_mid_stream_resumes_from_its_last_state_and_misses_nothing(
     state = tap.lines[last]["value"]
     assert state["bookmarks"]["people"].get("replication_key_value"), state
     before = [m["record"] for m in tap.lines[:last] if m["type"] == "RECORD"]
-    assert 0 < len(before) < PEOPLE / 2, "the kill did not land mid-stream"
+    # Mid-stream: some records were covered by a STATE, some not yet. How far the tap got before the kill
+    # lands depends on the machine's load (a loaded machine reads the pipe late), not on the engine.
+    assert 0 < len(before) < PEOPLE, "the kill did not land mid-stream"
 
     resume = tmp_path / "resume"
     resume.mkdir()
