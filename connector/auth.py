@@ -22,7 +22,7 @@ import orjson
 
 from connector.errors import AuthError
 from connector.kinds import Model, describe
-from connector.render import Compiled, Origin, compile_condition, compile_text, dot_path, render_mapping
+from connector.render import CompiledValue, Origin, compile_condition, compile_text, dot_path
 from connector.secrets import REDACTOR
 from connector.tokens import TokenFile, Tokens
 
@@ -212,7 +212,6 @@ class Authenticator:
         self.token_file: TokenFile | None = None
         self._static_headers: dict[str, str] = {}
         self._static_params: dict[str, str] = {}
-        scope = {"config": config}
         if isinstance(method, Bearer):
             self._static_headers = {method.header: _header_value(method.prefix, self._text(method.token))}
         elif isinstance(method, ApiKey):
@@ -240,7 +239,6 @@ class Authenticator:
                         "OAuth tokens taken from token_file %s (rotated by an earlier run)",
                         self.token_file.path,
                     )
-        del scope
 
     def _text(self, source: str | None) -> str:
         if source is None:
@@ -417,7 +415,7 @@ class Authenticator:
         url = self._text(login.url)
         if self.origin is not None:
             url = self.origin.join(url) if url.startswith("/") else url
-        body = render_mapping({"": _compiled_body(login.body)}, scope) if login.body is not None else None
+        body = CompiledValue(login.body).render(scope) if login.body is not None else None
         headers = {k: self._text(v) for k, v in login.headers.items()}
         try:
             if login.body_format == "form":
@@ -450,12 +448,6 @@ class Authenticator:
         self._expires_at = time.monotonic() + self._lifetime
 
 
-def _compiled_body(body: Any) -> Any:
-    from connector.render import CompiledValue
-
-    return CompiledValue(body)
-
-
 def _json_object(response: httpx.Response, what: str, url: str) -> dict:
     try:
         payload = orjson.loads(response.content)
@@ -472,7 +464,3 @@ def _token_from(payload: dict, key: str, what: str) -> str:
     if not token or not isinstance(token, str):
         raise AuthError(f"{what}: the answer has no {key}")
     return token
-
-
-def compile_when(source: str | None) -> Compiled | None:
-    return compile_condition(source) if source else None
