@@ -278,9 +278,6 @@ class Authenticator:
             return {method.header: _header_value(method.prefix, token)}, {}
         return {"Authorization": f"Bearer {token}"}, {}
 
-    def headers(self) -> dict[str, str]:
-        return self.apply()[0]
-
     def current(self) -> str | None:
         """The token requests carry now (to tell, on a 401, whether another thread renewed it already)."""
         return self._token

@@ -253,8 +253,7 @@ class BulkJobRun:
         record_of = dot_path(step.record)
         error_of = dot_path(step.error)
         built = self._builder(step).build({"job": self.job, "stream": self.stream})
-        page_size = built.params.get(step.pagination.size_param or "per_page")
-        paginator = Paginator(step.pagination, self.client.origin, int(page_size) if page_size else None)
+        paginator = Paginator.for_params(step.pagination, self.client.origin, built.params)
         page: PageRequest | None = paginator.first()
         failures: dict[int, str] = {}
         unmatched = 0

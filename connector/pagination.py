@@ -275,6 +275,15 @@ class Paginator:
         self._seen: set[tuple] = set()
         self._read = 0
 
+    @classmethod
+    def for_params(
+        cls, spec: PaginationBase, origin: Origin, params: dict[str, Any], where: str = ""
+    ) -> Paginator:
+        """A paginator for a request with these params: the page size it asks for (``size_param``, else a
+        ``per_page`` already in params) tells a short, last page."""
+        size = params.get(spec.size_param or "per_page")
+        return cls(spec, origin, int(size) if size else None, where)
+
     def first(self) -> PageRequest:
         """The first page of a pass (a restart begins a new pass)."""
         self._seen.clear()
@@ -282,8 +291,9 @@ class Paginator:
         params: dict[str, Any] = {}
         if self.spec.size_param and self.spec.size:
             params[self.spec.size_param] = self.spec.size
-        params.update(self.spec.first())
-        page = PageRequest(params=params, number=1, token=next(iter(self.spec.first().values()), None))
+        own = self.spec.first()
+        params.update(own)
+        page = PageRequest(params=params, number=1, token=next(iter(own.values()), None))
         self._seen.add(page.key())
         return page
 

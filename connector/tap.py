@@ -25,7 +25,7 @@ from connector.errors import ConnectorError, HTTPStatusError
 from connector.http import ApiClient, Response
 from connector.incremental import Incremental, windows
 from connector.instants import instant_key, to_datetime
-from connector.pagination import NoPagination, PageRequest, Paginator
+from connector.pagination import PageRequest, Paginator
 from connector.plugin import ConnectorPlugin, build_plugin_class
 from connector.records import RecordCheck, mark_unwritable
 from connector.render import compile_text, dot_path
@@ -38,11 +38,6 @@ from connector.throttle import Spacing
 from connector.transform import Transformer
 
 logger = logging.getLogger("connector.tap")
-
-
-def parse_instant(value: Any) -> Any:
-    """Order replication values by instant when they are timestamps (offsets differ)."""
-    return instant_key(value)
 
 
 class StreamOrderError(ConnectorError):
@@ -391,13 +386,8 @@ class TemplateStream(Stream):
             {**scope, "window": bounds, "bookmark": bounds["start"], "page": None},
             body_context={**scope, "window": bounds, "bookmark": bounds["start"], "page": None},
         )
-        page_size = (
-            first_built.params.get(pagination.size_param or "per_page")
-            if not isinstance(pagination, NoPagination)
-            else None
-        )
-        paginator = Paginator(
-            pagination, client.origin, int(page_size) if page_size else None, f"stream {self.name}: "
+        paginator = Paginator.for_params(
+            pagination, client.origin, first_built.params, f"stream {self.name}: "
         )
         first = paginator.first()
         pending = request(first)
