@@ -100,6 +100,7 @@ ENGINE_BOUNDS: dict[str, dict[str, Any]] = {
     "rate_budget": {"minimum": 1},
     "rate_reserve": {"minimum": 0},
     "http_transport": {"enum": ["httpx", "wire", None]},
+    "max_concurrency": {"minimum": 1, "maximum": 64},
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import math
 import os
 from collections.abc import Generator, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -33,7 +34,7 @@ from connector.responses import ResponseRules
 from connector.secrets import REDACTOR
 from connector.singer_io import FastWriter
 from connector.sync_metrics import sync_timer
-from connector.templates import Connection, StreamTemplate
+from connector.templates import Connection, Setting, StreamTemplate
 from connector.throttle import Spacing
 from connector.transform import Transformer
 
@@ -72,7 +73,6 @@ class TemplateStream(Stream):
         self.record_check = RecordCheck(template.name, template.schema, template.primary_key)
         self._fast: bool | None = None
         self._batch_deselected: frozenset[str] | None = None
-        self._pool: ThreadPoolExecutor | None = None
         self._builder: RequestBuilder | None = None  # needs the client's origin: made on first read
         self._rules = ResponseRules(template.on_response)
         self._transformer = Transformer(template.transform)
@@ -248,11 +248,6 @@ class TemplateStream(Stream):
             return floor
         return lower
 
-    def _fetcher(self) -> ThreadPoolExecutor:
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"fetch-{self.name}")
-        return self._pool
-
     def _fetch_page(
         self, request: BuiltRequest, target: str, params: dict | None
     ) -> tuple[Response | None, Any]:
@@ -353,11 +348,9 @@ class TemplateStream(Stream):
             "end": spec.send_end(upper) if spec and upper is not None else None,
         }
         pagination = template.pagination
-        paginator: Paginator | None = None
         key = template.replication_key
         pk = template.primary_key
         restart_after = pagination.restart_after if spec and spec.checkpoints_mid_stream else None
-        fetch = self._fetcher()
 
         def build(page: PageRequest) -> tuple[BuiltRequest, str, dict | None]:
             variables = {**scope, "window": bounds, "bookmark": bounds["start"], "page": page}
@@ -378,9 +371,34 @@ class TemplateStream(Stream):
                 params.update(page.params)
             return built, built.url, params
 
+        pool = self.connector_tap.fetch_pool
+        width = self.connector_tap.max_concurrency
+        # Pages requested before their turn, by page key: those the answers so far prove exist (a page count,
+        # a record total). Answers are still read in page order, and a page is only used when paging reaches
+        # it by the ordinary rules; anything else is dropped.
+        ahead: dict[tuple, Future] = {}
+
         def request(page: PageRequest) -> Future:
+            early = ahead.pop(page.key(), None)
+            if early is not None:
+                return early
+            drop(ahead)  # paging went elsewhere than foreseen: what was requested early is not used
             built, target, params = build(page)
-            return fetch.submit(self._fetch_page, built, target, params)
+            return pool.submit(self._fetch_page, built, target, params)
+
+        def plan(page: PageRequest, body: Any, cap: int | None) -> None:
+            """Request the pages after the next one that ``page``'s answer proves exist, up to ``width`` in
+            flight, never past ``cap`` (where a restart may begin a new pass)."""
+            steps = 2
+            while len(ahead) < width - 1:
+                later = paginator.later(page, body, steps)
+                if later is None or (cap is not None and later.number > cap):
+                    return
+                key = later.key()
+                if key not in ahead:
+                    built, target, params = build(later)
+                    ahead[key] = pool.submit(self._fetch_page, built, target, params)
+                steps += 1
 
         first_built = self._builder.build(
             {**scope, "window": bounds, "bookmark": bounds["start"], "page": None},
@@ -392,6 +410,7 @@ class TemplateStream(Stream):
         first = paginator.first()
         pending = request(first)
         page: PageRequest | None = first
+        cap = restart_after if restart_after and key else None
         # Ascending streams remember the records of the last value emitted (as an instant: one value may be
         # written in several offsets): a page that starts again at that value (an inclusive next page, a
         # restarted cursor) does not emit them twice.
@@ -405,63 +424,99 @@ class TemplateStream(Stream):
         before_run: Any = None
         floor = lower  # where this pass starts, as a replication value
         transformer = self._transformer
-        while page is not None:
-            response, body = pending.result()
-            if response is None:
-                break  # ignored by a response rule: nothing more to read here
-            records = self._records_of(body)  # all of them: the paginator counts what the API sent
-            next_page = paginator.next(page, response, body, records, scope)
-            if transformer:  # a record it drops becomes None, so that the others keep their positions
-                records = [transformer.apply(r, scope) if isinstance(r, dict) else r for r in records]
-            where = f"page {page.number} ({self._method} {response.request.url.path})"
-            records = self.record_check.kept(records, where, logger)
-            if restart_after and key:
-                for record in records:
-                    value = record.get(key)
-                    order = instant_key(value, self._unit)
-                    if order != run_key:
-                        before_run, run_value, run_key = run_value, value, order
-            # Move the replication cursor instead of paging deeper (deep pages cost more, or are capped). It
-            # must move forward: a run of ties longer than a whole pass can only be paged through.
-            if (
-                next_page is not None
-                and restart_after
-                and page.number >= restart_after
-                and before_run is not None
-                and (floor is None or instant_key(before_run, self._unit) > instant_key(floor, self._unit))
-            ):
-                floor = before_run
-                bounds["start"] = spec.send(before_run)  # type: ignore[union-attr]
-                next_page = paginator.first()
-                run_value = before_run = run_key = None
-            if next_page is not None:
-                pending = request(next_page)
-            if not dedupe:
-                yield from records
-            else:
-                for record in records:
-                    value = instant_key(record.get(key), self._unit)
-                    identity = tuple(record.get(k) for k in pk)
-                    if value != boundary:
-                        boundary, emitted = value, {identity}
-                    elif identity in emitted:
-                        continue
-                    else:
-                        emitted.add(identity)
-                    yield record
-            page = next_page
+        try:
+            while page is not None:
+                response, body = pending.result()
+                if response is None:
+                    break  # ignored by a response rule: nothing more to read here
+                records = self._records_of(body)  # all of them: the paginator counts what the API sent
+                next_page = paginator.next(page, response, body, records, scope)
+                if transformer:  # a record it drops becomes None, so that the others keep their positions
+                    records = [transformer.apply(r, scope) if isinstance(r, dict) else r for r in records]
+                where = f"page {page.number} ({self._method} {response.request.url.path})"
+                records = self.record_check.kept(records, where, logger)
+                if restart_after and key:
+                    for record in records:
+                        value = record.get(key)
+                        order = instant_key(value, self._unit)
+                        if order != run_key:
+                            before_run, run_value, run_key = run_value, value, order
+                # Move the replication cursor instead of paging deeper (deep pages cost more, or are capped).
+                # It must move forward: a run of ties longer than a whole pass can only be paged through.
+                if (
+                    next_page is not None
+                    and restart_after
+                    and page.number >= restart_after
+                    and before_run is not None
+                    and (
+                        floor is None or instant_key(before_run, self._unit) > instant_key(floor, self._unit)
+                    )
+                ):
+                    floor = before_run
+                    bounds["start"] = spec.send(before_run)  # type: ignore[union-attr]
+                    drop(ahead)  # (a new pass: its pages are known from its own first answer)
+                    next_page = paginator.first()
+                    run_value = before_run = run_key = None
+                if next_page is not None:
+                    pending = request(next_page)
+                    if width > 1 and next_page.number == page.number + 1:  # (not a restart)
+                        plan(page, body, cap)
+                if not dedupe:
+                    yield from records
+                else:
+                    for record in records:
+                        value = instant_key(record.get(key), self._unit)
+                        identity = tuple(record.get(k) for k in pk)
+                        if value != boundary:
+                            boundary, emitted = value, {identity}
+                        elif identity in emitted:
+                            continue
+                        else:
+                            emitted.add(identity)
+                        yield record
+                page = next_page
+        finally:  # the pass ended, failed or was abandoned (--test stops after one record)
+            drop(ahead)
+            pending.cancel()
+
+
+def drop(futures: dict[tuple, Future]) -> None:
+    """Forget requests sent early whose answers will not be read: those not started are never sent."""
+    for future in futures.values():
+        future.cancel()
+    futures.clear()
 
 
 class ConnectorTap(ConnectorPlugin, Tap):
     """A tap whose streams are the source templates of one connection."""
 
     message_writer_class = FastWriter
+    _fetch_pool: ThreadPoolExecutor | None = None
 
     @property
     def client(self) -> ApiClient:
         if self._client is None:
-            self._client = self.make_client()
+            self._client = self.make_client(max_connections=64)  # (max_concurrency's bound)
         return self._client
+
+    @property
+    def max_concurrency(self) -> int:
+        """Requests in flight at once for the whole run: the setting, else enough to spend the rate budget
+        at up to a second of latency (its requests per second, 2 to 16), else 4."""
+        configured = self.config.get("max_concurrency")
+        if configured:
+            return int(configured)
+        limit = self.client.rate_limit
+        if limit.budget and limit.window_seconds:
+            return max(2, min(16, math.ceil(limit.budget / limit.window_seconds)))
+        return 4
+
+    @property
+    def fetch_pool(self) -> ThreadPoolExecutor:
+        """The threads every stream's requests are sent from: at most max_concurrency in flight."""
+        if self._fetch_pool is None:
+            self._fetch_pool = ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="fetch")
+        return self._fetch_pool
 
     def discover_streams(self) -> list[Stream]:
         classes = stream_classes(self.connection)
@@ -528,5 +583,15 @@ def stream_classes(connection: Connection) -> dict[str, type[TemplateStream]]:
     return classes
 
 
+TAP_SETTINGS = [
+    Setting(
+        "max_concurrency",
+        "integer",
+        "Requests in flight at once (pages of one stream known in advance, and streams read ahead), all "
+        "within the one rate budget. Default: the budget's requests per second, from 2 to 16 (4 without one).",
+    ),
+]
+
+
 def build_tap_class(connection: Connection) -> type[ConnectorTap]:
-    return build_plugin_class(ConnectorTap, connection, "tap")
+    return build_plugin_class(ConnectorTap, connection, "tap", TAP_SETTINGS)

@@ -114,6 +114,8 @@ def settings(app: App) -> dict[str, Any]:
         "bulk_rate": state.options.bulk_rate,
         "bulk_latency": state.options.bulk_latency,
         "raw_bodies": state.journal.raw_bodies,
+        "latency": state.options.latency,
+        "latency_jitter": state.options.latency_jitter,
     }
 
 
@@ -129,6 +131,8 @@ def _configure(app: App, changes: dict[str, Any]) -> Response:
         "bulk_rate",
         "bulk_latency",
         "raw_bodies",
+        "latency",
+        "latency_jitter",
     }
     unknown = sorted(set(changes) - known)
     if unknown:
@@ -155,6 +159,12 @@ def _configure(app: App, changes: dict[str, Any]) -> Response:
         state.options.bulk_rate = float(changes["bulk_rate"])
     if "bulk_latency" in changes:
         state.options.bulk_latency = float(changes["bulk_latency"])
+    for name in ("latency", "latency_jitter"):
+        if name in changes:
+            value = float(changes[name])
+            if not 0 <= value <= 60:
+                raise ValueError(f"{name} must be in 0..60 seconds")
+            setattr(state.options, name, value)
     if "raw_bodies" in changes:
         state.journal.raw_bodies = _flag(changes["raw_bodies"], "raw_bodies")
     return json_response(200, {"data": settings(app)})
