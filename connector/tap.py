@@ -11,7 +11,8 @@ import json
 import logging
 import math
 import os
-from collections.abc import Generator, Iterable, Mapping
+from collections import deque
+from collections.abc import Generator, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, ClassVar
 
@@ -317,60 +318,113 @@ class TemplateStream(Stream):
         return records
 
     def get_records(self, context: Mapping[str, Any] | None) -> Iterable[dict]:
-        template = self.template
-        client = self.connector_tap.client
-        if self._builder is None:
-            self._builder = RequestBuilder(template.request, client.origin, self.config)
         scope = self._scope(context)
         spec = self._incremental
         if spec is None:
             yield from self._read_range(context, scope, None, None)
             return
-        start = self._start_value(context)
+        start, ranges = self._ranges(context)
         self._last.pop(self._partition(context), None)
+        for window in ranges:
+            yield from self._read_range(context, scope, window.start, window.end)
+            self._finish_pass(context, start, window.end if spec.window is not None else None)
+
+    def _ranges(self, context: Mapping[str, Any] | None) -> tuple[Any, Iterator[Any]]:
+        """Where an incremental read starts (the bookmark or the configured start), and the windows it reads."""
+        spec = self._incremental
+        assert spec is not None
+        start = self._start_value(context)
         end = self._end.render({"config": self.config}) if self._end is not None else None
         end_instant = (
             to_datetime(end, self._unit) if end not in (None, "") else dt.datetime.now(dt.timezone.utc)
         )
-        for window in windows(spec, self._lower_bound(start), end_instant):
-            yield from self._read_range(context, scope, window.start, window.end)
-            self._finish_pass(context, start, window.end if spec.window is not None else None)
+        return start, iter(windows(spec, self._lower_bound(start), end_instant))
+
+    def _bounds(self, lower: Any, upper: Any) -> dict[str, Any]:
+        spec = self._incremental
+        return {
+            "start": spec.send(lower) if spec else None,
+            "end": spec.send_end(upper) if spec and upper is not None else None,
+        }
+
+    def _page_request(
+        self, scope: dict[str, Any], bounds: dict[str, Any], page: PageRequest | None
+    ) -> tuple[BuiltRequest, str, dict | None]:
+        """The request for one page of a range (``page`` None: without the paging params, to read them)."""
+        if self._builder is None:
+            self._builder = RequestBuilder(
+                self.template.request, self.connector_tap.client.origin, self.config
+            )
+        spec = self._incremental
+        variables = {**scope, "window": bounds, "bookmark": bounds["start"], "page": page}
+        built = self._builder.build(variables, body_context=variables)
+        self._method = built.method
+        params = dict(built.params)
+        if page is None:
+            return built, built.url, params
+        if spec is not None and spec.param and bounds["start"] is not None:
+            params[spec.param] = bounds["start"]
+        if spec is not None and spec.end_param and bounds["end"] is not None:
+            params[spec.end_param] = bounds["end"]
+        if page.url:
+            return built, page.url, None
+        if self.template.pagination.in_ == "body":
+            body = dict(built.body) if isinstance(built.body, dict) else {}
+            body.update(page.params)
+            built.body = body
+        else:
+            params.update(page.params)
+        return built, built.url, params
+
+    def _paginator(self, scope: dict[str, Any], bounds: dict[str, Any]) -> Paginator:
+        _, _, params = self._page_request(scope, bounds, None)
+        return Paginator.for_params(
+            self.template.pagination, self.connector_tap.client.origin, params or {}, f"stream {self.name}: "
+        )
+
+    def _submit(self, scope: dict[str, Any], bounds: dict[str, Any], page: PageRequest) -> Future:
+        built, target, params = self._page_request(scope, bounds, page)
+        return self.connector_tap.fetch_pool.submit(self._fetch_page, built, target, params)
+
+    def first_request(self, context: Mapping[str, Any] | None) -> tuple[tuple, Future] | None:
+        """Send the first page of this stream's read for ``context`` now, while other reads go on, as it
+        would be sent when its turn comes: (the request's identity, its answer to come)."""
+        scope = self._scope(context)
+        lower = upper = None
+        if self._incremental is not None:
+            _, ranges = self._ranges(context)
+            window = next(ranges, None)
+            if window is None:
+                return None
+            lower, upper = window.start, window.end
+        bounds = self._bounds(lower, upper)
+        first = self._paginator(scope, bounds).first()
+        built, target, params = self._page_request(scope, bounds, first)
+        identity = _identity(built, target, params)
+        return identity, self.connector_tap.fetch_pool.submit(self._fetch_page, built, target, params)
+
+    def contexts_read_with(self, records: list[Any], context: Mapping[str, Any] | None) -> list[tuple]:
+        """The child reads these records will lead to, in the order they will come: (stream, context)."""
+        children = [c for c in self.child_streams if c.selected or c.has_selected_descendents]
+        if not children:
+            return []
+        return [
+            (child, self.get_child_context(record, context))
+            for record in records
+            if isinstance(record, dict)
+            for child in children
+        ]
 
     def _read_range(
         self, context: Mapping[str, Any] | None, scope: dict[str, Any], lower: Any, upper: Any
     ) -> Iterable[dict]:
         template = self.template
-        client = self.connector_tap.client
         spec = self._incremental
-        assert self._builder is not None
-        bounds = {
-            "start": spec.send(lower) if spec else None,
-            "end": spec.send_end(upper) if spec and upper is not None else None,
-        }
+        bounds = self._bounds(lower, upper)
         pagination = template.pagination
         key = template.replication_key
         pk = template.primary_key
         restart_after = pagination.restart_after if spec and spec.checkpoints_mid_stream else None
-
-        def build(page: PageRequest) -> tuple[BuiltRequest, str, dict | None]:
-            variables = {**scope, "window": bounds, "bookmark": bounds["start"], "page": page}
-            built = self._builder.build(variables, body_context=variables)  # type: ignore[union-attr]
-            self._method = built.method
-            params = dict(built.params)
-            if spec is not None and spec.param and bounds["start"] is not None:
-                params[spec.param] = bounds["start"]
-            if spec is not None and spec.end_param and bounds["end"] is not None:
-                params[spec.end_param] = bounds["end"]
-            if page.url:
-                return built, page.url, None
-            if pagination.in_ == "body":
-                body = dict(built.body) if isinstance(built.body, dict) else {}
-                body.update(page.params)
-                built.body = body
-            else:
-                params.update(page.params)
-            return built, built.url, params
-
         pool = self.connector_tap.fetch_pool
         width = self.connector_tap.max_concurrency
         # Pages requested before their turn, by page key: those the answers so far prove exist (a page count,
@@ -383,8 +437,7 @@ class TemplateStream(Stream):
             if early is not None:
                 return early
             drop(ahead)  # paging went elsewhere than foreseen: what was requested early is not used
-            built, target, params = build(page)
-            return pool.submit(self._fetch_page, built, target, params)
+            return self._submit(scope, bounds, page)
 
         def plan(page: PageRequest, body: Any, cap: int | None) -> None:
             """Request the pages after the next one that ``page``'s answer proves exist, up to ``width`` in
@@ -394,21 +447,23 @@ class TemplateStream(Stream):
                 later = paginator.later(page, body, steps)
                 if later is None or (cap is not None and later.number > cap):
                     return
-                key = later.key()
-                if key not in ahead:
-                    built, target, params = build(later)
-                    ahead[key] = pool.submit(self._fetch_page, built, target, params)
+                if later.key() not in ahead:
+                    ahead[later.key()] = self._submit(scope, bounds, later)
                 steps += 1
 
-        first_built = self._builder.build(
-            {**scope, "window": bounds, "bookmark": bounds["start"], "page": None},
-            body_context={**scope, "window": bounds, "bookmark": bounds["start"], "page": None},
-        )
-        paginator = Paginator.for_params(
-            pagination, client.origin, first_built.params, f"stream {self.name}: "
-        )
+        paginator = self._paginator(scope, bounds)
         first = paginator.first()
-        pending = request(first)
+        built, target, params = self._page_request(scope, bounds, first)
+        # The first page may have been sent while earlier streams were read: its answer is used if it was
+        # the same request and it is the whole pass (an older first page followed by newer ones could miss
+        # records that moved between them).
+        reads = self.connector_tap.reads
+        pending = reads.take(self.name, _identity(built, target, params))
+        early_first = pending is not None
+        if pending is None:
+            pending = pool.submit(self._fetch_page, built, target, params)
+        if context is None or self.template.partitions is not None:
+            reads.after(self)
         page: PageRequest | None = first
         cap = restart_after if restart_after and key else None
         # Ascending streams remember the records of the last value emitted (as an instant: one value may be
@@ -431,10 +486,18 @@ class TemplateStream(Stream):
                     break  # ignored by a response rule: nothing more to read here
                 records = self._records_of(body)  # all of them: the paginator counts what the API sent
                 next_page = paginator.next(page, response, body, records, scope)
+                if early_first:
+                    early_first = False
+                    if next_page is not None:  # more pages to come: read the first again, with them
+                        page = paginator.first()
+                        pending = self._submit(scope, bounds, page)
+                        continue
                 if transformer:  # a record it drops becomes None, so that the others keep their positions
                     records = [transformer.apply(r, scope) if isinstance(r, dict) else r for r in records]
                 where = f"page {page.number} ({self._method} {response.request.url.path})"
                 records = self.record_check.kept(records, where, logger)
+                if self.child_streams:
+                    reads.queue(self.contexts_read_with(records, context))
                 if restart_after and key:
                     for record in records:
                         value = record.get(key)
@@ -478,6 +541,14 @@ class TemplateStream(Stream):
         finally:  # the pass ended, failed or was abandoned (--test stops after one record)
             drop(ahead)
             pending.cancel()
+            if self.child_streams:
+                reads.forget(self.child_streams)
+
+
+def _identity(built: BuiltRequest, target: str, params: dict | None) -> tuple:
+    """What makes two page requests the same request."""
+    query = tuple(sorted((k, repr(v)) for k, v in (params or {}).items()))
+    return (built.method, target, query, repr(built.body), tuple(sorted(built.headers.items())))
 
 
 def drop(futures: dict[tuple, Future]) -> None:
@@ -492,6 +563,7 @@ class ConnectorTap(ConnectorPlugin, Tap):
 
     message_writer_class = FastWriter
     _fetch_pool: ThreadPoolExecutor | None = None
+    _reads: ReadAhead | None = None
 
     @property
     def client(self) -> ApiClient:
@@ -521,6 +593,12 @@ class ConnectorTap(ConnectorPlugin, Tap):
     def discover_streams(self) -> list[Stream]:
         classes = stream_classes(self.connection)
         return [cls(self) for cls in classes.values()]
+
+    @property
+    def reads(self) -> ReadAhead:
+        if self._reads is None:
+            self._reads = ReadAhead(self)
+        return self._reads
 
     @classmethod
     def cb_test(cls, *args: Any, **kwargs: Any) -> None:
@@ -564,6 +642,78 @@ class ConnectorTap(ConnectorPlugin, Tap):
             if self._client is not None:
                 logger.info("HTTP summary: %s", json.dumps(self._client.stats.as_dict()))
                 self._client.close()
+
+
+class ReadAhead:
+    """First pages sent before their turn: of the streams synced after the current one, of each partition,
+    and of the child reads of the parent records just read. The Singer output keeps its order (one stream at
+    a time, children after their parent record); only the requests overlap, max_concurrency at most. An
+    answer is used when its turn comes if the stream builds the very same request then."""
+
+    def __init__(self, tap: ConnectorTap) -> None:
+        self.tap = tap
+        self.width = tap.max_concurrency
+        self.limit = 2 * self.width  # answers kept waiting for their turn
+        self._sent: dict[tuple[str, tuple], Future] = {}
+        self._queue: deque[tuple[TemplateStream, Mapping[str, Any] | None]] = deque()
+        self._queued: set[str] = set()  # top-level streams already queued or read
+
+    def after(self, current: TemplateStream) -> None:
+        """``current`` begins: queue the reads of the next top-level streams (each of their partitions)."""
+        self._queued.add(current.name)
+        if self.width < 2:
+            return
+        order = [
+            s
+            for s in self.tap.streams.values()
+            if isinstance(s, TemplateStream)
+            and (s.selected or s.has_selected_descendents)
+            and not s.parent_stream_type
+        ]
+        names = [s.name for s in order]
+        if current.name not in names:
+            return
+        index = names.index(current.name)
+        for stream in order[index + 1 : index + 1 + self.width]:
+            if stream.name not in self._queued:
+                self._queued.add(stream.name)
+                partitions = stream.partitions
+                contexts: list[Mapping[str, Any] | None] = [*partitions] if partitions else [None]
+                self.queue([(stream, context) for context in contexts])
+
+    def queue(self, reads: list[tuple]) -> None:
+        if self.width < 2 or not reads:
+            return
+        self._queue.extend(reads)
+        self._send()
+
+    def take(self, name: str, identity: tuple) -> Future | None:
+        """The answer to come for ``name``'s first page, if it was sent early as this same request."""
+        future = self._sent.pop((name, identity), None)
+        self._send()
+        return future
+
+    def forget(self, streams: list[Any]) -> None:
+        """A parent's read ended: child reads sent or queued for it are no longer awaited."""
+        names = {s.name for s in streams}
+        self._queue = deque(item for item in self._queue if item[0].name not in names)
+        for key in [k for k in self._sent if k[0] in names]:
+            self._sent.pop(key).cancel()
+
+    def _send(self) -> None:
+        while self._queue and len(self._sent) < self.limit:
+            stream, context = self._queue.popleft()
+            try:
+                sent = stream.first_request(context)
+            except Exception as exc:  # reported with its own context when the read's turn comes
+                logger.debug("stream %s: not read ahead: %s", stream.name, exc)
+                continue
+            if sent is None:
+                continue
+            if (stream.name, sent[0]) in self._sent:  # the same read twice (two parents, one child read)
+                sent[1].cancel()
+            else:
+                self._sent[(stream.name, sent[0])] = sent[1]
 
 
 class _DeliberateAbortFilter(logging.Filter):
