@@ -45,17 +45,24 @@ class App:
         if path.startswith("/__sandbox"):
             return control.handle(self, request)
         if path.rstrip("/") in ("/oauth/token", "/oauth/token.json"):
-            delay = self._latency()
-            await asyncio.sleep(delay / 2)
-            response = self._oauth(request)
+            answer = self._oauth
         elif path.startswith("/v2/") or path == "/v2":
-            delay = self._latency()
-            await asyncio.sleep(delay / 2)
-            response = await self._api(request)
+            answer = self._api
         else:
             return json_response(404, {"error": "Not Found"})
-        await asyncio.sleep(delay / 2)
-        return response
+        state = self.state
+        state.in_flight += 1
+        state.peak_in_flight = max(state.peak_in_flight, state.in_flight)
+        try:
+            delay = self._latency()
+            if delay:
+                await asyncio.sleep(delay / 2)
+            response = await answer(request)
+            if delay:
+                await asyncio.sleep(delay / 2)
+            return response
+        finally:
+            state.in_flight -= 1
 
     def _latency(self) -> float:
         """This answer's latency in real seconds: half is spent before the request is handled (it travels),
@@ -174,7 +181,7 @@ class App:
 
     # -- /oauth/token -------------------------------------------------------------------------
 
-    def _oauth(self, request: Request) -> Response:
+    async def _oauth(self, request: Request) -> Response:
         state = self.state
         _, entry = self._begin(request)
         if request.method != "POST":

@@ -48,6 +48,7 @@ def handle(app: App, request: Request) -> Response:
             return _json({"data": journal.entries(since), "last_seq": journal.last_seq})
         if segments == ["journal"] and method == "DELETE":
             app.state.journal.clear()
+            app.state.peak_in_flight = app.state.in_flight
             return no_content()
         if len(segments) == 2 and segments[0] == "records" and method == "GET":
             return _records(app, segments[1])
@@ -188,6 +189,7 @@ def _stats(app: App) -> dict[str, Any]:
         "uptime_seconds": round(time.time() - state.started, 3),
         "base_url": state.base_url,
         "requests": state.requests,
+        "peak_in_flight": state.peak_in_flight,
         "journal_entries": len(state.journal),
         "records": _counts(app),
         "id_ranges": {
