@@ -205,9 +205,12 @@ def bench_latency(args: argparse.Namespace, results: list[Result]) -> None:
                     if peer.name.startswith("airbyte"):
                         cmd, env = peer.command(WORK, sb.url, sb.api_key)
                         programs.append((peer.name, cmd, env))
+                        # Its concurrency setting (worker threads for streams and partitions), set high.
+                        programs.append((f"{peer.name}, concurrency_level 16", [*cmd, "16"], env))
             for name, cmd, env in programs:
                 sb.clear_journal()
                 sb.configure(budget=budget)  # a fresh window starts with the run
+                launched = time.time()
                 try:
                     records, wall, cpu, rss, _ = measure(cmd, env=env)
                 except RuntimeError as exc:
@@ -219,6 +222,8 @@ def bench_latency(args: argparse.Namespace, results: list[Result]) -> None:
                 bound = cost / budget * window  # the fastest the budget allows: every point, no wait
                 extra = {
                     "latency_s": latency,
+                    # process start to its first request, inside the first window
+                    "startup_s": round(min(e["time"] for e in entries) - launched, 2) if entries else None,
                     "window_s": round(window, 2),
                     "429s": sum(1 for e in entries if e.get("status") == 429),
                     "window_share": "/".join(f"{x:.0%}" for x in shares) or "n/a (under one window)",
