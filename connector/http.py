@@ -330,7 +330,7 @@ def _int_header(headers: ResponseHeaders | httpx.Headers, name: str | None) -> i
         return None
 
 
-def _retry_after(headers: Any) -> float | None:
+def retry_after_seconds(headers: Any) -> float | None:
     """Seconds a Retry-After asks for: a number (``inf`` or ``1e400``: forever; negative: none), or an HTTP
     date; None when absent or unreadable."""
     value = headers.get("retry-after")
@@ -529,7 +529,7 @@ class ApiClient:
             if status in self.retry.statuses and attempt < self.retry.max_attempts:
                 if status == 429:
                     self.stats.add("throttled")
-                    retry_after = _retry_after(response.headers)
+                    retry_after = retry_after_seconds(response.headers)
                     if retry_after is not None and retry_after > self.max_retry_after:
                         raise RunStopped(
                             f"{method} {request.url.path} -> 429 with Retry-After: "
@@ -544,7 +544,7 @@ class ApiClient:
                     continue
                 self.stats.add("server_errors")
                 self._backoff(
-                    attempt, _retry_after(response.headers), f"{method} {request.url.path} -> {status}"
+                    attempt, retry_after_seconds(response.headers), f"{method} {request.url.path} -> {status}"
                 )
                 continue
             if unanswered:
