@@ -100,6 +100,8 @@ ENGINE_BOUNDS: dict[str, dict[str, Any]] = {
     "rate_budget": {"minimum": 1},
     "rate_reserve": {"minimum": 0},
     "http_transport": {"enum": ["httpx", "wire", None]},
+    "webhook_batch_size": {"minimum": 1},
+    "webhook_timeout": {"exclusiveMinimum": 0},
 }
 
 

@@ -719,11 +719,13 @@ class ConnectorTarget(ConnectorPlugin, Target):
         self._emitted_state: dict | None = None
         self.drains = 0  # batches sent so far: a STATE may follow each
         self._finished = False
+        self._started = False
         # A run stopped by an error still closes its files and says what happened.
         finish_before_exit(self.finish)
         kwargs.setdefault("message_reader", LenientReader(self._bad_line))
         super().__init__(*args, config=config, **kwargs)
         self._webhooks = webhook.webhook_configs(self.config, self._webhook_retry())
+        self._started = True  # a config refused before this point has nothing to finish
 
     def _webhook_retry(self) -> Retry:
         """A webhook is retried as the API's requests are (``max_attempts``, ``max_backoff_seconds``)."""
@@ -852,6 +854,8 @@ class ConnectorTarget(ConnectorPlugin, Target):
     def _write_state_message(self, state: dict) -> None:
         if state == self._emitted_state:
             return  # the end-of-input drain repeats the last one
+        if self._outcomes is not None:
+            self._outcomes.flush()  # a STATE covers outcomes written outside a batch too (bad input lines)
         self._emitted_state = state
         super()._write_state_message(state)
 
@@ -878,7 +882,7 @@ class ConnectorTarget(ConnectorPlugin, Target):
     def finish(self) -> None:
         """Close the outcome files, log the summary, close the client: at the end of the input, or at exit
         when the run stopped on an error (harmless to call again)."""
-        if self._finished:
+        if self._finished or not self._started:
             return
         self._finished = True
         for sink in sdk_compat.sinks_holding_records(self):

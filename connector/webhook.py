@@ -33,7 +33,7 @@ logger = logging.getLogger("connector.webhook")
 
 MAX_ANSWER_BYTES = 1024 * 1024  # a webhook's answer is not used: anything past this fails the attempt
 DEFAULT_BATCH_SIZE = 100
-DEFAULT_TIMEOUT = 30.0
+DEFAULT_TIMEOUT = 30  # seconds
 QUEUED_BATCHES = 4  # batches waiting for the delivery thread; past them, the run waits (bounded memory)
 RETRIED_STATUSES = frozenset({408, 429})  # and every 5xx
 
@@ -48,7 +48,7 @@ class WebhookConfig:
     file: str
     headers: dict[str, str] = field(default_factory=dict)
     batch_size: int = DEFAULT_BATCH_SIZE
-    timeout: float = DEFAULT_TIMEOUT
+    timeout: float = float(DEFAULT_TIMEOUT)
     retry: Retry = field(default_factory=Retry)
 
     @property

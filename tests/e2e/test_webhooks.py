@@ -4,13 +4,16 @@ to a real local HTTP server (and to hostile ones), with the files kept."""
 from __future__ import annotations
 
 import json
+import signal
 import socket
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
-from helpers import logged_json, run_target, singer_lines
+from helpers import TARGET, logged_json, run_target, singer_lines
 from reliability.hostile_server import HostileServer, Peer, SeenRequest, always, answer, huge_length
+from reliability.reliability_support import start_target
 
 HOOK_TOKEN = "hook-path-token-5c1e"  # a webhook URL's path often is its credential
 HOOK_AUTH = "Bearer webhook-own-secret-9d2"
@@ -161,6 +164,8 @@ def test_a_webhook_failing_for_good_loses_no_outcome_and_fails_the_run(sandbox, 
         ({"responses_path": None}, "responses_url needs responses_path"),
         ({"responses_url": f"ftp://host/{HOOK_TOKEN}"}, "responses_url: not an http(s) URL"),
         ({"webhook_headers": {"X-Key": "a\r\nInjected: 1"}}, "webhook_headers: header 'X-Key'"),
+        ({"webhook_batch_size": 0}, "webhook_batch_size"),
+        ({"webhook_timeout": 0}, "webhook_timeout"),
     ],
 )
 def test_a_webhook_config_that_cannot_work_stops_before_any_record(sandbox, tmp_path, change, said):
@@ -168,6 +173,57 @@ def test_a_webhook_config_that_cannot_work_stops_before_any_record(sandbox, tmp_
     sandbox.clear_journal()
     run = run_target(config, tmp_path, singer_lines("accounts", accounts(sandbox, 1)))
     assert run.returncode == 1
-    assert said in run.stderr.strip().splitlines()[-1]
+    assert said in run.stderr and "Traceback" not in run.stderr
     assert HOOK_TOKEN not in run.stderr
     assert [e for e in sandbox.journal() if e["method"] == "PUT"] == []
+
+
+def test_a_signal_ends_the_webhook_retries_at_once_and_says_what_was_not_delivered(sandbox, tmp_path):
+    busy = always(answer(503, {"error": "busy"}, {"Retry-After": "600"}))  # waited 60 s (max_backoff_seconds)
+    with HostileServer(busy) as hook:
+        config = target_config(sandbox, tmp_path, hook.url, rejected_url=None)
+        target = start_target(config, tmp_path, singer_lines("accounts", accounts(sandbox, 2)))
+        deadline = time.monotonic() + 60
+        while not hook.requests and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)  # well into the wait before the second attempt
+        signalled = time.monotonic()
+        target.process.send_signal(signal.SIGTERM)
+        code = target.wait(timeout=30)
+        took = time.monotonic() - signalled
+    assert took < 5, f"exited {took:.1f}s after the signal"
+    assert code == 143, target.stderr[-3000:]
+    assert "Traceback" not in target.stderr
+    assert len(hook.requests) == 1
+    assert len(lines(tmp_path / "responses.jsonl")) == 2
+    assert "responses_url: 2 of 2 outcomes were not delivered" in target.stderr
+
+
+def test_a_state_is_passed_on_only_after_the_outcomes_before_it_were_posted(sandbox, tmp_path):
+    out = tmp_path / "stdout.jsonl"
+    seen_state: list[bool] = []
+
+    def slow_receiver(request: SeenRequest, peer: Peer) -> bool:
+        seen_state.append("done" in out.read_text())  # printed before its outcome reached the webhook?
+        time.sleep(0.5)
+        seen_state.append("done" in out.read_text())  # ... or while the webhook was still answering?
+        return peer.send(answer(200))
+
+    stdin = singer_lines("accounts", []) + "not json\n" + json.dumps({"type": "STATE", "value": {"done": 1}})
+    stdin += "\n" + singer_lines("accounts", accounts(sandbox, 1))
+    with HostileServer(slow_receiver) as hook:
+        config = target_config(sandbox, tmp_path, hook.url)
+        config_path = tmp_path / "config.json"
+        config_path.write_text(json.dumps(config))
+        with out.open("wb") as stdout:
+            proc = subprocess.run(
+                [TARGET, "--config", str(config_path)],
+                input=stdin.encode(),
+                stdout=stdout,
+                stderr=subprocess.PIPE,
+            )
+    assert proc.returncode == 0, proc.stderr.decode()[-3000:]
+    assert [json.loads(line) for line in out.read_text().splitlines()] == [{"done": 1}]
+    (bad_line,) = posted(hook, "rejected")[0]
+    assert bad_line["reason"] == "bad_input"
+    assert seen_state[:2] == [False, False]
