@@ -352,6 +352,18 @@ def retry_after_seconds(headers: Any) -> float | None:
     return max(0.0, seconds)
 
 
+def configured_retry(retry: Retry, config: Mapping[str, Any]) -> Retry:
+    """A connection's retry policy with the user's settings (``max_attempts``, ``max_backoff_seconds``,
+    ``request_timeout``) laid over it."""
+    return Retry(
+        max_attempts=int(config.get("max_attempts") or retry.max_attempts),
+        backoff_seconds=retry.backoff_seconds,
+        max_backoff_seconds=float(config.get("max_backoff_seconds") or retry.max_backoff_seconds),
+        statuses=retry.statuses,
+        timeout_seconds=float(config.get("request_timeout") or retry.timeout_seconds),
+    )
+
+
 class ApiClient:
     """Sends rendered requests to one connection's origin, within its budget, with retries."""
 
@@ -368,17 +380,7 @@ class ApiClient:
         self.config = config
         base_url = str(connection.base_url.render({"config": config}))
         self.origin = Origin.parse(base_url)
-        retry = connection.retry
-        overrides = {
-            k: config.get(k) for k in ("max_attempts", "request_timeout") if config.get(k) is not None
-        }
-        self.retry = Retry(
-            max_attempts=int(overrides.get("max_attempts") or retry.max_attempts),
-            backoff_seconds=retry.backoff_seconds,
-            max_backoff_seconds=float(config.get("max_backoff_seconds") or retry.max_backoff_seconds),
-            statuses=retry.statuses,
-            timeout_seconds=float(overrides.get("request_timeout") or retry.timeout_seconds),
-        )
+        self.retry = configured_retry(connection.retry, config)
         limit = connection.rate_limit
         self.rate_limit = RateLimit(
             budget=int(config.get("rate_budget") or limit.budget or 0) or None,

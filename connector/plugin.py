@@ -218,9 +218,9 @@ class ConnectorPlugin:
         raise RunStopped(f"stopped by {name}", exit_code=128 + signum)
 
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
-        """Secret settings (the connection's and the plugin's own) are known to the redactor before anything can print them, and an error about one
-        never shows its value (whatever its type or length); a setting the plugin does not know (a typo)
-        is warned about, with the likely one."""
+        """Secret settings (the connection's and the plugin's own) are known to the redactor before anything
+        can print them, and an error about one never shows its value (whatever its type or length); a
+        setting the plugin does not know (a typo) is warned about, with the likely one."""
         properties = self.config_jsonschema.get("properties", {})  # type: ignore[attr-defined]
         secrets = [name for name, prop in properties.items() if prop.get("secret")]
         REDACTOR.add(*(self._config.get(name) for name in secrets))  # type: ignore[attr-defined]

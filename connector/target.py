@@ -31,14 +31,14 @@ from singer_sdk.sinks.core import JSONSchemaValidator
 from connector import changes, jsonio, sdk_compat, webhook
 from connector.builder import BuiltRequest, RequestBuilder
 from connector.errors import AuthError, ConnectorError, RenderError, RunStopped, UnsafeRequestError
-from connector.http import ApiClient, Response, unanswered_attempts
+from connector.http import ApiClient, Response, configured_retry, unanswered_attempts
 from connector.ordering import object_key
 from connector.outcomes import Outcomes, SentRequest, TooManyRejected, unwritable
 from connector.plugin import ConnectorPlugin, build_plugin_class, finish_before_exit
 from connector.responses import ResponseRules
 from connector.results import ItemMatcher
 from connector.sinkfields import SinkFields
-from connector.templates import Connection, Retry, Setting, SinkTemplate
+from connector.templates import Connection, Setting, SinkTemplate
 from connector.throttle import Spacing
 
 logger = logging.getLogger("connector.target")
@@ -724,17 +724,11 @@ class ConnectorTarget(ConnectorPlugin, Target):
         finish_before_exit(self.finish)
         kwargs.setdefault("message_reader", LenientReader(self._bad_line))
         super().__init__(*args, config=config, **kwargs)
-        self._webhooks = webhook.webhook_configs(self.config, self._webhook_retry())
-        self._started = True  # a config refused before this point has nothing to finish
-
-    def _webhook_retry(self) -> Retry:
-        """A webhook is retried as the API's requests are (``max_attempts``, ``max_backoff_seconds``)."""
-        retry = self.connection.retry
-        return Retry(
-            max_attempts=int(self.config.get("max_attempts") or retry.max_attempts),
-            backoff_seconds=retry.backoff_seconds,
-            max_backoff_seconds=float(self.config.get("max_backoff_seconds") or retry.max_backoff_seconds),
+        # A webhook is retried as the API's requests are (max_attempts, max_backoff_seconds).
+        self._webhooks = webhook.webhook_configs(
+            self.config, configured_retry(self.connection.retry, self.config)
         )
+        self._started = True  # a config refused before this point has nothing to finish
 
     @property
     def dry_run(self) -> bool:
