@@ -227,3 +227,18 @@ def test_a_state_is_passed_on_only_after_the_outcomes_before_it_were_posted(sand
     (bad_line,) = posted(hook, "rejected")[0]
     assert bad_line["reason"] == "bad_input"
     assert seen_state[:2] == [False, False]
+
+
+def test_the_rejections_of_a_bulk_job_reach_the_webhook_one_by_one(sandbox, tmp_path):
+    records = [{"email_address": f"hooked{i}@example.com", "last_name": "Bulk"} for i in range(300)]
+    for i in (0, 150, 299):
+        records[i] = {"email_address": f"not-an-email-{i}", "last_name": "Bulk"}
+    with HostileServer(always(answer(200))) as hook:
+        config = {**target_config(sandbox, tmp_path, hook.url), "sink": "bulk_upsert_people"}
+        run = run_target(config, tmp_path, singer_lines("people", records))
+    assert run.returncode == 0, run.stderr[-3000:]
+    rejected = [entry for batch in posted(hook, "rejected") for entry in batch]
+    assert rejected == run.rejected
+    assert sorted(r["record"]["email_address"] for r in rejected) == [
+        f"not-an-email-{i}" for i in (0, 150, 299)
+    ]
