@@ -101,6 +101,8 @@ ENGINE_BOUNDS: dict[str, dict[str, Any]] = {
     "rate_reserve": {"minimum": 0},
     "http_transport": {"enum": ["httpx", "wire", None]},
     "max_concurrency": {"minimum": 1, "maximum": 64},
+    "webhook_batch_size": {"minimum": 1},
+    "webhook_timeout": {"exclusiveMinimum": 0},
 }
 
 
@@ -217,10 +219,11 @@ class ConnectorPlugin:
         raise RunStopped(f"stopped by {name}", exit_code=128 + signum)
 
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
-        """Secret settings are known to the redactor before anything can print them, and an error about one
-        never shows its value (whatever its type or length); a setting the plugin does not know (a typo)
-        is warned about, with the likely one."""
-        secrets = self.connection.secret_settings
+        """Secret settings (the connection's and the plugin's own) are known to the redactor before anything
+        can print them, and an error about one never shows its value (whatever its type or length); a
+        setting the plugin does not know (a typo) is warned about, with the likely one."""
+        properties = self.config_jsonschema.get("properties", {})  # type: ignore[attr-defined]
+        secrets = [name for name, prop in properties.items() if prop.get("secret")]
         REDACTOR.add(*(self._config.get(name) for name in secrets))  # type: ignore[attr-defined]
         self._warn_unknown_settings()
         try:
