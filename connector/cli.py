@@ -255,6 +255,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_state)
 
     p = command(
+        "auth",
+        "the first OAuth login: sign in once in a browser, get the first tokens into the config",
+        "Obtain a connection's first OAuth tokens by the authorization-code grant. Prints one line,\n"
+        "`Open this URL: ...`; open it in a browser on this machine and sign in. The authorization\n"
+        "server redirects to http://127.0.0.1:PORT/callback (register that redirect URI with the\n"
+        "OAuth app); the code is exchanged at the token URL and the refresh and access tokens are\n"
+        "written into the config file (mode 0600, through a symlink, other settings kept) and into\n"
+        "the token_file if the config sets one. Needs the client ID and secret in the config and an\n"
+        "oauth2_refresh auth with an authorize_url in the connection.\n"
+        "Exit status 1 when the login is refused, the state does not match or no redirect arrives.",
+    )
+    p.add_argument("connection", metavar="NAME|DIR", help="a bundled connection name or a connection folder")
+    p.add_argument(
+        "--config",
+        required=True,
+        metavar="FILE.json",
+        help="tap/target config with the OAuth client's settings",
+    )
+    p.add_argument(
+        "--port",
+        type=int,
+        metavar="P",
+        help="local port of the redirect (default 8976; 0 = any free port)",
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help="how long to wait for the redirect (default 300)",
+    )
+    p.set_defaults(run=_auth)
+
+    p = command(
         "sandbox",
         "run the bundled sandbox API on 127.0.0.1 (its options follow; see connector sandbox --help)",
         "Start the bundled sandbox API on 127.0.0.1; all arguments go to `python -m sandbox`.",
@@ -352,6 +385,12 @@ def _state(args: argparse.Namespace) -> int:
         forget=tuple(args.forget) if args.forget else None,
         as_json=args.json,
     )
+
+
+def _auth(args: argparse.Namespace) -> int:
+    from connector import authcmd
+
+    return authcmd.main(args.connection, args.config, port=args.port, timeout=args.timeout)
 
 
 def _plugin(args: argparse.Namespace) -> int:
