@@ -42,7 +42,10 @@ def _check_field(connection: Connection, stream: str, option: str, path: str | N
         raise CommandError(f"{option} {path}: {stream} records have no field {head!r} (fields: {known})")
 
 
-def _table(rows: list[tuple[Any, Any]]) -> str:
+def _table(rows: list[tuple[Any, Any]], one_column: bool) -> str:
+    """Aligned columns; one when the label is the value itself."""
+    if one_column:
+        return "\n".join(["VALUE", *(_cell(v) for v, _ in rows)])
     cells = [("VALUE", "LABEL"), *((_cell(v), _cell(label)) for v, label in rows)]
     width = max(len(value) for value, _ in cells)
     return "\n".join(f"{value.ljust(width)}  {label}".rstrip() for value, label in cells)
@@ -88,7 +91,7 @@ def main(
         rows = [{"value": v, "label": label} for v, label in pairs.rows]
         sys.stdout.write(jsonio.dumps(rows).decode() + "\n")
     elif pairs.rows:
-        print(_table(pairs.rows))
+        print(_table(pairs.rows, one_column=choices.label == choices.value))
     summary = (
         f"{stream_name}: {len(pairs.rows)} distinct {choices.value}/{choices.label} pairs "
         f"from {pairs.records} records"

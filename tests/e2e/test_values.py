@@ -78,6 +78,23 @@ def test_a_nested_field_lists_the_distinct_values_records_carry(sandbox, config)
     )
 
 
+def test_a_label_that_is_the_value_is_one_column(sandbox, config):
+    result = run_cli("values", "salesloft", "tags", "--config", config)
+    assert result.returncode == 0, result.stderr
+    names = [t["name"] for t in sorted(sandbox.records("tags"), key=lambda t: t["id"])]
+    assert result.stdout.splitlines() == ["VALUE", *dict.fromkeys(names)]
+
+
+def test_refused_credentials_are_one_line_without_the_secret(sandbox, tmp_path):
+    config = write_json(tmp_path / "config.json", tap_config(sandbox, api_key="wrong-secret-4f2a"))
+    result = run_cli("values", "salesloft", "tags", "--config", str(config))
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.strip().splitlines()[-1] == (
+        "connector values: GET /v2/tags.json -> 401: Invalid access token"
+    )
+    assert "wrong-secret-4f2a" not in result.stderr and "Traceback" not in result.stderr
+
+
 def test_a_child_stream_is_read_through_its_parent(sandbox, config):
     result = run_cli("values", "salesloft", "bulk_job_results", "--config", config, "--json")
     assert result.returncode == 0, result.stderr
