@@ -15,7 +15,6 @@ import queue
 import secrets
 import sys
 import threading
-import time
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
@@ -205,9 +204,8 @@ def main(
 
 
 def _wait(server: _CallbackServer, timeout: float, redirect_uri: str) -> Redirect:
-    deadline = time.monotonic() + timeout
     try:
-        return server.outcomes.get(timeout=max(0.0, deadline - time.monotonic()))
+        return server.outcomes.get(timeout=timeout)
     except queue.Empty:
         raise CommandError(
             f"no redirect reached {redirect_uri} within {timeout:g} s: open the URL above in a browser "
