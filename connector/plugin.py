@@ -133,7 +133,8 @@ def config_schema(connection: Connection, extra: Iterable[Setting] = (), kind: s
 class ConfigWriter:
     """Writes rotated credentials back to the config file they came from, as the user asked to run with."""
 
-    def __init__(self, config_input: Any) -> None:
+    def __init__(self, config_input: Any, mode: int | None = None) -> None:
+        self.mode = mode  # the file's own mode when None
         paths: list[Path] = []
         items = config_input if isinstance(config_input, (list, tuple)) else [config_input]
         for item in items:
@@ -157,7 +158,7 @@ class ConfigWriter:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
         with os.fdopen(fd, "w") as handle:
             json.dump(data, handle, indent=2)
-        os.chmod(tmp, path.stat().st_mode & 0o777)
+        os.chmod(tmp, path.stat().st_mode & 0o777 if self.mode is None else self.mode)
         os.replace(tmp, path)
         logger.info("OAuth tokens rotated; wrote %s back to %s", ", ".join(sorted(update)), path)
 
