@@ -232,7 +232,13 @@ class TemplateStream(Stream):
         return start
 
     def _start_value(self, context: Mapping[str, Any] | None) -> Any:
-        value = self.get_starting_replication_key_value(context)
+        # The bookmark as the state holds it when this read begins. (singer-sdk's own starting value is only
+        # written once a stream's sync has begun; a read sent ahead of its turn must see the same value.)
+        value = None
+        if self.replication_method != "FULL_TABLE":  # (a catalog may ask for a full read)
+            state = self.get_context_state(context)
+            if state.get("replication_key") == self.replication_key:
+                value = state.get("replication_key_value") or None
         start = self._configured_start()
         if value is None or (start and instant_key(start, self._unit) > instant_key(value, self._unit)):
             value = start
