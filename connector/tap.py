@@ -602,9 +602,26 @@ class ConnectorTap(ConnectorPlugin, Tap):
 
     @property
     def reads(self) -> ReadAhead:
+        """Reads sent ahead of their turn: only within a sync of the selected streams (not in --test, nor for
+        commands reading one stream)."""
         if self._reads is None:
-            self._reads = ReadAhead(self)
+            self._reads = ReadAhead(self, width=1)
         return self._reads
+
+    def close(self) -> None:
+        """End the run's reading, then close its connections."""
+        self._stop_reading()
+        if self._client is not None:
+            self._client.close()
+
+    def _stop_reading(self) -> None:
+        """Reads not sent are dropped, those in flight are awaited (their log lines come before the run's last
+        line, and the HTTP summary counts them)."""
+        if self._reads is not None:
+            self._reads.drop()
+        if self._fetch_pool is not None:
+            self._fetch_pool.shutdown(wait=True, cancel_futures=True)
+            self._fetch_pool = None
 
     @classmethod
     def cb_test(cls, *args: Any, **kwargs: Any) -> None:
@@ -626,13 +643,13 @@ class ConnectorTap(ConnectorPlugin, Tap):
         finally:
             for stream_logger in loggers:
                 stream_logger.removeFilter(quiet)
-            if self._client is not None:
-                self._client.close()
+            self.close()
         logger.info("Connection test passed: %d streams answered", len(self.streams))
         return passed
 
     def sync_all(self) -> None:  # type: ignore[misc]  # final in singer-sdk: listed in sdk_compat
         batch_output.check(self.config)
+        self._reads = ReadAhead(self, width=self.max_concurrency)
         try:
             super().sync_all()
         except HTTPStatusError as exc:
@@ -645,9 +662,10 @@ class ConnectorTap(ConnectorPlugin, Tap):
             }
             if skipped:
                 logger.warning("Records skipped: %s", json.dumps(skipped))
+            self._stop_reading()
             if self._client is not None:
                 logger.info("HTTP summary: %s", json.dumps(self._client.stats.as_dict()))
-                self._client.close()
+            self.close()
 
 
 class ReadAhead:
@@ -656,9 +674,9 @@ class ReadAhead:
     a time, children after their parent record); only the requests overlap, max_concurrency at most. An
     answer is used when its turn comes if the stream builds the very same request then."""
 
-    def __init__(self, tap: ConnectorTap) -> None:
+    def __init__(self, tap: ConnectorTap, width: int) -> None:
         self.tap = tap
-        self.width = tap.max_concurrency
+        self.width = width
         self.limit = 2 * self.width  # answers kept waiting for their turn
         self._sent: dict[tuple[str, tuple], Future] = {}
         self._queue: deque[tuple[TemplateStream, Mapping[str, Any] | None]] = deque()
@@ -698,6 +716,13 @@ class ReadAhead:
         future = self._sent.pop((name, identity), None)
         self._send()
         return future
+
+    def drop(self) -> None:
+        """The run ends: nothing more is sent, and answers not taken are not awaited."""
+        self._queue.clear()
+        for future in self._sent.values():
+            future.cancel()
+        self._sent.clear()
 
     def forget(self, streams: list[Any]) -> None:
         """A parent's read ended: child reads sent or queued for it are no longer awaited."""
