@@ -677,7 +677,7 @@ class ReadAhead:
     def __init__(self, tap: ConnectorTap, width: int) -> None:
         self.tap = tap
         self.width = width
-        self.limit = 2 * self.width  # answers kept waiting for their turn
+        self.limit = self.width  # answers kept waiting for their turn
         self._sent: dict[tuple[str, tuple], Future] = {}
         self._queue: deque[tuple[TemplateStream, Mapping[str, Any] | None]] = deque()
         self._queued: set[str] = set()  # top-level streams already queued or read
