@@ -43,6 +43,15 @@ class Known:
     records: int | None
     page_size: int | None
 
+    def after(self, pages: int) -> Known:
+        """What is left once ``pages`` full pages are behind (a restarted pass reads on from about there)."""
+        size = self.page_size
+        return Known(
+            max(self.pages - pages, 0) if self.pages is not None else None,
+            max(self.records - pages * size, 0) if self.records is not None and size else None,
+            size,
+        )
+
 
 @dataclass
 class Answer:
@@ -381,10 +390,13 @@ class Paginator:
         self._seen.add(key)
         return page
 
-    def later(self, current: PageRequest, body: Any, steps: int) -> PageRequest | None:
-        """The page ``steps`` pages after ``current`` if ``current``'s answer proves it exists, to request it
-        before its turn. It is only used if ``next`` reaches the same page; paging is decided by ``next``."""
-        known = Known(_count(self._pages, body), _count(self._total, body), self.page_size)
+    def known(self, body: Any) -> Known:
+        """What an answer says about its pass: a page count, a record total."""
+        return Known(_count(self._pages, body), _count(self._total, body), self.page_size)
+
+    def later(self, current: PageRequest, known: Known, steps: int) -> PageRequest | None:
+        """The page ``steps`` pages after ``current`` if what is ``known`` says it exists, to request it before
+        its turn. It is only used if ``next`` reaches the same page; paging is decided by ``next``."""
         params = self.spec.later(current, steps, known)
         if params is None:
             return None

@@ -27,7 +27,7 @@ from connector.errors import ConnectorError, HTTPStatusError
 from connector.http import ApiClient, Response
 from connector.incremental import Incremental, windows
 from connector.instants import instant_key, to_datetime
-from connector.pagination import PageRequest, Paginator
+from connector.pagination import Known, PageRequest, Paginator
 from connector.plugin import ConnectorPlugin, build_plugin_class
 from connector.records import RecordCheck, mark_unwritable
 from connector.render import compile_text, dot_path
@@ -445,17 +445,16 @@ class TemplateStream(Stream):
             drop(ahead)  # paging went elsewhere than foreseen: what was requested early is not used
             return self._submit(scope, bounds, page)
 
-        def plan(page: PageRequest, body: Any, cap: int | None) -> None:
-            """Request the pages after the next one that ``page``'s answer proves exist, up to ``width`` in
-            flight, never past ``cap`` (where a restart may begin a new pass)."""
-            steps = 2
+        def plan(page: PageRequest, known: Known, cap: int | None, step: int = 2) -> None:
+            """Request the pages from ``step`` pages after ``page`` on that what is ``known`` says exist, up to
+            ``width`` in flight, never past ``cap`` (where a restart may begin a new pass)."""
             while len(ahead) < width - 1:
-                later = paginator.later(page, body, steps)
+                later = paginator.later(page, known, step)
                 if later is None or (cap is not None and later.number > cap):
                     return
                 if later.key() not in ahead:
                     ahead[later.key()] = self._submit(scope, bounds, later)
-                steps += 1
+                step += 1
 
         paginator = self._paginator(scope, bounds)
         first = paginator.first()
@@ -510,6 +509,7 @@ class TemplateStream(Stream):
                         order = instant_key(value, self._unit)
                         if order != run_key:
                             before_run, run_value, run_key = run_value, value, order
+                restarted = False
                 # Move the replication cursor instead of paging deeper (deep pages cost more, or are capped).
                 # It must move forward: a run of ties longer than a whole pass can only be paged through.
                 if (
@@ -523,13 +523,18 @@ class TemplateStream(Stream):
                 ):
                     floor = before_run
                     bounds["start"] = spec.send(before_run)  # type: ignore[union-attr]
-                    drop(ahead)  # (a new pass: its pages are known from its own first answer)
+                    drop(ahead)
                     next_page = paginator.first()
                     run_value = before_run = run_key = None
+                    restarted = True
                 if next_page is not None:
                     pending = request(next_page)
-                    if width > 1 and next_page.number == page.number + 1:  # (not a restart)
-                        plan(page, body, cap)
+                    if width > 1 and restarted:
+                        # The new pass reads on from about here: the pages the old count says are left are
+                        # requested with its first (its own count confirms them, or paging drops them).
+                        plan(next_page, paginator.known(body).after(page.number - 1), cap, step=1)
+                    elif width > 1:
+                        plan(page, paginator.known(body), cap)
                 if not dedupe:
                     yield from records
                 else:

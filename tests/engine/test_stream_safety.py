@@ -55,7 +55,9 @@ def serving(routes: dict[str, Callable[[dict[str, Any]], Answer]]) -> Iterator[S
                 scripted.seen.append(request)
                 scripted.in_flight += 1
                 scripted.peak_in_flight = max(scripted.peak_in_flight, scripted.in_flight)
+            request["started"] = time.monotonic()
             time.sleep(scripted.delay)
+            request["ended"] = time.monotonic()
             with scripted.lock:
                 scripted.in_flight -= 1
             status, headers, payload = scripted.routes[parts.path](request)
@@ -369,3 +371,38 @@ def test_offsets_known_from_a_total_are_requested_at_once(tmp_path):
         assert result.returncode == 0, result.stderr[-2000:]
         assert records == ROWS and server.peak_in_flight == 3
         assert sorted(int(r["query"]["offset"]) for r in server.seen) == list(range(0, 1000, 100))
+
+
+def test_a_restarted_pass_requests_its_pages_together_with_its_first(tmp_path):
+    """After restart_after pages, the pages the old count says are left go out with the new pass's first."""
+
+    def items(request: dict) -> Answer:
+        since = int(request["query"].get("since", 0))
+        rows = [r for r in ROWS if r["at"] > since]
+        page = int(request["query"].get("page", 1))
+        more = page * 100 < len(rows)
+        pages = -(-len(rows) // 100)
+        paging = {"next_page": page + 1 if more else None, "total_pages": pages}
+        return 200, {}, {"data": rows[(page - 1) * 100 : page * 100], "paging": paging}
+
+    stream = (
+        "name: items\nurl: /items\nprimary_key: [id]\nrecords: data\nparams: {per_page: 100}\n"
+        "replication_key: at\nincremental: {param: since, format: epoch_seconds, record_format: epoch_seconds}\n"
+        "pagination: {type: page_number, next: paging.next_page, total_pages: paging.total_pages, "
+        "restart_after: 3}\n"
+    )
+    with serving({"/items": items}) as server:
+        server.delay = 0.2
+        config = {"base_url": server.url, "max_concurrency": 3}
+        result, records, _ = tap(connection(tmp_path, stream), config, tmp_path)
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert records == ROWS  # every record once, in order
+        passes: dict[str, list[dict]] = {}
+        for request in server.seen:
+            passes.setdefault(request["query"].get("since", "0"), []).append(request)
+        assert len(passes) >= 4
+        for since, requests in list(passes.items())[1:]:
+            pages = {int(r["query"]["page"]): r for r in requests}
+            assert set(pages) <= {1, 2, 3}, f"pass from {since} asked past its restart page"
+            if 2 in pages:  # sent before the new pass's first page was answered
+                assert pages[2]["started"] < pages[1]["ended"], f"pass from {since} waited for its first page"
