@@ -21,6 +21,7 @@ from connector.errors import ConnectorError, RunStopped
 from connector.http import ApiClient
 from connector.secrets import REDACTOR, install_logging_filter
 from connector.templates import Connection, Setting
+from connector.throttle import Spacings
 from connector.workspace import read_config
 
 logger = logging.getLogger("connector.plugin")
@@ -179,6 +180,7 @@ class ConnectorPlugin:
         )
         self._client: ApiClient | None = None
         self._stopping = False
+        self.spacings = Spacings()  # endpoint limits, shared by the templates that name one
         super().__init__(*args, config=config, **kwargs)  # type: ignore[call-arg]  # the Tap's or Target's
 
     @classmethod

@@ -36,7 +36,6 @@ from connector.secrets import REDACTOR
 from connector.singer_io import FastWriter
 from connector.sync_metrics import sync_timer
 from connector.templates import Connection, Setting, StreamTemplate
-from connector.throttle import Spacing
 from connector.transform import Transformer
 
 logger = logging.getLogger("connector.tap")
@@ -77,7 +76,7 @@ class TemplateStream(Stream):
         self._builder: RequestBuilder | None = None  # needs the client's origin: made on first read
         self._rules = ResponseRules(template.on_response)
         self._transformer = Transformer(template.transform)
-        self._pace = Spacing(template.requests_per_second) if template.requests_per_second else None
+        self._pace = tap.spacings.get(template.requests_per_second, template.rate_shared)
         self._method = ""
         incremental = template.incremental if template.is_incremental else None
         self._incremental: Incremental | None = incremental

@@ -86,7 +86,12 @@ _RATE = {
             "type": "number",
             "exclusiveMinimum": 0,
             "description": "This endpoint's own limit, kept beside the connection's rate budget.",
-        }
+        },
+        "shared": {
+            "type": "string",
+            "description": "A name for a limit several endpoints count against together (all of an API's "
+            "searches): every template naming it shares one pace in a run.",
+        },
     },
     "description": "A rate limit of this endpoint only.",
 }

@@ -86,6 +86,7 @@ class StreamTemplate:
     transform: list[Any] = field(default_factory=list)
     on_response: list[ResponseRule] = field(default_factory=list)
     requests_per_second: float | None = None
+    rate_shared: str | None = None  # the name of a limit several templates count against together
     response_format: str = "json"
     raw: Mapping[str, Any] = field(default_factory=dict)
 
@@ -141,6 +142,7 @@ class SinkTemplate:
     results: ItemResults | None = None
     on_response: list[ResponseRule] = field(default_factory=list)
     requests_per_second: float | None = None
+    rate_shared: str | None = None  # the name of a limit several templates count against together
     batch_item: CompiledValue | None = None  # what each record becomes inside a batched body's records
     raw: Mapping[str, Any] = field(default_factory=dict)
     unknown_properties: str = "drop"  # "pass": send properties the record schema does not declare
@@ -466,6 +468,7 @@ def _stream_parts(c: _Compiler, merged: Mapping) -> dict[str, Any]:
         if merged.get("values") is not None
         else None,
         "requests_per_second": (merged.get("rate_limit") or {}).get("requests_per_second"),
+        "rate_shared": (merged.get("rate_limit") or {}).get("shared"),
         "response_format": merged.get("response_format", "json"),
     }
     partitions = merged.get("partitions")
@@ -641,6 +644,7 @@ def compile_sink(doc: Mapping, file: str, specs_dir: Path, defaults: Mapping | N
         results=_model(c, merged["results"], ItemResults, ["results"]) if merged.get("results") else None,
         on_response=_rules(c, merged),
         requests_per_second=(merged.get("rate_limit") or {}).get("requests_per_second"),
+        rate_shared=(merged.get("rate_limit") or {}).get("shared"),
         raw=doc,
         unknown_properties=merged.get("unknown_properties", "drop"),
         write_properties=dict(merged.get("write_properties") or {}),
