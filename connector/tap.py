@@ -12,13 +12,14 @@ import logging
 import os
 from collections.abc import Generator, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import cached_property
 from typing import Any, ClassVar
 
 from singer_sdk import Stream, Tap, metrics
 from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.singerlib import RecordMessage
 
-from connector import batch_output, jsonio, sdk_compat
+from connector import batch_output, jsonio, sdk_compat, streamparams
 from connector.bodies import encode
 from connector.builder import BuiltRequest, RequestBuilder
 from connector.errors import ConnectorError, HTTPStatusError
@@ -61,6 +62,8 @@ class TemplateStream(Stream):
             # parent record and prints every one of them after each parent (output growing as the square of
             # the parents), and copies the parent's fields into child records that lack a field of that name.
             self.state_partitioning_keys = []
+        if template.partitions is not None and not template.is_incremental:
+            self.state_partitioning_keys = []  # nothing to resume per value: one state, not one per value
         self.connector_tap = tap
         self._pending: dict[
             str, tuple[Any, Any]
@@ -134,14 +137,25 @@ class TemplateStream(Stream):
 
     @property
     def partitions(self) -> list[dict] | None:
-        if self.template.partitions is None:
-            return None
-        values = self.template.partitions.render({"config": self.config})
+        filters = self.connector_tap.stream_params.get(self.name)
+        # A filtered read keeps a bookmark of its own: one moved past records the filter left out would
+        # skip them once the filter changes or goes.
+        own = {"stream_params": filters} if filters and self.template.is_incremental else {}
+        spec = self.template.partitions
+        if spec is None:
+            return [own] if own else None
+        # A setting the connection declares but the config leaves unset is None: no values, nothing read.
+        declared = {s.name: None for s in self.connector_tap.connection.settings}
+        values = spec.values.render({"config": {**declared, **self.config}})
+        if values is None:
+            values = []
         if not isinstance(values, list):
             raise ConnectorError(
                 f"stream {self.name}: partitions.values must render to a list, got {type(values).__name__}"
             )
-        return [{"partition": value} for value in values]
+        if spec.batch:
+            values = [values[i : i + spec.batch] for i in range(0, len(values), spec.batch)]
+        return [{"partition": value, **own} for value in values]
 
     def generate_child_contexts(
         self, record: dict, context: Mapping[str, Any] | None
@@ -159,7 +173,7 @@ class TemplateStream(Stream):
         context = context or {}
         if self.template.partitions is not None:
             return {"config": self.config, "partition": context.get("partition"), "parent": {}}
-        return {"config": self.config, "parent": context}
+        return {"config": self.config, "parent": context if self.template.parent else {}}
 
     # -- state: bookmarks move only to values a resumed run can safely start from
 
@@ -322,10 +336,40 @@ class TemplateStream(Stream):
         return records
 
     def get_records(self, context: Mapping[str, Any] | None) -> Iterable[dict]:
+        spec = self.template.partitions
+        if spec is None:
+            yield from self._read(context)
+            return
+        if not context or "partition" not in context:
+            return  # no values (singer-sdk reads a stream without partitions once, unpartitioned)
+        if spec.key is None:
+            yield from self._read(context)
+            return
+        value = context["partition"]
+        wanted = value if isinstance(value, list) else [value]
+        seen: set[str] = set()
+        for record in self._read(context):
+            seen.add(str(record.get(spec.key)))
+            yield record
+        missing = [v for v in wanted if str(v) not in seen]
+        if missing:
+            logger.warning(
+                "stream %s: no record with %s %s (not found, or not visible to these credentials)",
+                self.name,
+                spec.key,
+                ", ".join(map(str, missing)),
+            )
+
+    def _read(self, context: Mapping[str, Any] | None) -> Iterable[dict]:
         template = self.template
         client = self.connector_tap.client
         if self._builder is None:
-            self._builder = RequestBuilder(template.request, client.origin, self.config)
+            self._builder = RequestBuilder(
+                template.request,
+                client.origin,
+                self.config,
+                extra_params=self.connector_tap.stream_params.get(self.name),
+            )
         scope = self._scope(context)
         spec = self._incremental
         if spec is None:
@@ -463,6 +507,11 @@ class ConnectorTap(ConnectorPlugin, Tap):
             self._client = self.make_client()
         return self._client
 
+    @cached_property
+    def stream_params(self) -> dict[str, dict[str, Any]]:
+        """The query parameters of the stream_params setting, per stream."""
+        return streamparams.check(self.connection, self.config)
+
     def discover_streams(self) -> list[Stream]:
         classes = stream_classes(self.connection)
         return [cls(self) for cls in classes.values()]
@@ -476,6 +525,7 @@ class ConnectorTap(ConnectorPlugin, Tap):
     def run_connection_test(self) -> bool:  # type: ignore[misc]  # final in singer-sdk: listed in sdk_compat
         """``--test``: one record of every stream, as singer-sdk does, without the ERROR line singer-sdk logs
         for each stream it stops on purpose after that record; a real failure stops the test with one line."""
+        streamparams.check(self.connection, self.config)  # an unknown stream or filter: before any request
         quiet = _DeliberateAbortFilter()
         loggers = {stream.logger for stream in self.streams.values()}
         for stream_logger in loggers:
@@ -494,6 +544,7 @@ class ConnectorTap(ConnectorPlugin, Tap):
 
     def sync_all(self) -> None:  # type: ignore[misc]  # final in singer-sdk: listed in sdk_compat
         batch_output.check(self.config)
+        streamparams.check(self.connection, self.config)  # an unknown stream or filter: before any request
         try:
             super().sync_all()
         except HTTPStatusError as exc:
