@@ -41,6 +41,10 @@ from connector.transform import Transformer
 logger = logging.getLogger("connector.tap")
 
 
+# The keys of the state partitions the engine makes: a value (or a batch of them) of `partitions`, the user's filters.
+_PARTITION_KEYS = frozenset({"partition", "stream_params"})
+
+
 class StreamOrderError(ConnectorError):
     """A stream declared ascending went backwards: STATE printed before could skip records on resume."""
 
@@ -117,6 +121,18 @@ class TemplateStream(Stream):
             )
             return
         yield from super()._generate_record_messages(record)
+
+    def _process_record(
+        self,
+        record: dict,
+        child_context: Mapping[str, Any] | None = None,
+        partition_context: Mapping[str, Any] | None = None,
+    ) -> None:
+        # singer-sdk copies a state partition's keys into records lacking them: a batch of ids or the user's
+        # filters would become a field of every record (and take each off the fast path).
+        if partition_context and not _PARTITION_KEYS.isdisjoint(partition_context):
+            partition_context = {k: v for k, v in partition_context.items() if k not in _PARTITION_KEYS}
+        super()._process_record(record, child_context=child_context, partition_context=partition_context)  # type: ignore[arg-type]
 
     def post_process(self, row: dict, context: Mapping[str, Any] | None = None) -> dict | None:
         if self._batch_deselected is None:
