@@ -132,7 +132,7 @@ class TemplateStream(Stream):
         # filters would become a field of every record (and take each off the fast path).
         if partition_context and not _PARTITION_KEYS.isdisjoint(partition_context):
             partition_context = {k: v for k, v in partition_context.items() if k not in _PARTITION_KEYS}
-        super()._process_record(record, child_context=child_context, partition_context=partition_context)  # type: ignore[arg-type]
+        super()._process_record(record, child_context=child_context, partition_context=partition_context)
 
     def post_process(self, row: dict, context: Mapping[str, Any] | None = None) -> dict | None:
         if self._batch_deselected is None:

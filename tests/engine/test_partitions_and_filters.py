@@ -6,8 +6,13 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs
 
+import pytest
 from cli_support import run_cli
 from test_stream_safety import Answer, connection, serving, tap
+
+from connector import streamparams
+from connector.errors import TemplateErrors
+from connector.templates import load_connection
 
 ROWS = {n: {"id": n, "at": n * 10} for n in range(1, 8)}
 
@@ -131,3 +136,31 @@ def test_a_filter_the_engine_sends_itself_is_refused_when_the_connection_loads(t
         "filters[2]: 'per_page' is a parameter the engine sends itself (params)"
         in result.stdout + result.stderr
     )
+
+
+def test_filters_load_with_the_names_users_write_and_the_parameters_sent(tmp_path):
+    stream = load_connection(connection(tmp_path, FILTERED)).streams["items"]
+    assert {n: (f.param, f.description) for n, f in stream.filters.items()} == {
+        "ids": ("ids[]", ""),
+        "kind": ("kind", "Kind of item"),
+    }
+
+
+def test_stream_params_become_the_query_parameters_as_sent(tmp_path):
+    folder = connection(tmp_path, FILTERED)
+    params = streamparams.check(
+        load_connection(folder), {"stream_params": {"items": {"ids": [1, "2"], "kind": True}}}
+    )
+    assert params == {"items": {"ids[]": ["1", "2"], "kind": "true"}}
+    assert streamparams.check(load_connection(folder), {}) == {}
+    with pytest.raises(streamparams.StreamParamsError, match=r"stream_params: must be an object"):
+        streamparams.check(load_connection(folder), {"stream_params": ["items"]})
+
+
+def test_an_incremental_child_stream_cannot_take_filters(tmp_path):
+    child = FILTERED + "parent: items\n"
+    folder = connection(tmp_path, FILTERED)
+    (folder / "streams" / "child.yaml").write_text(child.replace("name: items", "name: child"))
+    (folder / "specs" / "child.json").write_text((folder / "specs" / "items.json").read_text())
+    with pytest.raises(TemplateErrors, match="an incremental child stream cannot take user filters"):
+        load_connection(folder)
