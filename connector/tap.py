@@ -61,13 +61,11 @@ class TemplateStream(Stream):
         super().__init__(tap, schema=template.schema, name=template.name)
         self.primary_keys = template.primary_key
         self.replication_key = template.replication_key
-        if template.parent and not template.is_incremental:
-            # Nothing to resume per parent: one state for the stream. Otherwise singer-sdk keeps a partition per
-            # parent record and prints every one of them after each parent (output growing as the square of
-            # the parents), and copies the parent's fields into child records that lack a field of that name.
+        if (template.parent or template.partitions is not None) and not template.is_incremental:
+            # Nothing to resume per parent or per value: one state for the stream. Otherwise singer-sdk keeps a
+            # partition per parent record (or value) and prints every one of them after each (output growing as
+            # the square of them), and copies the parent's fields into child records that lack a field of that name.
             self.state_partitioning_keys = []
-        if template.partitions is not None and not template.is_incremental:
-            self.state_partitioning_keys = []  # nothing to resume per value: one state, not one per value
         self.connector_tap = tap
         self._pending: dict[
             str, tuple[Any, Any]
