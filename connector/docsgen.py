@@ -98,8 +98,9 @@ def _filters_section(connection: Connection) -> list[str]:
         "## Stream filters",
         "",
         "Passed with the tap's `stream_params` setting, e.g. "
-        '`{"stream_params": {"people": {"ids": [1, 2], "updated_at[gte]": "2024-01-01T00:00:00Z"}}}`. A list '
-        "goes out as the repeated parameter (`ids[]=1&ids[]=2`). An unknown stream or filter stops the run "
+        '`{"stream_params": {"people": {"ids": [1, 2], "updated_at[gte]": "2024-01-01T00:00:00Z"}}}`. A list filter '
+        "takes a list, sent as the repeated parameter (`ids[]=1&ids[]=2`), the others one value. An unknown "
+        "stream or filter stops the run "
         "before any request; a filtered incremental stream keeps a bookmark of its own.",
         "",
         *_table(["Stream", "Filter", "Takes", "Description"], rows),

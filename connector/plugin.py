@@ -83,9 +83,9 @@ ENGINE_SETTINGS = [
     Setting(
         "stream_params",
         "object",
-        'Filters passed to streams, e.g. {"people": {"tag": "vip", "ids": [1, 2]}}: each stream takes the '
-        "filters its template declares (listed in the connection's docs); an unknown stream or filter stops "
-        "the run before any request. A filtered incremental stream keeps a bookmark of its own.",
+        'Filters passed to streams, e.g. {"people": {"ids": [1, 2], "updated_at[lt]": "2024-06-01T00:00:00Z"}}: '
+        "each stream takes the filters its template declares (listed in the connection's docs); an unknown "
+        "stream or filter stops the run before any request. A filtered incremental stream keeps a bookmark of its own.",
         only="tap",
     ),
     Setting(

@@ -53,6 +53,13 @@ def check(connection: Connection, config: Mapping[str, Any]) -> dict[str, dict[s
                     f"{SETTING}.{stream_name}: unknown filter {name!r} "
                     f"(filters of {stream_name}: {_known(list(stream.filters))})"
                 )
+            if isinstance(value, list) and not declared.param.endswith("[]"):
+                # The API reads one value there (a repeated parameter: most keep the last): a list would
+                # silently filter by one of its values.
+                raise StreamParamsError(
+                    f"{SETTING}.{stream_name}.{name}: takes one value, not a list "
+                    f"(list filters of {stream_name}: {_known([n for n, f in stream.filters.items() if f.param.endswith('[]')])})"
+                )
             items = value if isinstance(value, list) else [value]
             if not items or not all(isinstance(item, _SCALARS) for item in items):
                 raise StreamParamsError(

@@ -109,6 +109,10 @@ def test_an_unknown_stream_filter_or_value_stops_the_tap_before_any_request(tmp_
             "stream_params.items.kind: must be a string, number, boolean",
         ),
         "empty": ({"items": {"ids": []}}, "stream_params.items.ids: must be a string, number, boolean"),
+        "one value": (
+            {"items": {"kind": ["a", "b"]}},
+            "stream_params.items.kind: takes one value, not a list",
+        ),
     }
     with serving({"/items": filtered}) as server:
         for given, message in cases.values():
