@@ -167,6 +167,13 @@ class TemplateStream(Stream):
             raise ConnectorError(
                 f"stream {self.name}: partitions.values must render to a list, got {type(values).__name__}"
             )
+        for index, value in enumerate(values):
+            if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+                raise ConnectorError(
+                    f"stream {self.name}: partitions.values item {index} is a {type(value).__name__} "
+                    f"({str(value)[:60]!r}); each value must be a string or a number"
+                )
+        values = list({str(value): value for value in values}.values())  # read a value listed twice once
         if spec.batch:
             values = [values[i : i + spec.batch] for i in range(0, len(values), spec.batch)]
         return [{"partition": value, **own} for value in values]

@@ -37,7 +37,7 @@ BATCHED = (
 
 def test_a_config_list_read_in_batches_of_ids_with_the_missing_ones_named(tmp_path):
     with serving({"/items": by_ids}) as server:
-        config = {"base_url": server.url, "account_ids": [1, "2", 99, 4, 5, 6, 7]}
+        config = {"base_url": server.url, "account_ids": [1, "2", 99, 4, 5, "1", 6, 7]}  # 1 twice: read once
         result, records, states = tap(connection(tmp_path, BATCHED), config, tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     assert sorted(r["id"] for r in records) == [1, 2, 4, 5, 6, 7]
@@ -168,3 +168,12 @@ def test_an_incremental_child_stream_cannot_take_filters(tmp_path):
     (folder / "specs" / "child.json").write_text((folder / "specs" / "items.json").read_text())
     with pytest.raises(TemplateErrors, match="an incremental child stream cannot take user filters"):
         load_connection(folder)
+
+
+def test_a_config_list_value_that_is_not_a_string_or_number_stops_the_run_naming_it(tmp_path):
+    with serving({"/items": by_ids}) as server:
+        config = {"base_url": server.url, "account_ids": [1, {"id": 2}]}
+        result, records, _ = tap(connection(tmp_path, BATCHED), config, tmp_path)
+    assert result.returncode == 1
+    assert "stream items: partitions.values item 1 is a dict" in result.stderr
+    assert records == [] and server.seen == []
