@@ -42,6 +42,16 @@ def test_filters_reach_the_api_as_documented(sandbox, tmp_path):
     assert sent["/v2/external/mappings"]["external_id"] == [mapping["external_id"]]
 
 
+def test_list_and_boolean_filters_select_the_records_the_api_documents(sandbox, tmp_path):
+    accounts = sandbox.records("accounts")
+    tag = next(t for a in accounts for t in a.get("tags") or [])
+    params = {"accounts": {"tag": [tag], "archived": False}}
+    run = run_tap(tap_config(sandbox, stream_params=params), tmp_path, streams=["accounts"])
+    wanted = [a for a in accounts if tag in (a.get("tags") or []) and a.get("archived_at") is None]
+    assert wanted and len(wanted) < len(accounts)
+    assert by_id(run.records["accounts"]) == by_id(wanted)
+
+
 @pytest.mark.parametrize(
     ("params", "message"),
     [
