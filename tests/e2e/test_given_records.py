@@ -106,3 +106,26 @@ def test_external_ids_without_their_external_type_stop_the_run_naming_the_settin
     assert run.returncode == 1
     assert "account_external_type" in run.stderr
     assert run.records == {}
+
+
+def test_the_results_of_one_bulk_job_filtered_by_status_without_reading_the_others(sandbox, tmp_path):
+    jobs = sorted(sandbox.records("bulk_jobs"), key=lambda j: j["id"])
+    done = [j for j in jobs if j["state"] == "done"]
+    assert len(done) >= 2
+    wanted_job, missing = done[1]["id"], CATALOG["bulk_jobs"].first_id + 9_999_990
+    config = tap_config(
+        sandbox,
+        bulk_job_ids=[wanted_job, missing],
+        stream_params={"bulk_job_results_by_job_id": {"status": "error"}},
+    )
+    sandbox.clear_journal()
+    run = run_tap(config, tmp_path, streams=["bulk_job_results_by_job_id"])
+    read = run.records.get("bulk_job_results_by_job_id", [])
+    assert read and {r["status"] for r in read} == {"error"}
+    paths = {e["path"] for e in sandbox.journal()}
+    assert paths == {f"/v2/bulk_jobs/{wanted_job}/results", f"/v2/bulk_jobs/{missing}/results"}
+    assert f"GET /v2/bulk_jobs/{missing}/results -> 404 ignored" in run.stderr
+    # The same results as the job's full listing holds with that status.
+    with sandbox.client() as client:
+        listing = client.get(f"/v2/bulk_jobs/{wanted_job}/results", params={"per_page": 100}).json()["data"]
+    assert by_id(read) == by_id([r for r in listing if r["status"] == "error"])
