@@ -82,6 +82,14 @@ ENGINE_SETTINGS = [
         default="httpx",
     ),
     Setting(
+        "stream_params",
+        "object",
+        'Filters passed to streams, e.g. {"people": {"ids": [1, 2], "updated_at[lt]": "2024-06-01T00:00:00Z"}}: '
+        "each stream takes the filters its template declares (listed in the connection's docs); an unknown "
+        "stream or filter stops the run before any request. A filtered incremental stream keeps a bookmark of its own.",
+        only="tap",
+    ),
+    Setting(
         "token_file",
         "string",
         "File keeping rotated OAuth tokens for later runs and other processes (needed under Meltano, "
@@ -110,7 +118,7 @@ ENGINE_BOUNDS: dict[str, dict[str, Any]] = {
 def plugin_settings(connection: Connection, kind: str, extra: Iterable[Setting] = ()) -> list[Setting]:
     """The settings a tap or target offers: the connection's (those for this kind), the engine's, its own."""
     own = [s for s in connection.settings if s.only in (None, kind)]
-    return [*own, *ENGINE_SETTINGS, *extra]
+    return [*own, *(s for s in ENGINE_SETTINGS if s.only in (None, kind)), *extra]
 
 
 def config_schema(connection: Connection, extra: Iterable[Setting] = (), kind: str = "tap") -> dict[str, Any]:

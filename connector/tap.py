@@ -14,13 +14,14 @@ import os
 from collections import deque
 from collections.abc import Generator, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import cached_property
 from typing import Any, ClassVar
 
 from singer_sdk import Stream, Tap, metrics
 from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.singerlib import RecordMessage
 
-from connector import batch_output, jsonio, sdk_compat
+from connector import batch_output, jsonio, sdk_compat, streamparams
 from connector.bodies import encode
 from connector.builder import BuiltRequest, RequestBuilder
 from connector.errors import ConnectorError, HTTPStatusError
@@ -41,6 +42,10 @@ from connector.transform import Transformer
 logger = logging.getLogger("connector.tap")
 
 
+# The keys of the state partitions the engine makes: a value (or a batch of them) of `partitions`, the user's filters.
+_PARTITION_KEYS = frozenset({"partition", "stream_params"})
+
+
 class StreamOrderError(ConnectorError):
     """A stream declared ascending went backwards: STATE printed before could skip records on resume."""
 
@@ -57,10 +62,10 @@ class TemplateStream(Stream):
         super().__init__(tap, schema=template.schema, name=template.name)
         self.primary_keys = template.primary_key
         self.replication_key = template.replication_key
-        if template.parent and not template.is_incremental:
-            # Nothing to resume per parent: one state for the stream. Otherwise singer-sdk keeps a partition per
-            # parent record and prints every one of them after each parent (output growing as the square of
-            # the parents), and copies the parent's fields into child records that lack a field of that name.
+        if (template.parent or template.partitions is not None) and not template.is_incremental:
+            # Nothing to resume per parent or per value: one state for the stream. Otherwise singer-sdk keeps a
+            # partition per parent record (or value) and prints every one of them after each (output growing as
+            # the square of them), and copies the parent's fields into child records that lack a field of that name.
             self.state_partitioning_keys = []
         self.connector_tap = tap
         self._pending: dict[
@@ -115,6 +120,18 @@ class TemplateStream(Stream):
             return
         yield from super()._generate_record_messages(record)
 
+    def _process_record(
+        self,
+        record: dict,
+        child_context: Mapping[str, Any] | None = None,
+        partition_context: Mapping[str, Any] | None = None,
+    ) -> None:
+        # singer-sdk copies a state partition's keys into records lacking them: a batch of ids or the user's
+        # filters would become a field of every record (and take each off the fast path).
+        if partition_context and not _PARTITION_KEYS.isdisjoint(partition_context):
+            partition_context = {k: v for k, v in partition_context.items() if k not in _PARTITION_KEYS}
+        super()._process_record(record, child_context=child_context, partition_context=partition_context)
+
     def post_process(self, row: dict, context: Mapping[str, Any] | None = None) -> dict | None:
         if self._batch_deselected is None:
             self._batch_deselected = batch_output.deselected_properties(
@@ -134,14 +151,32 @@ class TemplateStream(Stream):
 
     @property
     def partitions(self) -> list[dict] | None:
-        if self.template.partitions is None:
-            return None
-        values = self.template.partitions.render({"config": self.config})
+        filters = self.connector_tap.stream_params.get(self.name)
+        # A filtered read keeps a bookmark of its own: one moved past records the filter left out would
+        # skip them once the filter changes or goes.
+        own = {"stream_params": filters} if filters and self.template.is_incremental else {}
+        spec = self.template.partitions
+        if spec is None:
+            return [own] if own else None
+        # A setting the connection declares but the config leaves unset is None: no values, nothing read.
+        declared = {s.name: None for s in self.connector_tap.connection.settings}
+        values = spec.values.render({"config": {**declared, **self.config}})
+        if values is None:
+            values = []
         if not isinstance(values, list):
             raise ConnectorError(
                 f"stream {self.name}: partitions.values must render to a list, got {type(values).__name__}"
             )
-        return [{"partition": value} for value in values]
+        for index, value in enumerate(values):
+            if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+                raise ConnectorError(
+                    f"stream {self.name}: partitions.values item {index} is a {type(value).__name__} "
+                    f"({str(value)[:60]!r}); each value must be a string or a number"
+                )
+        values = list({str(value): value for value in values}.values())  # read a value listed twice once
+        if spec.batch:
+            values = [values[i : i + spec.batch] for i in range(0, len(values), spec.batch)]
+        return [{"partition": value, **own} for value in values]
 
     def generate_child_contexts(
         self, record: dict, context: Mapping[str, Any] | None
@@ -159,7 +194,7 @@ class TemplateStream(Stream):
         context = context or {}
         if self.template.partitions is not None:
             return {"config": self.config, "partition": context.get("partition"), "parent": {}}
-        return {"config": self.config, "parent": context}
+        return {"config": self.config, "parent": context if self.template.parent else {}}
 
     # -- state: bookmarks move only to values a resumed run can safely start from
 
@@ -323,6 +358,31 @@ class TemplateStream(Stream):
         return records
 
     def get_records(self, context: Mapping[str, Any] | None) -> Iterable[dict]:
+        spec = self.template.partitions
+        if spec is None:
+            yield from self._read(context)
+            return
+        if not context or "partition" not in context:
+            return  # no values (singer-sdk reads a stream without partitions once, unpartitioned)
+        if spec.key is None:
+            yield from self._read(context)
+            return
+        value = context["partition"]
+        wanted = value if isinstance(value, list) else [value]
+        seen: set[str] = set()
+        for record in self._read(context):
+            seen.add(str(record.get(spec.key)))
+            yield record
+        missing = [v for v in wanted if str(v) not in seen]
+        if missing:
+            logger.warning(
+                "stream %s: no record with %s %s (not found, or not visible to these credentials)",
+                self.name,
+                spec.key,
+                ", ".join(map(str, missing)),
+            )
+
+    def _read(self, context: Mapping[str, Any] | None) -> Iterable[dict]:
         scope = self._scope(context)
         spec = self._incremental
         if spec is None:
@@ -358,7 +418,10 @@ class TemplateStream(Stream):
         """The request for one page of a range (``page`` None: without the paging params, to read them)."""
         if self._builder is None:
             self._builder = RequestBuilder(
-                self.template.request, self.connector_tap.client.origin, self.config
+                self.template.request,
+                self.connector_tap.client.origin,
+                self.config,
+                extra_params=self.connector_tap.stream_params.get(self.name),
             )
         spec = self._incremental
         variables = {**scope, "window": bounds, "bookmark": bounds["start"], "page": page}
@@ -600,6 +663,11 @@ class ConnectorTap(ConnectorPlugin, Tap):
             self._fetch_pool = ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="fetch")
         return self._fetch_pool
 
+    @cached_property
+    def stream_params(self) -> dict[str, dict[str, Any]]:
+        """The query parameters of the stream_params setting, per stream."""
+        return streamparams.check(self.connection, self.config)
+
     def discover_streams(self) -> list[Stream]:
         classes = stream_classes(self.connection)
         return [cls(self) for cls in classes.values()]
@@ -636,6 +704,7 @@ class ConnectorTap(ConnectorPlugin, Tap):
     def run_connection_test(self) -> bool:  # type: ignore[misc]  # final in singer-sdk: listed in sdk_compat
         """``--test``: one record of every stream, as singer-sdk does, without the ERROR line singer-sdk logs
         for each stream it stops on purpose after that record; a real failure stops the test with one line."""
+        streamparams.check(self.connection, self.config)  # an unknown stream or filter: before any request
         quiet = _DeliberateAbortFilter()
         loggers = {stream.logger for stream in self.streams.values()}
         for stream_logger in loggers:
@@ -653,6 +722,7 @@ class ConnectorTap(ConnectorPlugin, Tap):
 
     def sync_all(self) -> None:  # type: ignore[misc]  # final in singer-sdk: listed in sdk_compat
         batch_output.check(self.config)
+        streamparams.check(self.connection, self.config)  # an unknown stream or filter: before any request
         self._reads = ReadAhead(self, width=self.max_concurrency)
         try:
             super().sync_all()
@@ -705,8 +775,10 @@ class ReadAhead:
         for stream in order[index + 1 : index + 1 + self.width]:
             if stream.name not in self._queued:
                 self._queued.add(stream.name)
-                partitions = stream.partitions
-                contexts: list[Mapping[str, Any] | None] = [*partitions] if partitions else [None]
+                partitions = stream.partitions  # (a partitioned stream without values reads nothing)
+                contexts: list[Mapping[str, Any] | None] = (
+                    [None] if stream.template.partitions is None else [*(partitions or [])]
+                )
                 self.queue([(stream, context) for context in contexts])
 
     def queue(self, reads: list[tuple]) -> None:

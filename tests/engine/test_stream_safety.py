@@ -48,6 +48,7 @@ def serving(routes: dict[str, Callable[[dict[str, Any]], Answer]]) -> Iterator[S
                 "method": self.command,
                 "path": parts.path,
                 "query": {k: v[0] for k, v in parse_qs(parts.query).items()},
+                "query_string": parts.query,
                 "headers": {k.lower(): v for k, v in self.headers.items()},
                 "body": body.decode(),
             }
