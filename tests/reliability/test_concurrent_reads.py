@@ -104,7 +104,7 @@ def test_a_concurrent_read_under_faults_misses_nothing_from_any_state_it_printed
 def test_overlapping_requests_never_overdraw_the_rate_budget(tmp_path):
     from sandbox.testing import running_sandbox
 
-    budget = 60  # points per one-second window: 2,500 people take three windows and more
+    budget = 20  # points per one-second window: 5,000 people (51 requests) take three windows and more
     with running_sandbox(
         sizes={"people": 5_000}, budget=budget, time_scale=60, latency=0.02, latency_jitter=0.02
     ) as sb:
