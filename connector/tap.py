@@ -323,6 +323,8 @@ class TemplateStream(Stream):
 
     def get_records(self, context: Mapping[str, Any] | None) -> Iterable[dict]:
         template = self.template
+        if template.partitions is not None and not context:
+            return  # no partition values: nothing to read (singer-sdk syncs once without a context)
         client = self.connector_tap.client
         if self._builder is None:
             self._builder = RequestBuilder(template.request, client.origin, self.config)
