@@ -10,7 +10,7 @@ from sandbox.resources import CATALOG, Resource
 
 Record = dict[str, Any]
 MAX_ID = 1 << 62
-MAX_STRING_ID = "\U0010ffff"
+MAX_STRING_ID = "\U0010ffff"  # sorts after every string id
 
 
 class Table:
