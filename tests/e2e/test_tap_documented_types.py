@@ -49,6 +49,8 @@ def test_team_pending_emails_and_caller_ids_are_read(sandbox, tmp_path):
     assert person["id"] in carrying
     assert sorted(c["person"]["id"] for c in callers) == sorted(carrying)
     assert all(c["phone_number"] == number for c in callers)  # nothing for the unknown number
+    declared = set(_schemas(run)["caller_ids"]["properties"])
+    assert all(set(c) == declared for c in callers)  # the partition value only as phone_number
     mine = next(c for c in callers if c["person"]["id"] == person["id"])
     assert mine["display_name"] == person["display_name"] and mine["title"] == person["title"]
 

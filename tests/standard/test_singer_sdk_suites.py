@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import re
 
 from singer_sdk.testing import get_tap_test_class, get_target_test_class
 from singer_sdk.testing.config import SuiteConfig
@@ -19,10 +20,12 @@ _SANDBOX = _stack.enter_context(running_sandbox())
 atexit.register(_stack.close)
 
 CONNECTION = load_bundled("salesloft")
+# A number some person carries, so the caller_ids stream (one lookup per number) has records.
+_PHONE = "+" + re.sub(r"\D", "", next(p["phone"] for p in _SANDBOX.records("people") if p.get("phone")))
 
 TestTapSalesloft = get_tap_test_class(
     build_tap_class(CONNECTION),
-    config={"base_url": _SANDBOX.url, "api_key": _SANDBOX.api_key},
+    config={"base_url": _SANDBOX.url, "api_key": _SANDBOX.api_key, "caller_id_phone_numbers": [_PHONE]},
     suite_config=SuiteConfig(max_records_limit=None),
 )
 
