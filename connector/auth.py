@@ -110,11 +110,32 @@ class OAuth2Refresh(AuthBase, tag="oauth2_refresh", kw_only=True, frozen=True):
         | None
     ) = None
     refresh_margin_seconds: Annotated[float, describe("Refresh this long before expiry.", ge=0)] = 300.0
+    authorize_url: (
+        Annotated[
+            str,
+            describe(
+                "Jinja for the authorization endpoint of the code grant; with it, `connector auth` obtains "
+                "the first tokens through a browser login."
+            ),
+        ]
+        | None
+    ) = None
+    scope: Annotated[str, describe("Jinja for the scope asked for at the authorization endpoint.")] | None = (
+        None
+    )
 
     renews = True
 
     def credential_fields(self) -> list[str]:
-        return ["token_url", "client_id", "client_secret", "refresh_token", "access_token"]
+        return [
+            "token_url",
+            "client_id",
+            "client_secret",
+            "refresh_token",
+            "access_token",
+            "authorize_url",
+            "scope",
+        ]
 
     def __post_init__(self) -> None:
         for name in ("refresh_token", "access_token"):
@@ -381,14 +402,50 @@ class Authenticator:
         rotated = new_refresh != self._refresh_token
         self._refresh_token = new_refresh
         logger.info("OAuth access token refreshed (expires in %.0fs)", self._lifetime)
-        if self.on_rotate:
-            update: dict[str, Any] = {}
-            if method.access_token:
-                update[setting_of(method.access_token) or "access_token"] = self._token
-            if rotated:
-                update[setting_of(method.refresh_token) or "refresh_token"] = new_refresh
-            if update:
-                self.on_rotate(update)
+        self._hand_back(method, rotated)
+
+    def _hand_back(self, method: OAuth2Refresh, rotated: bool) -> None:
+        """Give the new tokens to ``on_rotate`` under the settings they came from (the config write-back)."""
+        if not self.on_rotate:
+            return
+        update: dict[str, Any] = {}
+        if method.access_token:
+            update[setting_of(method.access_token) or "access_token"] = self._token
+        if rotated:
+            update[setting_of(method.refresh_token) or "refresh_token"] = self._refresh_token
+        if update:
+            self.on_rotate(update)
+
+    def exchange_code(self, code: str, redirect_uri: str) -> None:
+        """The authorization-code grant: the first tokens of a refresh chain, handed back and kept in the
+        token file exactly like rotated ones, so the next run starts from them."""
+        method = self.method
+        if not isinstance(method, OAuth2Refresh):
+            raise AuthError("an authorization code is exchanged only by an oauth2_refresh method")
+        form = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": redirect_uri,
+            "client_id": self._text(method.client_id),
+            "client_secret": self._text(method.client_secret),
+        }
+        REDACTOR.add(code)
+        payload = self._post_token(self._text(method.token_url), form, None, "OAuth code exchange")
+        with self._lock:
+            self._token = _token_from(payload, "access_token", "OAuth code exchange")
+            refresh = payload.get("refresh_token")
+            if not refresh or not isinstance(refresh, str):
+                raise AuthError(
+                    "OAuth code exchange: the answer has no refresh_token, so later runs could not renew access"
+                )
+            REDACTOR.add(self._token, refresh)
+            self._set_lifetime(payload.get("expires_in"), 7200.0)
+            self._refresh_token = refresh
+            self._hand_back(method, rotated=True)
+            if self.config.get("token_file"):  # a new chain: its origin is the refresh token just obtained
+                self.token_file = TokenFile(str(self.config["token_file"]), refresh)
+                with self.token_file.locked():
+                    self.token_file.save(Tokens(refresh, self._token, time.time() + self._lifetime))
 
     def _client_credentials(self, method: OAuth2ClientCredentials) -> None:
         client_id, secret = self._text(method.client_id), self._text(method.client_secret)

@@ -255,6 +255,59 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_state)
 
     p = command(
+        "auth",
+        "the first OAuth login: sign in once in a browser, get the first tokens into the config",
+        "Obtain a connection's first OAuth tokens by the authorization-code grant. Prints one line,\n"
+        "`Open this URL: ...`; open it in a browser on this machine and sign in. The authorization\n"
+        "server redirects to http://127.0.0.1:PORT/callback (register that redirect URI with the\n"
+        "OAuth app); the code is exchanged at the token URL and the refresh and access tokens are\n"
+        "written into the config file (mode 0600, through a symlink, other settings kept) and into\n"
+        "the token_file if the config sets one. Needs the client ID and secret in the config and an\n"
+        "oauth2_refresh auth with an authorize_url in the connection.\n"
+        "Exit status 1 when the login is refused, the state does not match or no redirect arrives.",
+    )
+    p.add_argument("connection", metavar="NAME|DIR", help="a bundled connection name or a connection folder")
+    p.add_argument(
+        "--config",
+        required=True,
+        metavar="FILE.json",
+        help="tap/target config with the OAuth client's settings",
+    )
+    p.add_argument(
+        "--port",
+        type=int,
+        metavar="P",
+        help="local port of the redirect (default 8976; 0 = any free port)",
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help="how long to wait for the redirect (default 300)",
+    )
+    p.set_defaults(run=_auth)
+
+    p = command(
+        "values",
+        "list the value/label pairs a stream offers (owners, stages, cadences...)",
+        "Read a stream as the tap does and print the distinct value/label pairs of its records: the\n"
+        "valid values of a field and the text beside them, for writing templates and records.\n"
+        "The value defaults to the stream's primary key and the label to a naming field (name,\n"
+        "title, email...), or to what the stream template declares (values: {value: id, label: name}).\n"
+        "Fields are dot paths (role.id, custom_fields.Industry): a nested field lists the distinct\n"
+        "values the records carry. Credentials are read from the config as the tap reads them.",
+    )
+    p.add_argument("connection", metavar="NAME|DIR", help="a bundled connection name or a connection folder")
+    p.add_argument("stream", metavar="STREAM", help="a stream of the connection")
+    p.add_argument(
+        "--config", required=True, metavar="FILE.json", help="tap config with base_url and credentials"
+    )
+    p.add_argument("--value", metavar="FIELD", help="dot path of the value (default: the primary key)")
+    p.add_argument("--label", metavar="FIELD", help="dot path of the label (default: name, title, email...)")
+    p.add_argument("--json", action="store_true", help='print [{"value": ..., "label": ...}, ...]')
+    p.set_defaults(run=_values)
+
+    p = command(
         "sandbox",
         "run the bundled sandbox API on 127.0.0.1 (its options follow; see connector sandbox --help)",
         "Start the bundled sandbox API on 127.0.0.1; all arguments go to `python -m sandbox`.",
@@ -351,6 +404,20 @@ def _state(args: argparse.Namespace) -> int:
         forget_sink=args.forget_sink,
         forget=tuple(args.forget) if args.forget else None,
         as_json=args.json,
+    )
+
+
+def _auth(args: argparse.Namespace) -> int:
+    from connector import authcmd
+
+    return authcmd.main(args.connection, args.config, port=args.port, timeout=args.timeout)
+
+
+def _values(args: argparse.Namespace) -> int:
+    from connector import valuescmd
+
+    return valuescmd.main(
+        args.connection, args.stream, args.config, value=args.value, label=args.label, as_json=args.json
     )
 
 

@@ -267,6 +267,7 @@ def template_reference() -> str:
         ),
         "response_rule": ("Response rules", "`on_response:` of a stream or sink, a list tried in order."),
         "item_results": ("Per-item results", "`results:` of a batched sink."),
+        "values": ("Values", "`values:` of a stream: the pairs `connector values` lists."),
     }
     lines = [REFERENCE_INTRO]
     for name, model in CONCEPTS.items():

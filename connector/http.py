@@ -337,7 +337,7 @@ def _int_header(headers: ResponseHeaders | httpx.Headers, name: str | None) -> i
         return None
 
 
-def _retry_after(headers: Any) -> float | None:
+def retry_after_seconds(headers: Any) -> float | None:
     """Seconds a Retry-After asks for: a number (``inf`` or ``1e400``: forever; negative: none), or an HTTP
     date; None when absent or unreadable."""
     value = headers.get("retry-after")
@@ -359,6 +359,18 @@ def _retry_after(headers: Any) -> float | None:
     return max(0.0, seconds)
 
 
+def configured_retry(retry: Retry, config: Mapping[str, Any]) -> Retry:
+    """A connection's retry policy with the user's settings (``max_attempts``, ``max_backoff_seconds``,
+    ``request_timeout``) laid over it."""
+    return Retry(
+        max_attempts=int(config.get("max_attempts") or retry.max_attempts),
+        backoff_seconds=retry.backoff_seconds,
+        max_backoff_seconds=float(config.get("max_backoff_seconds") or retry.max_backoff_seconds),
+        statuses=retry.statuses,
+        timeout_seconds=float(config.get("request_timeout") or retry.timeout_seconds),
+    )
+
+
 class ApiClient:
     """Sends rendered requests to one connection's origin, within its budget, with retries."""
 
@@ -375,17 +387,7 @@ class ApiClient:
         self.config = config
         base_url = str(connection.base_url.render({"config": config}))
         self.origin = Origin.parse(base_url)
-        retry = connection.retry
-        overrides = {
-            k: config.get(k) for k in ("max_attempts", "request_timeout") if config.get(k) is not None
-        }
-        self.retry = Retry(
-            max_attempts=int(overrides.get("max_attempts") or retry.max_attempts),
-            backoff_seconds=retry.backoff_seconds,
-            max_backoff_seconds=float(config.get("max_backoff_seconds") or retry.max_backoff_seconds),
-            statuses=retry.statuses,
-            timeout_seconds=float(overrides.get("request_timeout") or retry.timeout_seconds),
-        )
+        self.retry = configured_retry(connection.retry, config)
         limit = connection.rate_limit
         self.rate_limit = RateLimit(
             budget=int(config.get("rate_budget") or limit.budget or 0) or None,
@@ -549,7 +551,7 @@ class ApiClient:
             if status in self.retry.statuses and attempt < self.retry.max_attempts:
                 if status == 429:
                     self.stats.add("throttled")
-                    retry_after = _retry_after(response.headers)
+                    retry_after = retry_after_seconds(response.headers)
                     if retry_after is not None and retry_after > self.max_retry_after:
                         raise RunStopped(
                             f"{method} {request.url.path} -> 429 with Retry-After: "
@@ -564,7 +566,7 @@ class ApiClient:
                     continue
                 self.stats.add("server_errors")
                 self._backoff(
-                    attempt, _retry_after(response.headers), f"{method} {request.url.path} -> {status}"
+                    attempt, retry_after_seconds(response.headers), f"{method} {request.url.path} -> {status}"
                 )
                 continue
             if unanswered:

@@ -1,7 +1,8 @@
 """Where every record ends: accepted (optionally with the API's response) or rejected, with the reason.
 
-Files are JSON Lines, flushed before the target may emit a STATE message that covers the record.
-Secrets are masked before anything is written.
+Files are JSON Lines, flushed before the target may emit a STATE message that covers the record; a
+webhook (``connector/webhook.py``) is one more output of the same lines. Secrets are masked before
+anything is written.
 """
 
 from __future__ import annotations
@@ -11,15 +12,17 @@ import logging
 import reprlib
 import threading
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, Protocol
 
 import orjson
 
 from connector import jsonio
 from connector.errors import ConnectorError
 from connector.secrets import REDACTOR
+from connector.webhook import Webhook
 
 logger = logging.getLogger("connector.outcomes")
 
@@ -77,8 +80,40 @@ def _dumps(value: dict[str, Any]) -> bytes:
         return jsonio.dumps(safe, option=orjson.OPT_NON_STR_KEYS, default=str)
 
 
+class OutcomeOutput(Protocol):
+    """Where outcomes of one kind go, each as its JSON text: a JSON Lines file, a webhook."""
+
+    def write(self, line: bytes) -> None: ...
+
+    def flush(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class JsonLinesFile:
+    """An outcome file: one JSON object a line, kept open for the run."""
+
+    def __init__(self, path: str) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._handle = open(path, "ab")  # noqa: SIM115 - kept open for the run, closed by close()
+
+    def write(self, line: bytes) -> None:
+        self._handle.write(line + b"\n")
+
+    def flush(self) -> None:
+        self._handle.flush()
+
+    def close(self) -> None:
+        self._handle.close()
+
+
 class Outcomes:
-    """Counts and files for one target run, shared by all of its sinks (thread-safe)."""
+    """Counts and outputs for one target run, shared by all of its sinks (thread-safe).
+
+    Rejections and responses each go to a file and, when the user asks, to a webhook: the same JSON text
+    to both, secrets masked. Files are written first and flushed first: they keep what a webhook misses.
+    """
 
     def __init__(
         self,
@@ -86,6 +121,7 @@ class Outcomes:
         responses_path: str | None = None,
         requests_path: str | None = None,
         max_rejected: int | None = None,
+        webhooks: Mapping[str, Webhook] | None = None,
     ) -> None:
         self.accepted: Counter[str] = Counter()
         self.rejected: Counter[str] = Counter()
@@ -93,16 +129,20 @@ class Outcomes:
         self.reasons: Counter[str] = Counter()
         self.max_rejected = max_rejected
         self._lock = threading.Lock()
-        self._rejected_file = _open(rejected_path)
-        self._responses_file = _open(responses_path)
-        self._requests_file = _open(requests_path)
+        self.webhooks = dict(webhooks or {})  # setting name (responses_url, rejected_url) -> webhook
+        self._files = {
+            path: JsonLinesFile(path) for path in (rejected_path, responses_path, requests_path) if path
+        }
+        self._rejected = self._outputs_of(rejected_path, "rejected_url")
+        self._responses = self._outputs_of(responses_path, "responses_url")
+        self._requests = self._outputs_of(requests_path, None)
         self.rejected_path = rejected_path
 
     def accept(self, stream: str, count: int = 1, *, response: dict[str, Any] | None = None) -> None:
         with self._lock:
             self.accepted[stream] += count
-            if self._responses_file and response is not None:
-                self._responses_file.write(_dumps(REDACTOR.redact_value(response)) + b"\n")
+            if self._responses and response is not None:
+                _write(self._responses, response)
 
     def skip_unchanged(self, stream: str, count: int = 1) -> None:
         """Records not sent because the API last accepted the very same request for them: no file line."""
@@ -133,8 +173,8 @@ class Outcomes:
         with self._lock:
             self.rejected[stream] += 1
             self.reasons[kind] += 1
-            if self._rejected_file:
-                self._rejected_file.write(_dumps(REDACTOR.redact_value(entry)) + b"\n")
+            if self._rejected:
+                _write(self._rejected, entry)
             else:
                 logger.error("rejected record of %s: %s", stream, REDACTOR.redact(error))
             total = sum(self.rejected.values())
@@ -147,30 +187,45 @@ class Outcomes:
 
     @property
     def records_requests(self) -> bool:
-        return self._requests_file is not None
+        return bool(self._requests)
 
     def record_request(self, stream: str, request: SentRequest, records: int) -> None:
-        if self._requests_file:
+        if self._requests:
             with self._lock:
-                self._requests_file.write(
-                    _dumps(REDACTOR.redact_value({"stream": stream, "records": records, **request.as_dict()}))
-                    + b"\n"
-                )
+                _write(self._requests, {"stream": stream, "records": records, **request.as_dict()})
 
     def flush(self) -> None:
+        """Files, then webhooks: when this returns, every outcome so far is in its file and was POSTed (or
+        its webhook was given up)."""
         with self._lock:
-            for handle in (self._rejected_file, self._responses_file, self._requests_file):
-                if handle:
-                    handle.flush()
+            for output in self._outputs():
+                output.flush()
 
     def close(self) -> None:
         self.flush()
-        for handle in (self._rejected_file, self._responses_file, self._requests_file):
-            if handle:
-                handle.close()
+        for output in self._outputs():
+            output.close()
+
+    def stop(self) -> None:
+        """The run is stopping: webhooks make no more waits between attempts."""
+        for webhook in self.webhooks.values():
+            webhook.stop()
+
+    def undelivered(self) -> list[str]:
+        """For each webhook that did not take every outcome, how many it missed and where they are."""
+        return [report for webhook in self.webhooks.values() if (report := webhook.report())]
+
+    def _outputs_of(self, path: str | None, webhook: str | None) -> list[OutcomeOutput]:
+        outputs: list[OutcomeOutput] = [self._files[path]] if path else []
+        if webhook in self.webhooks:
+            outputs.append(self.webhooks[webhook])
+        return outputs
+
+    def _outputs(self) -> list[OutcomeOutput]:
+        return [*self._files.values(), *self.webhooks.values()]
 
     def summary(self) -> dict[str, Any]:
-        return {
+        summary: dict[str, Any] = {
             "accepted": sum(self.accepted.values()),
             "rejected": sum(self.rejected.values()),
             "unchanged": sum(self.unchanged.values()),
@@ -184,10 +239,13 @@ class Outcomes:
             },
             "rejected_reasons": dict(self.reasons),
         }
+        if self.webhooks:
+            summary["webhooks"] = {name: webhook.summary() for name, webhook in self.webhooks.items()}
+        return summary
 
 
-def _open(path: str | None) -> IO[bytes] | None:
-    if not path:
-        return None
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    return open(path, "ab")  # noqa: SIM115 - kept open for the run, closed by Outcomes.close
+def _write(outputs: list[OutcomeOutput], value: dict[str, Any]) -> None:
+    """One outcome to each of its outputs, as the same masked JSON text."""
+    line = _dumps(REDACTOR.redact_value(value))
+    for output in outputs:
+        output.write(line)

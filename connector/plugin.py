@@ -100,6 +100,8 @@ ENGINE_BOUNDS: dict[str, dict[str, Any]] = {
     "rate_budget": {"minimum": 1},
     "rate_reserve": {"minimum": 0},
     "http_transport": {"enum": ["httpx", "wire", None]},
+    "webhook_batch_size": {"minimum": 1},
+    "webhook_timeout": {"exclusiveMinimum": 0},
 }
 
 
@@ -130,7 +132,8 @@ def config_schema(connection: Connection, extra: Iterable[Setting] = (), kind: s
 class ConfigWriter:
     """Writes rotated credentials back to the config file they came from, as the user asked to run with."""
 
-    def __init__(self, config_input: Any) -> None:
+    def __init__(self, config_input: Any, mode: int | None = None) -> None:
+        self.mode = mode  # the file's own mode when None
         paths: list[Path] = []
         items = config_input if isinstance(config_input, (list, tuple)) else [config_input]
         for item in items:
@@ -154,7 +157,7 @@ class ConfigWriter:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
         with os.fdopen(fd, "w") as handle:
             json.dump(data, handle, indent=2)
-        os.chmod(tmp, path.stat().st_mode & 0o777)
+        os.chmod(tmp, path.stat().st_mode & 0o777 if self.mode is None else self.mode)
         os.replace(tmp, path)
         logger.info("OAuth tokens rotated; wrote %s back to %s", ", ".join(sorted(update)), path)
 
@@ -216,10 +219,11 @@ class ConnectorPlugin:
         raise RunStopped(f"stopped by {name}", exit_code=128 + signum)
 
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
-        """Secret settings are known to the redactor before anything can print them, and an error about one
-        never shows its value (whatever its type or length); a setting the plugin does not know (a typo)
-        is warned about, with the likely one."""
-        secrets = self.connection.secret_settings
+        """Secret settings (the connection's and the plugin's own) are known to the redactor before anything
+        can print them, and an error about one never shows its value (whatever its type or length); a
+        setting the plugin does not know (a typo) is warned about, with the likely one."""
+        properties = self.config_jsonschema.get("properties", {})  # type: ignore[attr-defined]
+        secrets = [name for name, prop in properties.items() if prop.get("secret")]
         REDACTOR.add(*(self._config.get(name) for name in secrets))  # type: ignore[attr-defined]
         self._warn_unknown_settings()
         try:

@@ -28,10 +28,10 @@ from singer_sdk.singerlib.exceptions import InvalidInputLine
 from singer_sdk.sinks import BatchSink
 from singer_sdk.sinks.core import JSONSchemaValidator
 
-from connector import changes, jsonio, sdk_compat
+from connector import changes, jsonio, sdk_compat, webhook
 from connector.builder import BuiltRequest, RequestBuilder
 from connector.errors import AuthError, ConnectorError, RenderError, RunStopped, UnsafeRequestError
-from connector.http import ApiClient, Response, unanswered_attempts
+from connector.http import ApiClient, Response, configured_retry, unanswered_attempts
 from connector.ordering import object_key
 from connector.outcomes import Outcomes, SentRequest, TooManyRejected, unwritable
 from connector.plugin import ConnectorPlugin, build_plugin_class, finish_before_exit
@@ -55,6 +55,37 @@ TARGET_SETTINGS = [
     ),
     Setting(
         "responses_path", "string", "JSON Lines file capturing the API's response to each accepted request."
+    ),
+    Setting(
+        "responses_url",
+        "string",
+        "URL the API's responses are also POSTed to, as JSON arrays of responses_path's lines (needs "
+        "responses_path, which keeps what the webhook cannot take).",
+        secret=True,
+    ),
+    Setting(
+        "rejected_url",
+        "string",
+        "URL rejected records are also POSTed to, as JSON arrays of rejected_path's lines.",
+        secret=True,
+    ),
+    Setting(
+        "webhook_headers",
+        "object",
+        "Headers sent with every webhook POST (your webhook's own auth); never the API's credentials.",
+        secret=True,
+    ),
+    Setting(
+        "webhook_batch_size",
+        "integer",
+        "Outcomes per webhook POST.",
+        default=webhook.DEFAULT_BATCH_SIZE,
+    ),
+    Setting(
+        "webhook_timeout",
+        "number",
+        "Seconds one webhook POST may take in all; retried like the API's requests (max_attempts).",
+        default=webhook.DEFAULT_TIMEOUT,
     ),
     Setting(
         "requests_path",
@@ -690,10 +721,16 @@ class ConnectorTarget(ConnectorPlugin, Target):
         self._emitted_state: dict | None = None
         self.drains = 0  # batches sent so far: a STATE may follow each
         self._finished = False
+        self._started = False
         # A run stopped by an error still closes its files and says what happened.
         finish_before_exit(self.finish)
         kwargs.setdefault("message_reader", LenientReader(self._bad_line))
         super().__init__(*args, config=config, **kwargs)
+        # A webhook is retried as the API's requests are (max_attempts, max_backoff_seconds).
+        self._webhooks = webhook.webhook_configs(
+            self.config, configured_retry(self.connection.retry, self.config)
+        )
+        self._started = True  # a config refused before this point has nothing to finish
 
     @property
     def dry_run(self) -> bool:
@@ -712,6 +749,7 @@ class ConnectorTarget(ConnectorPlugin, Target):
                 self.config.get("responses_path"),
                 self.config.get("requests_path"),
                 int(max_rejected) if max_rejected is not None else None,
+                {hook.setting: webhook.Webhook(hook) for hook in self._webhooks},
             )
         return self._outcomes
 
@@ -812,6 +850,8 @@ class ConnectorTarget(ConnectorPlugin, Target):
     def _write_state_message(self, state: dict) -> None:
         if state == self._emitted_state:
             return  # the end-of-input drain repeats the last one
+        if self._outcomes is not None:
+            self._outcomes.flush()  # a STATE covers outcomes written outside a batch too (bad input lines)
         self._emitted_state = state
         super()._write_state_message(state)
 
@@ -826,11 +866,19 @@ class ConnectorTarget(ConnectorPlugin, Target):
     def process_endofpipe(self) -> None:
         super().process_endofpipe()
         self.finish()
+        undelivered = self._outcomes.undelivered() if self._outcomes is not None else []
+        if undelivered:  # said last, and the exit status says it too: the run is not what was asked
+            raise ConnectorError("; ".join(undelivered))
+
+    def _handle_termination(self, signum: int, frame: Any) -> None:
+        if self._outcomes is not None:
+            self._outcomes.stop()  # no waits between webhook attempts either
+        super()._handle_termination(signum, frame)
 
     def finish(self) -> None:
         """Close the outcome files, log the summary, close the client: at the end of the input, or at exit
         when the run stopped on an error (harmless to call again)."""
-        if self._finished:
+        if self._finished or not self._started:
             return
         self._finished = True
         for sink in sdk_compat.sinks_holding_records(self):
@@ -841,6 +889,8 @@ class ConnectorTarget(ConnectorPlugin, Target):
             if self._client is not None:
                 summary["http"] = self._client.stats.as_dict()
             logger.info("Target summary: %s", json.dumps(summary))
+            for report in self._outcomes.undelivered():
+                logger.error("%s", report)
             sys.stderr.flush()
         if self._client is not None:
             self._client.close()

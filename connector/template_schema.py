@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from connector.auth import Auth
+from connector.choices import Choices
 from connector.incremental import Incremental
 from connector.kinds import DURATION_SCHEMA, schema_of
 from connector.pagination import Pagination
@@ -27,6 +28,7 @@ CONCEPTS: dict[str, Any] = {
     "transformation": Transformation,
     "response_rule": ResponseRule,
     "item_results": ItemResults,
+    "values": Choices,
 }
 
 _REF = "#/$defs/{}"
@@ -125,6 +127,7 @@ def build(base: dict[str, Any]) -> dict[str, Any]:
         "description": "Rules for answers by status or content (ignore, retry, fail, accept).",
     }
     stream["partitions"] = _PARTITIONS
+    stream["values"] = _ref("values")
     stream["response_format"] = {
         "enum": ["json", "jsonl"],
         "description": "How answers are written: one JSON document (default), or JSON Lines (one record a line).",

@@ -20,6 +20,7 @@ import yaml
 
 from connector import bundle, kinds
 from connector.auth import Auth, AuthBase
+from connector.choices import Choices
 from connector.errors import TemplateError, TemplateErrors
 from connector.incremental import Incremental
 from connector.pagination import NoPagination, Pagination, PaginationBase
@@ -81,6 +82,7 @@ class StreamTemplate:
     parent: str | None = None
     parent_fields: list[str] = field(default_factory=list)
     partitions: Compiled | None = None  # renders to the list of values the stream is read once for
+    values: Choices | None = None  # the fields `connector values` lists, when not the defaults
     transform: list[Any] = field(default_factory=list)
     on_response: list[ResponseRule] = field(default_factory=list)
     requests_per_second: float | None = None
@@ -460,6 +462,9 @@ def _stream_parts(c: _Compiler, merged: Mapping) -> dict[str, Any]:
             if (parsed := _model(c, item, Transformation, ["transform", index])) is not None
         ],
         "on_response": _rules(c, merged),
+        "values": _model(c, merged["values"], Choices, ["values"])
+        if merged.get("values") is not None
+        else None,
         "requests_per_second": (merged.get("rate_limit") or {}).get("requests_per_second"),
         "response_format": merged.get("response_format", "json"),
     }
@@ -536,6 +541,11 @@ def compile_stream(doc: Mapping, file: str, specs_dir: Path, defaults: Mapping |
         c.error(["replication_key"], f"{replication_key!r} is not a property of {schema_file.name}")
     pagination = _pagination(c, merged.get("pagination"), ["pagination"])
     parts = _stream_parts(c, merged)
+    choices: Choices | None = parts["values"]
+    for which in ("value", "label"):
+        path = getattr(choices, which) if choices is not None else None
+        if path and properties and path.split(".")[0] not in properties:
+            c.error(["values", which], f"{path.split('.')[0]!r} is not a property of {schema_file.name}")
     stream = StreamTemplate(
         name=doc["name"],
         file=Path(file),

@@ -4,7 +4,7 @@ For every /v2 request, in order: a fault is drawn (5xx, 429 burst and reset answ
 no write is applied; slow waits first; truncate cuts the real answer); the bearer is checked
 (401); the request's cost is charged to the minute's budget (429); the handler runs. Every /v2
 answer carries ``x-ratelimit-endpoint-cost`` and ``x-ratelimit-remaining-minute``, and every
-/v2 and /oauth request is journaled. ``/__sandbox/*`` control endpoints skip all of it.
+/v2 and /oauth request is journaled (codes and tokens redacted). ``/__sandbox/*`` control endpoints skip all of it.
 """
 
 from __future__ import annotations
@@ -48,6 +48,8 @@ class App:
             return control.handle(self, request)
         if path.rstrip("/") in ("/oauth/token", "/oauth/token.json"):
             return self._oauth(request)
+        if path.rstrip("/") == "/oauth/authorize":
+            return self._authorize(request)
         if path.startswith("/v2/") or path == "/v2":
             return await self._api(request)
         return json_response(404, {"error": "Not Found"})
@@ -180,6 +182,23 @@ class App:
                 response = error.response()
         entry["status"] = response.status
         state.journal.record(entry)
+        return response
+
+    def _authorize(self, request: Request) -> Response:
+        """The authorization page, signed in and approved at once: a redirect carrying a code."""
+        query, entry = self._begin(request)
+        if request.method != "GET":
+            response = json_response(404, {"error": "Not Found"})
+        else:
+            status, location, error = self.state.auth.authorize(query)
+            if location is not None:
+                response = Response(
+                    status, b"", None, [("location", location), ("cache-control", "no-store")]
+                )
+            else:
+                response = json_response(status, error)
+        entry["status"] = response.status
+        self.state.journal.record(entry)
         return response
 
     # -- background work --------------------------------------------------------------------------

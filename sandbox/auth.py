@@ -2,6 +2,9 @@
 
 Refresh tokens are single use (each refresh rotates them); access tokens expire after a TTL in
 real seconds, measured against the TTL configured *now* (so a test can shorten it at runtime).
+The authorization-code grant starts a chain: ``GET /oauth/authorize`` stands for the user signing
+in and approving at once, redirecting to ``redirect_uri`` with a code (single use, 10 minutes, bound
+to that redirect URI, RFC 6749 4.1) that the token endpoint exchanges for the first tokens.
 Only SHA-256 digests of tokens and secrets are kept; nothing here is ever logged or journaled.
 """
 
@@ -12,8 +15,11 @@ import hashlib
 import hmac
 import secrets
 import time
+import urllib.parse
 from dataclasses import dataclass
 from typing import Any
+
+CODE_TTL = 600.0  # seconds an authorization code stays exchangeable
 
 
 def _digest(value: str) -> bytes:
@@ -44,12 +50,45 @@ class Auth:
         self._initial_refresh = _digest(refresh_token)
         self.token_ttl = float(token_ttl)
         self.reject_refresh = reject_refresh
+        self.deny_authorize = False  # the user declines at the authorization page
         self.reset()
 
     def reset(self) -> None:
         self._refresh_tokens: set[bytes] = {self._initial_refresh}
         self._access_tokens: dict[bytes, float] = {}  # digest -> issued at (monotonic)
+        self._codes: dict[bytes, tuple[str, float]] = {}  # digest -> (redirect_uri, issued at)
         self.refreshes = 0
+        self.codes_exchanged = 0
+
+    # -- GET /oauth/authorize --------------------------------------------------------------
+
+    def authorize(self, params: dict[str, list[str]]) -> tuple[int, str | None, dict[str, Any] | None]:
+        """(status, Location, error body): a redirect to ``redirect_uri``, or an error shown to the user
+        when the client or the redirect URI cannot be trusted (never redirected to, RFC 6749 4.1.2.1)."""
+
+        def one(name: str) -> str | None:
+            values = params.get(name) or []
+            return values[0] if len(values) == 1 else None
+
+        client_id, redirect_uri, state = one("client_id"), one("redirect_uri"), one("state")
+        if client_id != self._client_id:
+            return 400, None, {"error": "invalid_client", "error_description": "Unknown client_id"}
+        target = urllib.parse.urlsplit(redirect_uri or "")
+        if target.scheme not in ("http", "https") or not target.netloc or target.fragment:
+            return 400, None, {"error": "invalid_request", "error_description": "Invalid redirect_uri"}
+        answer: dict[str, str]
+        if one("response_type") != "code":
+            answer = {"error": "unsupported_response_type"}
+        elif self.deny_authorize:
+            answer = {"error": "access_denied", "error_description": "The user denied the request"}
+        else:
+            code = secrets.token_urlsafe(24)
+            self._codes[_digest(code)] = (redirect_uri or "", time.monotonic())
+            answer = {"code": code}
+        if state is not None:
+            answer["state"] = state
+        query = urllib.parse.urlencode([*urllib.parse.parse_qsl(target.query), *answer.items()])
+        return 302, urllib.parse.urlunsplit(target._replace(query=query)), None
 
     # -- /v2 requests ------------------------------------------------------------------
 
@@ -81,7 +120,7 @@ class Auth:
             except ValueError:
                 return 401, {"error": "invalid_client"}
         grant_type = params.get("grant_type")
-        if grant_type != "refresh_token":
+        if grant_type not in ("refresh_token", "authorization_code"):
             return 400, {"error": "unsupported_grant_type"}
         if (
             not isinstance(client_id, str)
@@ -90,6 +129,8 @@ class Auth:
             or not hmac.compare_digest(_digest(client_secret), self._client_secret)
         ):
             return 401, {"error": "invalid_client"}
+        if grant_type == "authorization_code":
+            return self._exchange(params)
         refresh_token = params.get("refresh_token")
         if not isinstance(refresh_token, str) or not refresh_token:
             return 400, {"error": "invalid_request"}
@@ -97,11 +138,29 @@ class Auth:
         if self.reject_refresh or digest not in self._refresh_tokens:
             return 401, {"error": "invalid_grant"}
         self._refresh_tokens.discard(digest)
+        self.refreshes += 1
+        return self._issue()
+
+    def _exchange(self, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        code, redirect_uri = params.get("code"), params.get("redirect_uri")
+        if not isinstance(code, str) or not code:
+            return 400, {"error": "invalid_request"}
+        issued = self._codes.pop(_digest(code), None)  # single use, even when the rest is wrong
+        if (
+            issued is None
+            or time.monotonic() - issued[1] >= CODE_TTL
+            or not isinstance(redirect_uri, str)
+            or redirect_uri != issued[0]
+        ):
+            return 400, {"error": "invalid_grant"}
+        self.codes_exchanged += 1
+        return self._issue()
+
+    def _issue(self) -> tuple[int, dict[str, Any]]:
         access = secrets.token_urlsafe(32)
         refresh = secrets.token_urlsafe(32)
         self._access_tokens[_digest(access)] = time.monotonic()
         self._refresh_tokens.add(_digest(refresh))
-        self.refreshes += 1
         return 200, {
             "access_token": access,
             "refresh_token": refresh,

@@ -7,7 +7,8 @@ POST   /__sandbox/reset                 regenerate data from the seed, clear jou
 POST   /__sandbox/touch/{resource}      {"count": n} or {"ids": [...]} -> {"data": [touched]}
 GET    /__sandbox/config                the runtime settings
 POST   /__sandbox/config                change them: faults, budget, time_scale, retry_after,
-                                        token_ttl, reject_refresh, bulk_rate, bulk_latency
+                                        token_ttl, reject_refresh, deny_authorize, bulk_rate,
+                                        bulk_latency
 GET    /__sandbox/stats                 counts, id ranges, budget, faults, bulk jobs
 GET    /__sandbox/health                {"ok": true}
 """
@@ -110,6 +111,7 @@ def settings(app: App) -> dict[str, Any]:
         "retry_after": state.budget.retry_after,
         "token_ttl": state.auth.token_ttl,
         "reject_refresh": state.auth.reject_refresh,
+        "deny_authorize": state.auth.deny_authorize,
         "faults": state.faults.as_dict(),
         "bulk_rate": state.options.bulk_rate,
         "bulk_latency": state.options.bulk_latency,
@@ -126,6 +128,7 @@ def _configure(app: App, changes: dict[str, Any]) -> Response:
         "retry_after",
         "token_ttl",
         "reject_refresh",
+        "deny_authorize",
         "bulk_rate",
         "bulk_latency",
         "raw_bodies",
@@ -151,6 +154,8 @@ def _configure(app: App, changes: dict[str, Any]) -> Response:
         state.auth.token_ttl = float(changes["token_ttl"])
     if "reject_refresh" in changes:
         state.auth.reject_refresh = _flag(changes["reject_refresh"], "reject_refresh")
+    if "deny_authorize" in changes:
+        state.auth.deny_authorize = _flag(changes["deny_authorize"], "deny_authorize")
     if "bulk_rate" in changes:
         state.options.bulk_rate = float(changes["bulk_rate"])
     if "bulk_latency" in changes:
@@ -193,7 +198,7 @@ def _stats(app: App) -> dict[str, Any]:
             "rejected_total": budget.rejected_total,
         },
         "faults": state.faults.as_dict(),
-        "oauth": {"refreshes": state.auth.refreshes},
+        "oauth": {"refreshes": state.auth.refreshes, "codes_exchanged": state.auth.codes_exchanged},
         "bulk": {"running": sorted(state.bulk.running)},
         "settings": settings(app),
     }

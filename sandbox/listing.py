@@ -83,7 +83,7 @@ _FILTERS: dict[str, dict[str, tuple[str, str]]] = {
         "sentiment": ("sentiment", "str"),
         "disposition": ("disposition", "str"),
     },
-    "call_data_records": {"person_id": ("called_person.id", "int")},
+    "call_data_records": {"person_id": ("called_person.id", "int"), "has_call": ("call", "present")},
     "emails": {
         "person_id": ("recipient.id", "int"),
         "status": ("status", "str"),
@@ -172,6 +172,11 @@ def _predicate(path: str, kind: str, raw: list[str]) -> Callable[[Record], bool]
         if flag is None:
             return None
         return lambda record: get(record) is flag
+    if kind == "present":  # has_X=true|false: whether the record links one
+        flag = as_bool(raw[-1])
+        if flag is None:
+            return None
+        return lambda record: (get(record) is not None) is flag
     if kind == "ci":
         wanted = {x.lower() for x in raw}
         return lambda record: isinstance(get(record), str) and get(record).lower() in wanted

@@ -115,8 +115,10 @@ def run_target(config: dict, tmp_path: Path, stdin: str | bytes, timeout: float 
         [TARGET, "--config", str(config_path)], input=data, capture_output=True, timeout=timeout
     )
     stdout, stderr = proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace")
-    path = Path(config["rejected_path"])
-    rejected_rows = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    path = Path(config["rejected_path"]) if config["rejected_path"] else None  # "" or null: no file
+    rejected_rows = (
+        [json.loads(line) for line in path.read_text().splitlines()] if path and path.exists() else []
+    )
     states = [json.loads(line) for line in stdout.splitlines() if line.strip()]
     return TargetRun(proc.returncode, stdout, stderr, rejected_rows, states)
 

@@ -315,9 +315,9 @@ def test_429_waits_for_retry_after_on_a_connection_without_budget_headers(serve)
     + [("soon", None), ("", None), ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0), ("Wed, 21 Oct 2015", None)],
 )
 def test_retry_after_values_of_every_shape_are_read_without_error(value, seconds):
-    from connector.http import _retry_after
+    from connector.http import retry_after_seconds
 
-    assert _retry_after({"retry-after": value}) == seconds
+    assert retry_after_seconds({"retry-after": value}) == seconds
 
 
 def test_an_http_date_retry_after_is_honoured(serve):

@@ -125,7 +125,7 @@ def test_installed_package_discovers_syncs_and_writes_against_its_own_sandbox(in
         catalog = json.loads(
             _run(installed, tmp_path, "tap-salesloft", "--config", str(config), "--discover").stdout
         )
-        assert len(catalog["streams"]) == 43
+        assert len(catalog["streams"]) == len(list((REPO / "templates/salesloft/streams").glob("*.yaml")))
         for entry in catalog["streams"]:
             for meta in entry["metadata"]:
                 if meta["breadcrumb"] == []:

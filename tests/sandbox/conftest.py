@@ -19,6 +19,7 @@ DEFAULTS = {
     "retry_after": True,
     "token_ttl": 7200,
     "reject_refresh": False,
+    "deny_authorize": False,
     "bulk_rate": 5000,
     "bulk_latency": 0.5,
 }

@@ -113,3 +113,53 @@ def test_no_token_or_secret_reaches_the_journal_or_stats(sb, anon):
     )
     assert oauth[0]["body"]["client_id"] == "sandbox-client"
     assert [e["auth"] for e in sb.journal() if e["path"] == "/v2/me.json"] == ["oauth", None, "api_key"]
+
+
+REDIRECT = "http://127.0.0.1:9/callback"
+
+
+def authorize(anon, **params):
+    query = {"client_id": "sandbox-client", "redirect_uri": REDIRECT, "response_type": "code", "state": "s1"}
+    return anon.get("/oauth/authorize", params={**query, **params})
+
+
+def code_of(response) -> str:
+    location = httpx.URL(response.headers["location"])
+    assert str(location).startswith(REDIRECT + "?")
+    assert location.params["state"] == "s1"
+    return location.params["code"]
+
+
+def exchange(anon, code, redirect_uri=REDIRECT, **extra):
+    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri, **CLIENT}
+    return anon.post("/oauth/token", data={**form, **extra})
+
+
+def test_the_code_grant_redirects_with_a_single_use_code_bound_to_its_redirect_uri(sb, anon):
+    code = code_of(authorize(anon))
+    assert exchange(anon, code, "http://127.0.0.1:9/other").json() == {"error": "invalid_grant"}
+    assert exchange(anon, code).json() == {"error": "invalid_grant"}, "a code is spent by any attempt"
+
+    code = code_of(authorize(anon))
+    answer = exchange(anon, code)
+    assert answer.status_code == 200
+    tokens = answer.json()
+    assert set(tokens) == {"access_token", "refresh_token", "token_type", "expires_in", "created_at"}
+    bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+    assert anon.get("/v2/me.json", headers=bearer).status_code == 200
+    assert refresh(anon, tokens["refresh_token"]).status_code == 200, "the chain continues by refresh"
+    assert exchange(anon, code).status_code == 400
+    assert sb.stats()["oauth"]["codes_exchanged"] == 1
+    assert code not in json.dumps(sb.journal()), "codes never enter the journal"
+
+
+def test_the_authorize_endpoint_redirects_errors_only_to_a_trusted_client(sb, anon):
+    unknown = authorize(anon, client_id="someone-else")
+    assert unknown.status_code == 400 and "location" not in unknown.headers
+    assert authorize(anon, redirect_uri="javascript:alert(1)").status_code == 400
+    wrong_type = httpx.URL(authorize(anon, response_type="token").headers["location"])
+    assert wrong_type.params["error"] == "unsupported_response_type" and "code" not in wrong_type.params
+    sb.configure(deny_authorize=True)
+    denied = httpx.URL(authorize(anon).headers["location"])
+    assert denied.params["error"] == "access_denied" and denied.params["state"] == "s1"
+    assert exchange(anon, "made-up").json() == {"error": "invalid_grant"}
