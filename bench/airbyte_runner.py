@@ -2,10 +2,11 @@
 
 Executed by bench/peers.py with the Python of a separate virtualenv that has airbyte-cdk:
 
-    python airbyte_runner.py PACKAGE_DIR BASE_URL API_KEY STREAM
+    python airbyte_runner.py PACKAGE_DIR BASE_URL API_KEY STREAM [CONCURRENCY]
 
 PACKAGE_DIR holds the unpacked ``source_salesloft`` package (from PyPI's wheel); only the manifest's
-``url_base`` is rewritten to point at the sandbox.
+``url_base`` is rewritten to point at the sandbox, and CONCURRENCY (if given) becomes the manifest's
+``concurrency_level`` (the CDK's worker threads: streams and partitions synced at once).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 
 def main() -> None:
     package_dir, base_url, api_key, stream = sys.argv[1:5]
+    concurrency = int(sys.argv[5]) if len(sys.argv) > 5 else None
     sys.path.insert(0, package_dir)
     import yaml
     from airbyte_cdk.entrypoint import launch
@@ -27,6 +29,12 @@ def main() -> None:
     manifest = yaml.safe_load((Path(package_dir) / "source_salesloft" / "manifest.yaml").read_text())
     manifest["definitions"]["base_requester"]["url_base"] = base_url.rstrip("/") + "/v2"
     _migrate(manifest)
+    if concurrency:
+        manifest["concurrency_level"] = {
+            "type": "ConcurrencyLevel",
+            "default_concurrency": concurrency,
+            "max_concurrency": concurrency,
+        }
     config = {
         "credentials": {"auth_type": "api_key", "api_key": api_key},
         "start_date": "2000-01-01T00:00:00Z",

@@ -4,6 +4,7 @@
     .venv/bin/python bench/run.py --peers         # also Airbyte's Salesloft manifest and tap-rest-api-msdk
     .venv/bin/python bench/run.py --quick         # a small smoke run (the test suite runs this)
     .venv/bin/python bench/run.py --only changes  # just the changes_only runs (100,000 accounts, three runs)
+    .venv/bin/python bench/run.py --only latency --peers  # reads under latency, against the rate budget
 
 Every program runs as its own process against the same sandbox data on 127.0.0.1; CPU seconds and
 peak RSS are the process's own (wait4), requests and cost points come from the sandbox's journal.
@@ -151,6 +152,87 @@ def bench_reads(args: argparse.Namespace, results: list[Result]) -> None:
                     run(peer.name, cmd, env=env)
                 except RuntimeError as exc:
                     print(f"  {peer.name}: failed: {exc}", file=sys.stderr)
+
+
+def window_shares(entries: list[dict], budget: int) -> list[float]:
+    """The share of each rate window's points the run spent, from the window its first request was charged
+    in to the one before its last (the last is cut short by the run's end)."""
+    spent: dict[int, int] = {}
+    for entry in entries:
+        spent[entry["window"]] = spent.get(entry["window"], 0) + int(entry.get("cost") or 0)
+    if len(spent) < 2:
+        return []
+    first, last = min(spent), max(spent)
+    return [spent.get(w, 0) / budget for w in range(first, last)]
+
+
+def bench_latency(args: argparse.Namespace, results: list[Result]) -> None:
+    """Reads with every answer delayed: how much of the API's rate budget each reader can spend.
+
+    Two settings: ``--latency-people`` people at ``--latency`` seconds with the sandbox's time scaled by
+    ``--latency-time-scale`` (a window of 600 points lasts 60/scale s), and ``--slow-people`` at
+    ``--slow-latency`` seconds in real time. The budget is reset as each run starts, so its first window is
+    whole; a window's share is the points the run spent in it over the budget."""
+    budget = 600
+    settings = [
+        (args.latency_people, args.latency, args.latency_time_scale),
+        (args.slow_people, args.slow_latency, 1.0),
+    ]
+    for people, latency, scale in settings:
+        window = 60.0 / scale
+        with running_sandbox(
+            sizes={"people": people}, budget=budget, time_scale=scale, latency=latency
+        ) as sb:
+            config = write_json(
+                WORK / "tap-config-latency.json",
+                {
+                    "base_url": sb.url,
+                    "api_key": sb.api_key,
+                    "http_transport": args.transport,
+                    "rate_window_seconds": window,
+                },
+            )
+            catalog = people_catalog(config)
+            programs = [
+                (
+                    "tap-salesloft (defaults)",
+                    [str(BIN / "tap-salesloft"), "--config", str(config), "--catalog", str(catalog)],
+                    {},
+                )
+            ]
+            if args.peers:
+                for peer in peers.available(WORK):
+                    if peer.name.startswith("airbyte"):
+                        cmd, env = peer.command(WORK, sb.url, sb.api_key)
+                        programs.append((peer.name, cmd, env))
+                        # Its concurrency setting (worker threads for streams and partitions), set high.
+                        programs.append((f"{peer.name}, concurrency_level 16", [*cmd, "16"], env))
+            for name, cmd, env in programs:
+                sb.clear_journal()
+                sb.configure(budget=budget)  # a fresh window starts with the run
+                launched = time.time()
+                try:
+                    records, wall, cpu, rss, _ = measure(cmd, env=env)
+                except RuntimeError as exc:
+                    print(f"  {name}: failed: {exc}", file=sys.stderr)
+                    continue
+                entries = sb.journal()
+                requests, cost = journal_totals(sb, entries)
+                shares = window_shares(entries, budget)
+                bound = cost / budget * window  # the fastest the budget allows: every point, no wait
+                extra = {
+                    "latency_s": latency,
+                    # process start to its first request, inside the first window
+                    "startup_s": round(min(e["time"] for e in entries) - launched, 2) if entries else None,
+                    "window_s": round(window, 2),
+                    "429s": sum(1 for e in entries if e.get("status") == 429),
+                    "window_share": "/".join(f"{x:.0%}" for x in shares) or "n/a (under one window)",
+                    "mean_share": f"{sum(shares) / len(shares):.0%}" if shares else None,
+                    "budget_bound_s": round(bound, 1),
+                    "x_bound": round(wall / bound, 2) if bound else None,
+                }
+                results.append(Result(name, "read-latency", records, wall, cpu, rss, requests, cost, extra))
+                print(f"  {name} at {latency}s: {records} records in {wall:.1f}s {extra}", file=sys.stderr)
 
 
 def measure_with_state(cmd: list[str], state_file: Path) -> tuple[int, float, float, float, str]:
@@ -501,18 +583,28 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument(
+        "--latency", type=float, default=0.05, help="answer latency of the scaled latency run"
+    )
+    parser.add_argument("--latency-time-scale", type=float, default=10.0, help="its time scale")
+    parser.add_argument("--latency-people", type=int, default=100_000, help="its people")
+    parser.add_argument("--slow-latency", type=float, default=0.3, help="answer latency of the real-time run")
+    parser.add_argument("--slow-people", type=int, default=20_000, help="its people")
+    parser.add_argument(
         "--transport", choices=["httpx", "wire"], default="httpx", help="the tap's and target's HTTP stack"
     )
     parser.add_argument("--peers", action="store_true", help="also run the peers (installs them in .bench/)")
     parser.add_argument("--quick", action="store_true", help="a small smoke run")
     parser.add_argument(
-        "--only", choices=["reads", "writes", "changes"], help="run one part (results.json gets only it)"
+        "--only",
+        choices=["reads", "writes", "changes", "latency"],
+        help="run one part (results.json gets only it)",
     )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results.json")
     args = parser.parse_args(argv)
     if args.quick:
         args.people, args.accounts, args.bulk, args.time_scale = 2_000, 300, 3_000, 600.0
         args.changes = 2_000
+        args.latency_people, args.slow_people, args.slow_latency = 5_000, 500, 0.05
     WORK.mkdir(exist_ok=True)
     results: list[Result] = []
     if args.only in (None, "reads"):
@@ -524,6 +616,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.only in (None, "changes"):
         print("changes only...", file=sys.stderr)
         bench_changes(args, results)
+    if args.only in (None, "latency"):
+        print("reads under latency...", file=sys.stderr)
+        bench_latency(args, results)
     print(table(results))
     machine = {
         "python": platform.python_version(),

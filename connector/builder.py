@@ -46,7 +46,14 @@ def _split(values: Mapping[str, CompiledValue]) -> tuple[dict[str, CompiledValue
 
 
 class RequestBuilder:
-    def __init__(self, template: RequestTemplate, origin: Origin, config: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        template: RequestTemplate,
+        origin: Origin,
+        config: Mapping[str, Any],
+        extra_params: Mapping[str, Any] | None = None,
+    ) -> None:
+        """``extra_params``: constant query parameters of this run beside the template's (a user's filters)."""
         self.template = template
         self.origin = origin
         run = {"config": config}
@@ -55,7 +62,7 @@ class RequestBuilder:
         self._url = origin.join(str(template.url.render(run))) if template.url.per_run else None
         static_params, self._params = _split(template.params)
         static_headers, self._headers = _split(template.headers)
-        self._static_params = render_mapping(static_params, run)
+        self._static_params = {**render_mapping(static_params, run), **(extra_params or {})}
         self._static_headers = {k: str(v) for k, v in render_mapping(static_headers, run).items()}
         self._body_static = isinstance(template.body, CompiledValue) and template.body.variables <= {"config"}
         self._body_value = (

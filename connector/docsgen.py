@@ -81,6 +81,33 @@ def _stream_row(stream: StreamTemplate) -> list[str]:
     ]
 
 
+def _filter_rows(connection: Connection) -> list[list[str]]:
+    rows = []
+    for name, stream in sorted(connection.streams.items()):
+        for index, item in enumerate(stream.filters.values()):
+            takes = "list" if item.param.endswith("[]") else "value"
+            rows.append([f"`{name}`" if index == 0 else "", _code(item.name), takes, _cell(item.description)])
+    return rows
+
+
+def _filters_section(connection: Connection) -> list[str]:
+    rows = _filter_rows(connection)
+    if not rows:
+        return []
+    return [
+        "## Stream filters",
+        "",
+        "Passed with the tap's `stream_params` setting, e.g. "
+        '`{"stream_params": {"people": {"ids": [1, 2], "updated_at[gte]": "2024-01-01T00:00:00Z"}}}`. A list filter '
+        "takes a list, sent as the repeated parameter (`ids[]=1&ids[]=2`), the others one value. An unknown "
+        "stream or filter stops the run "
+        "before any request; a filtered incremental stream keeps a bookmark of its own.",
+        "",
+        *_table(["Stream", "Filter", "Takes", "Description"], rows),
+        "",
+    ]
+
+
 def _sink_url(sink: SinkTemplate) -> str:
     if sink.request is None:
         return ""
@@ -162,6 +189,7 @@ def render(connection: Connection) -> str:
             [_stream_row(s) for _, s in sorted(connection.streams.items())],
         ),
         "",
+        *_filters_section(connection),
         f"## Sinks ({len(connection.sinks)})",
         "",
         "Every sink checks `id_field` first (a record without it is rejected, never sent) and removes the",

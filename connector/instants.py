@@ -7,6 +7,7 @@ may need another form. These functions convert both ways; the template filters o
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Any
 
 FORMATS = ("iso", "epoch_seconds", "epoch_ms", "date")
@@ -71,6 +72,17 @@ def valid_format(form: str) -> bool:
 
 def instant_key(value: Any, unit: str = "epoch_seconds") -> Any:
     """A sort key that orders instants by time whatever their form; other values order as themselves."""
+    if isinstance(value, str):
+        return _text_instant_key(value, unit)  # a record's value is keyed three times: parse it once
+    return _instant_key(value, unit)
+
+
+@functools.lru_cache(maxsize=4096)
+def _text_instant_key(value: str, unit: str) -> Any:
+    return _instant_key(value, unit)
+
+
+def _instant_key(value: Any, unit: str) -> Any:
     try:
         return (0, to_datetime(value, unit).timestamp())
     except (ValueError, OverflowError, OSError):

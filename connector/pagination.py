@@ -36,6 +36,24 @@ class PageRequest:
 
 
 @dataclass
+class Known:
+    """What a page's answer says about the whole pass: how many pages, how many records, the page size."""
+
+    pages: int | None
+    records: int | None
+    page_size: int | None
+
+    def after(self, pages: int) -> Known:
+        """What is left once ``pages`` full pages are behind (a restarted pass reads on from about there)."""
+        size = self.page_size
+        return Known(
+            max(self.pages - pages, 0) if self.pages is not None else None,
+            max(self.records - pages * size, 0) if self.records is not None and size else None,
+            size,
+        )
+
+
+@dataclass
 class Answer:
     """One page's answer, as the pagination kinds see it."""
 
@@ -91,6 +109,11 @@ class PaginationBase(Model, tag_field="type", kw_only=True, frozen=True):
     def advance(self, current: PageRequest, answer: Answer, origin: Origin) -> PageRequest | None:
         raise NotImplementedError
 
+    def later(self, current: PageRequest, steps: int, known: Known) -> dict[str, Any] | None:
+        """The params of the page ``steps`` pages after ``current``, when the answers so far prove it exists
+        (a page count, a record total); None when they do not. Such pages may be requested early."""
+        return None
+
     @property
     def explicit_stop(self) -> bool:
         return bool(self.has_more or self.total or self.stop_when)
@@ -143,11 +166,30 @@ class PageNumber(PaginationBase, tag="page_number", kw_only=True, frozen=True):
         ]
         | None
     ) = None
+    total_pages: (
+        Annotated[
+            str,
+            describe(
+                "Dot path to the number of pages of this pass. With it (or `total`), the pages after the first "
+                "are known from its answer and several are requested at once (max_concurrency)."
+            ),
+        ]
+        | None
+    ) = None
 
     uses_short_page = True
 
     def how(self) -> str:
         return f"`{self.page_param}`" + (f", next from `{self.next}`" if self.next else "")
+
+    def later(self, current: PageRequest, steps: int, known: Known) -> dict[str, Any] | None:
+        pages = known.pages
+        if pages is None and known.records is not None and known.page_size:
+            pages = -(-known.records // known.page_size)
+        number = int(current.params.get(self.page_param, self.start)) + steps
+        if pages is None or number > self.start + pages - 1:
+            return None
+        return {**current.params, self.page_param: number}
 
     def first(self) -> dict[str, Any]:
         return {self.page_param: self.start}
@@ -182,6 +224,14 @@ class Offset(PaginationBase, tag="offset", kw_only=True, frozen=True):
             return None
         offset = int(current.params.get(self.offset_param, self.start)) + len(answer.records)
         return PageRequest(params={**current.params, self.offset_param: offset}, token=offset)
+
+    def later(self, current: PageRequest, steps: int, known: Known) -> dict[str, Any] | None:
+        if known.records is None or not known.page_size:
+            return None
+        offset = int(current.params.get(self.offset_param, self.start)) + steps * known.page_size
+        if offset - self.start >= known.records:
+            return None
+        return {**current.params, self.offset_param: offset}
 
 
 class Cursor(PaginationBase, tag="cursor", kw_only=True, frozen=True):
@@ -271,6 +321,8 @@ class Paginator:
         self.where = where  # names the stream in errors
         self._has_more = dot_path(spec.has_more) if spec.has_more else None
         self._total = dot_path(spec.total) if spec.total else None
+        pages = getattr(spec, "total_pages", None)
+        self._pages = dot_path(pages) if pages else None
         self._stop: Compiled | None = compile_condition(spec.stop_when) if spec.stop_when else None
         self._seen: set[tuple] = set()
         self._read = 0
@@ -337,3 +389,29 @@ class Paginator:
             )
         self._seen.add(key)
         return page
+
+    def known(self, body: Any) -> Known:
+        """What an answer says about its pass: a page count, a record total."""
+        return Known(_count(self._pages, body), _count(self._total, body), self.page_size)
+
+    def later(self, current: PageRequest, known: Known, steps: int) -> PageRequest | None:
+        """The page ``steps`` pages after ``current`` if what is ``known`` says it exists, to request it before
+        its turn. It is only used if ``next`` reaches the same page; paging is decided by ``next``."""
+        params = self.spec.later(current, steps, known)
+        if params is None:
+            return None
+        return PageRequest(params=params, number=current.number + steps)
+
+
+def _count(getter: Any, body: Any) -> int | None:
+    """A page count or record total from the body; None when absent or not a non-negative whole number."""
+    if getter is None:
+        return None
+    value = getter(body)
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        return None
+    return number if number >= 0 else None

@@ -21,6 +21,7 @@ from connector.errors import ConnectorError, RunStopped
 from connector.http import ApiClient
 from connector.secrets import REDACTOR, install_logging_filter
 from connector.templates import Connection, Setting
+from connector.throttle import Spacings
 from connector.workspace import read_config
 
 logger = logging.getLogger("connector.plugin")
@@ -81,6 +82,14 @@ ENGINE_SETTINGS = [
         default="httpx",
     ),
     Setting(
+        "stream_params",
+        "object",
+        'Filters passed to streams, e.g. {"people": {"ids": [1, 2], "updated_at[lt]": "2024-06-01T00:00:00Z"}}: '
+        "each stream takes the filters its template declares (listed in the connection's docs); an unknown "
+        "stream or filter stops the run before any request. A filtered incremental stream keeps a bookmark of its own.",
+        only="tap",
+    ),
+    Setting(
         "token_file",
         "string",
         "File keeping rotated OAuth tokens for later runs and other processes (needed under Meltano, "
@@ -100,6 +109,7 @@ ENGINE_BOUNDS: dict[str, dict[str, Any]] = {
     "rate_budget": {"minimum": 1},
     "rate_reserve": {"minimum": 0},
     "http_transport": {"enum": ["httpx", "wire", None]},
+    "max_concurrency": {"minimum": 1, "maximum": 64},
     "webhook_batch_size": {"minimum": 1},
     "webhook_timeout": {"exclusiveMinimum": 0},
 }
@@ -108,7 +118,7 @@ ENGINE_BOUNDS: dict[str, dict[str, Any]] = {
 def plugin_settings(connection: Connection, kind: str, extra: Iterable[Setting] = ()) -> list[Setting]:
     """The settings a tap or target offers: the connection's (those for this kind), the engine's, its own."""
     own = [s for s in connection.settings if s.only in (None, kind)]
-    return [*own, *ENGINE_SETTINGS, *extra]
+    return [*own, *(s for s in ENGINE_SETTINGS if s.only in (None, kind)), *extra]
 
 
 def config_schema(connection: Connection, extra: Iterable[Setting] = (), kind: str = "tap") -> dict[str, Any]:
@@ -178,6 +188,7 @@ class ConnectorPlugin:
         )
         self._client: ApiClient | None = None
         self._stopping = False
+        self.spacings = Spacings()  # endpoint limits, shared by the templates that name one
         super().__init__(*args, config=config, **kwargs)  # type: ignore[call-arg]  # the Tap's or Target's
 
     @classmethod

@@ -350,13 +350,14 @@ def render_mapping(compiled: Mapping[str, CompiledValue], context: Mapping[str, 
             if not isinstance(rendered, Mapping):
                 raise RenderError(f"expected a mapping of names to values, got {type(rendered).__name__}")
             for name, item in rendered.items():  # values from data: converted, never compiled
-                _put_param(out, str(name), item)
+                put_param(out, str(name), item)
             continue
-        _put_param(out, key, rendered)
+        put_param(out, key, rendered)
     return out
 
 
-def _put_param(out: dict[str, Any], key: str, value: Any) -> None:
+def put_param(out: dict[str, Any], key: str, value: Any) -> None:
+    """Set one query parameter as sent: None drops it, a list repeats it, datetimes and booleans as text."""
     if value is None:
         return
     if isinstance(value, list):

@@ -55,6 +55,12 @@ TOUCH_POINTS: tuple[TouchPoint, ...] = (
     ),
     TouchPoint("singer_sdk.streams.core:Stream", "_stream_version", None, "tap.py: RECORD messages' version"),
     TouchPoint(
+        "singer_sdk.streams.core:Stream",
+        "_process_record",
+        ("record", "child_context", "partition_context"),
+        "tap.py: a state partition's value list or filters are not copied into records",
+    ),
+    TouchPoint(
         "singer_sdk.target_base:Target",
         "_process_record_message",
         ("message_dict",),

@@ -41,7 +41,9 @@ def _binary_stdout() -> Any:
     """A buffer of our own on stdout's descriptor: stdout's may be write-through (one syscall per record)."""
     sys.stdout.flush()
     try:
-        return open(sys.stdout.fileno(), "wb", buffering=1 << 16, closefd=False)  # noqa: SIM115
+        # 1 MiB: each write to the pipe lets the fetching threads take the interpreter, and taking it back
+        # costs the reading thread up to a switch interval; fewer, larger writes keep it reading.
+        return open(sys.stdout.fileno(), "wb", buffering=1 << 20, closefd=False)  # noqa: SIM115
     except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
         buffer = getattr(sys.stdout, "buffer", None)
         return buffer if buffer is not None else _TextAdapter(sys.stdout)

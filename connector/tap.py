@@ -9,23 +9,26 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import math
 import os
-from collections.abc import Generator, Iterable, Mapping
+from collections import deque
+from collections.abc import Generator, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import cached_property
 from typing import Any, ClassVar
 
 from singer_sdk import Stream, Tap, metrics
 from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.singerlib import RecordMessage
 
-from connector import batch_output, jsonio, sdk_compat
+from connector import batch_output, jsonio, sdk_compat, streamparams
 from connector.bodies import encode
 from connector.builder import BuiltRequest, RequestBuilder
 from connector.errors import ConnectorError, HTTPStatusError
 from connector.http import ApiClient, Response
 from connector.incremental import Incremental, windows
 from connector.instants import instant_key, to_datetime
-from connector.pagination import PageRequest, Paginator
+from connector.pagination import Known, PageRequest, Paginator
 from connector.plugin import ConnectorPlugin, build_plugin_class
 from connector.records import RecordCheck, mark_unwritable
 from connector.render import compile_text, dot_path
@@ -33,11 +36,14 @@ from connector.responses import ResponseRules
 from connector.secrets import REDACTOR
 from connector.singer_io import FastWriter
 from connector.sync_metrics import sync_timer
-from connector.templates import Connection, StreamTemplate
-from connector.throttle import Spacing
+from connector.templates import Connection, Setting, StreamTemplate
 from connector.transform import Transformer
 
 logger = logging.getLogger("connector.tap")
+
+
+# The keys of the state partitions the engine makes: a value (or a batch of them) of `partitions`, the user's filters.
+_PARTITION_KEYS = frozenset({"partition", "stream_params"})
 
 
 class StreamOrderError(ConnectorError):
@@ -56,10 +62,10 @@ class TemplateStream(Stream):
         super().__init__(tap, schema=template.schema, name=template.name)
         self.primary_keys = template.primary_key
         self.replication_key = template.replication_key
-        if template.parent and not template.is_incremental:
-            # Nothing to resume per parent: one state for the stream. Otherwise singer-sdk keeps a partition per
-            # parent record and prints every one of them after each parent (output growing as the square of
-            # the parents), and copies the parent's fields into child records that lack a field of that name.
+        if (template.parent or template.partitions is not None) and not template.is_incremental:
+            # Nothing to resume per parent or per value: one state for the stream. Otherwise singer-sdk keeps a
+            # partition per parent record (or value) and prints every one of them after each (output growing as
+            # the square of them), and copies the parent's fields into child records that lack a field of that name.
             self.state_partitioning_keys = []
         self.connector_tap = tap
         self._pending: dict[
@@ -72,11 +78,10 @@ class TemplateStream(Stream):
         self.record_check = RecordCheck(template.name, template.schema, template.primary_key)
         self._fast: bool | None = None
         self._batch_deselected: frozenset[str] | None = None
-        self._pool: ThreadPoolExecutor | None = None
         self._builder: RequestBuilder | None = None  # needs the client's origin: made on first read
         self._rules = ResponseRules(template.on_response)
         self._transformer = Transformer(template.transform)
-        self._pace = Spacing(template.requests_per_second) if template.requests_per_second else None
+        self._pace = tap.spacings.get(template.requests_per_second, template.rate_shared)
         self._method = ""
         incremental = template.incremental if template.is_incremental else None
         self._incremental: Incremental | None = incremental
@@ -117,6 +122,18 @@ class TemplateStream(Stream):
             return
         yield from super()._generate_record_messages(record)
 
+    def _process_record(
+        self,
+        record: dict,
+        child_context: Mapping[str, Any] | None = None,
+        partition_context: Mapping[str, Any] | None = None,
+    ) -> None:
+        # singer-sdk copies a state partition's keys into records lacking them: a batch of ids or the user's
+        # filters would become a field of every record (and take each off the fast path).
+        if partition_context and not _PARTITION_KEYS.isdisjoint(partition_context):
+            partition_context = {k: v for k, v in partition_context.items() if k not in _PARTITION_KEYS}
+        super()._process_record(record, child_context=child_context, partition_context=partition_context)
+
     def post_process(self, row: dict, context: Mapping[str, Any] | None = None) -> dict | None:
         if self._batch_deselected is None:
             self._batch_deselected = batch_output.deselected_properties(
@@ -136,14 +153,32 @@ class TemplateStream(Stream):
 
     @property
     def partitions(self) -> list[dict] | None:
-        if self.template.partitions is None:
-            return None
-        values = self.template.partitions.render({"config": self.config})
+        filters = self.connector_tap.stream_params.get(self.name)
+        # A filtered read keeps a bookmark of its own: one moved past records the filter left out would
+        # skip them once the filter changes or goes.
+        own = {"stream_params": filters} if filters and self.template.is_incremental else {}
+        spec = self.template.partitions
+        if spec is None:
+            return [own] if own else None
+        # A setting the connection declares but the config leaves unset is None: no values, nothing read.
+        declared = {s.name: None for s in self.connector_tap.connection.settings}
+        values = spec.values.render({"config": {**declared, **self.config}})
+        if values is None:
+            values = []
         if not isinstance(values, list):
             raise ConnectorError(
                 f"stream {self.name}: partitions.values must render to a list, got {type(values).__name__}"
             )
-        return [{"partition": value} for value in values]
+        for index, value in enumerate(values):
+            if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+                raise ConnectorError(
+                    f"stream {self.name}: partitions.values item {index} is a {type(value).__name__} "
+                    f"({str(value)[:60]!r}); each value must be a string or a number"
+                )
+        values = list({str(value): value for value in values}.values())  # read a value listed twice once
+        if spec.batch:
+            values = [values[i : i + spec.batch] for i in range(0, len(values), spec.batch)]
+        return [{"partition": value, **own} for value in values]
 
     def generate_child_contexts(
         self, record: dict, context: Mapping[str, Any] | None
@@ -161,7 +196,7 @@ class TemplateStream(Stream):
         context = context or {}
         if self.template.partitions is not None:
             return {"config": self.config, "partition": context.get("partition"), "parent": {}}
-        return {"config": self.config, "parent": context}
+        return {"config": self.config, "parent": context if self.template.parent else {}}
 
     # -- state: bookmarks move only to values a resumed run can safely start from
 
@@ -233,7 +268,13 @@ class TemplateStream(Stream):
         return start
 
     def _start_value(self, context: Mapping[str, Any] | None) -> Any:
-        value = self.get_starting_replication_key_value(context)
+        # The bookmark as the state holds it when this read begins. (singer-sdk's own starting value is only
+        # written once a stream's sync has begun; a read sent ahead of its turn must see the same value.)
+        value = None
+        if self.replication_method != "FULL_TABLE":  # (a catalog may ask for a full read)
+            state = self.get_context_state(context)
+            if state.get("replication_key") == self.replication_key:
+                value = state.get("replication_key_value") or None
         start = self._configured_start()
         if value is None or (start and instant_key(start, self._unit) > instant_key(value, self._unit)):
             value = start
@@ -249,11 +290,6 @@ class TemplateStream(Stream):
         if lower is not None and floor and instant_key(lower, self._unit) < instant_key(floor, self._unit):
             return floor
         return lower
-
-    def _fetcher(self) -> ThreadPoolExecutor:
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"fetch-{self.name}")
-        return self._pool
 
     def _fetch_page(
         self, request: BuiltRequest, target: str, params: dict | None
@@ -324,78 +360,181 @@ class TemplateStream(Stream):
         return records
 
     def get_records(self, context: Mapping[str, Any] | None) -> Iterable[dict]:
-        template = self.template
-        if template.partitions is not None and not context:
-            return  # no partition values: nothing to read (singer-sdk syncs once without a context)
-        client = self.connector_tap.client
-        if self._builder is None:
-            self._builder = RequestBuilder(template.request, client.origin, self.config)
+        spec = self.template.partitions
+        if spec is None:
+            yield from self._read(context)
+            return
+        if not context or "partition" not in context:
+            return  # no values (singer-sdk reads a stream without partitions once, unpartitioned)
+        if spec.key is None:
+            yield from self._read(context)
+            return
+        value = context["partition"]
+        wanted = value if isinstance(value, list) else [value]
+        seen: set[str] = set()
+        for record in self._read(context):
+            seen.add(str(record.get(spec.key)))
+            yield record
+        missing = [v for v in wanted if str(v) not in seen]
+        if missing:
+            logger.warning(
+                "stream %s: no record with %s %s (not found, or not visible to these credentials)",
+                self.name,
+                spec.key,
+                ", ".join(map(str, missing)),
+            )
+
+    def _read(self, context: Mapping[str, Any] | None) -> Iterable[dict]:
         scope = self._scope(context)
         spec = self._incremental
         if spec is None:
             yield from self._read_range(context, scope, None, None)
             return
-        start = self._start_value(context)
+        start, ranges = self._ranges(context)
         self._last.pop(self._partition(context), None)
+        for window in ranges:
+            yield from self._read_range(context, scope, window.start, window.end)
+            self._finish_pass(context, start, window.end if spec.window is not None else None)
+
+    def _ranges(self, context: Mapping[str, Any] | None) -> tuple[Any, Iterator[Any]]:
+        """Where an incremental read starts (the bookmark or the configured start), and the windows it reads."""
+        spec = self._incremental
+        assert spec is not None
+        start = self._start_value(context)
         end = self._end.render({"config": self.config}) if self._end is not None else None
         end_instant = (
             to_datetime(end, self._unit) if end not in (None, "") else dt.datetime.now(dt.timezone.utc)
         )
-        for window in windows(spec, self._lower_bound(start), end_instant):
-            yield from self._read_range(context, scope, window.start, window.end)
-            self._finish_pass(context, start, window.end if spec.window is not None else None)
+        return start, iter(windows(spec, self._lower_bound(start), end_instant))
+
+    def _bounds(self, lower: Any, upper: Any) -> dict[str, Any]:
+        spec = self._incremental
+        return {
+            "start": spec.send(lower) if spec else None,
+            "end": spec.send_end(upper) if spec and upper is not None else None,
+        }
+
+    def _page_request(
+        self, scope: dict[str, Any], bounds: dict[str, Any], page: PageRequest | None
+    ) -> tuple[BuiltRequest, str, dict | None]:
+        """The request for one page of a range (``page`` None: without the paging params, to read them)."""
+        if self._builder is None:
+            self._builder = RequestBuilder(
+                self.template.request,
+                self.connector_tap.client.origin,
+                self.config,
+                extra_params=self.connector_tap.stream_params.get(self.name),
+            )
+        spec = self._incremental
+        variables = {**scope, "window": bounds, "bookmark": bounds["start"], "page": page}
+        built = self._builder.build(variables, body_context=variables)
+        self._method = built.method
+        params = dict(built.params)
+        if page is None:
+            return built, built.url, params
+        if spec is not None and spec.param and bounds["start"] is not None:
+            params[spec.param] = bounds["start"]
+        if spec is not None and spec.end_param and bounds["end"] is not None:
+            params[spec.end_param] = bounds["end"]
+        if page.url:
+            return built, page.url, None
+        if self.template.pagination.in_ == "body":
+            body = dict(built.body) if isinstance(built.body, dict) else {}
+            body.update(page.params)
+            built.body = body
+        else:
+            params.update(page.params)
+        return built, built.url, params
+
+    def _paginator(self, scope: dict[str, Any], bounds: dict[str, Any]) -> Paginator:
+        _, _, params = self._page_request(scope, bounds, None)
+        return Paginator.for_params(
+            self.template.pagination, self.connector_tap.client.origin, params or {}, f"stream {self.name}: "
+        )
+
+    def _submit(self, scope: dict[str, Any], bounds: dict[str, Any], page: PageRequest) -> Future:
+        built, target, params = self._page_request(scope, bounds, page)
+        return self.connector_tap.fetch_pool.submit(self._fetch_page, built, target, params)
+
+    def first_request(self, context: Mapping[str, Any] | None) -> tuple[tuple, Future] | None:
+        """Send the first page of this stream's read for ``context`` now, while other reads go on, as it
+        would be sent when its turn comes: (the request's identity, its answer to come)."""
+        scope = self._scope(context)
+        lower = upper = None
+        if self._incremental is not None:
+            _, ranges = self._ranges(context)
+            window = next(ranges, None)
+            if window is None:
+                return None
+            lower, upper = window.start, window.end
+        bounds = self._bounds(lower, upper)
+        first = self._paginator(scope, bounds).first()
+        built, target, params = self._page_request(scope, bounds, first)
+        identity = _identity(built, target, params)
+        return identity, self.connector_tap.fetch_pool.submit(self._fetch_page, built, target, params)
+
+    def contexts_read_with(self, records: list[Any], context: Mapping[str, Any] | None) -> list[tuple]:
+        """The child reads these records will lead to, in the order they will come: (stream, context)."""
+        children = [c for c in self.child_streams if c.selected or c.has_selected_descendents]
+        if not children:
+            return []
+        return [
+            (child, self.get_child_context(record, context))
+            for record in records
+            if isinstance(record, dict)
+            for child in children
+        ]
 
     def _read_range(
         self, context: Mapping[str, Any] | None, scope: dict[str, Any], lower: Any, upper: Any
     ) -> Iterable[dict]:
         template = self.template
-        client = self.connector_tap.client
         spec = self._incremental
-        assert self._builder is not None
-        bounds = {
-            "start": spec.send(lower) if spec else None,
-            "end": spec.send_end(upper) if spec and upper is not None else None,
-        }
+        bounds = self._bounds(lower, upper)
         pagination = template.pagination
-        paginator: Paginator | None = None
         key = template.replication_key
         pk = template.primary_key
         restart_after = pagination.restart_after if spec and spec.checkpoints_mid_stream else None
-        fetch = self._fetcher()
-
-        def build(page: PageRequest) -> tuple[BuiltRequest, str, dict | None]:
-            variables = {**scope, "window": bounds, "bookmark": bounds["start"], "page": page}
-            built = self._builder.build(variables, body_context=variables)  # type: ignore[union-attr]
-            self._method = built.method
-            params = dict(built.params)
-            if spec is not None and spec.param and bounds["start"] is not None:
-                params[spec.param] = bounds["start"]
-            if spec is not None and spec.end_param and bounds["end"] is not None:
-                params[spec.end_param] = bounds["end"]
-            if page.url:
-                return built, page.url, None
-            if pagination.in_ == "body":
-                body = dict(built.body) if isinstance(built.body, dict) else {}
-                body.update(page.params)
-                built.body = body
-            else:
-                params.update(page.params)
-            return built, built.url, params
+        pool = self.connector_tap.fetch_pool
+        width = self.connector_tap.max_concurrency
+        # Pages requested before their turn, by page key: those the answers so far prove exist (a page count,
+        # a record total). Answers are still read in page order, and a page is only used when paging reaches
+        # it by the ordinary rules; anything else is dropped.
+        ahead: dict[tuple, Future] = {}
 
         def request(page: PageRequest) -> Future:
-            built, target, params = build(page)
-            return fetch.submit(self._fetch_page, built, target, params)
+            early = ahead.pop(page.key(), None)
+            if early is not None:
+                return early
+            drop(ahead)  # paging went elsewhere than foreseen: what was requested early is not used
+            return self._submit(scope, bounds, page)
 
-        first_built = self._builder.build(
-            {**scope, "window": bounds, "bookmark": bounds["start"], "page": None},
-            body_context={**scope, "window": bounds, "bookmark": bounds["start"], "page": None},
-        )
-        paginator = Paginator.for_params(
-            pagination, client.origin, first_built.params, f"stream {self.name}: "
-        )
+        def plan(page: PageRequest, known: Known, cap: int | None, step: int = 2) -> None:
+            """Request the pages from ``step`` pages after ``page`` on that what is ``known`` says exist, up to
+            ``width`` in flight, never past ``cap`` (where a restart may begin a new pass)."""
+            while len(ahead) < width - 1:
+                later = paginator.later(page, known, step)
+                if later is None or (cap is not None and later.number > cap):
+                    return
+                if later.key() not in ahead:
+                    ahead[later.key()] = self._submit(scope, bounds, later)
+                step += 1
+
+        paginator = self._paginator(scope, bounds)
         first = paginator.first()
-        pending = request(first)
+        built, target, params = self._page_request(scope, bounds, first)
+        # The first page may have been sent while earlier streams were read: its answer is used if it was
+        # the same request and it is the whole pass (an older first page followed by newer ones could miss
+        # records that moved between them).
+        reads = self.connector_tap.reads
+        pending = reads.take(self.name, _identity(built, target, params))
+        early_first = pending is not None
+        if pending is None:
+            pending = pool.submit(self._fetch_page, built, target, params)
+        if context is None or self.template.partitions is not None:
+            reads.after(self)
         page: PageRequest | None = first
+        cap = restart_after if restart_after and key else None
         # Ascending streams remember the records of the last value emitted (as an instant: one value may be
         # written in several offsets): a page that starts again at that value (an inclusive next page, a
         # restarted cursor) does not emit them twice.
@@ -409,67 +548,154 @@ class TemplateStream(Stream):
         before_run: Any = None
         floor = lower  # where this pass starts, as a replication value
         transformer = self._transformer
-        while page is not None:
-            response, body = pending.result()
-            if response is None:
-                break  # ignored by a response rule: nothing more to read here
-            records = self._records_of(body)  # all of them: the paginator counts what the API sent
-            next_page = paginator.next(page, response, body, records, scope)
-            if transformer:  # a record it drops becomes None, so that the others keep their positions
-                records = [transformer.apply(r, scope) if isinstance(r, dict) else r for r in records]
-            where = f"page {page.number} ({self._method} {response.request.url.path})"
-            records = self.record_check.kept(records, where, logger)
-            if restart_after and key:
-                for record in records:
-                    value = record.get(key)
-                    order = instant_key(value, self._unit)
-                    if order != run_key:
-                        before_run, run_value, run_key = run_value, value, order
-            # Move the replication cursor instead of paging deeper (deep pages cost more, or are capped). It
-            # must move forward: a run of ties longer than a whole pass can only be paged through.
-            if (
-                next_page is not None
-                and restart_after
-                and page.number >= restart_after
-                and before_run is not None
-                and (floor is None or instant_key(before_run, self._unit) > instant_key(floor, self._unit))
-            ):
-                floor = before_run
-                bounds["start"] = spec.send(before_run)  # type: ignore[union-attr]
-                next_page = paginator.first()
-                run_value = before_run = run_key = None
-            if next_page is not None:
-                pending = request(next_page)
-            if not dedupe:
-                yield from records
-            else:
-                for record in records:
-                    value = instant_key(record.get(key), self._unit)
-                    identity = tuple(record.get(k) for k in pk)
-                    if value != boundary:
-                        boundary, emitted = value, {identity}
-                    elif identity in emitted:
+        try:
+            while page is not None:
+                response, body = pending.result()
+                if response is None:
+                    break  # ignored by a response rule: nothing more to read here
+                records = self._records_of(body)  # all of them: the paginator counts what the API sent
+                next_page = paginator.next(page, response, body, records, scope)
+                if early_first:
+                    early_first = False
+                    if next_page is not None:  # more pages to come: read the first again, with them
+                        page = paginator.first()
+                        pending = self._submit(scope, bounds, page)
                         continue
-                    else:
-                        emitted.add(identity)
-                    yield record
-            page = next_page
+                if transformer:  # a record it drops becomes None, so that the others keep their positions
+                    records = [transformer.apply(r, scope) if isinstance(r, dict) else r for r in records]
+                where = f"page {page.number} ({self._method} {response.request.url.path})"
+                records = self.record_check.kept(records, where, logger)
+                if self.child_streams:
+                    reads.queue(self.contexts_read_with(records, context))
+                if restart_after and key:
+                    for record in records:
+                        value = record.get(key)
+                        order = instant_key(value, self._unit)
+                        if order != run_key:
+                            before_run, run_value, run_key = run_value, value, order
+                restarted = False
+                # Move the replication cursor instead of paging deeper (deep pages cost more, or are capped).
+                # It must move forward: a run of ties longer than a whole pass can only be paged through.
+                if (
+                    next_page is not None
+                    and restart_after
+                    and page.number >= restart_after
+                    and before_run is not None
+                    and (
+                        floor is None or instant_key(before_run, self._unit) > instant_key(floor, self._unit)
+                    )
+                ):
+                    floor = before_run
+                    bounds["start"] = spec.send(before_run)  # type: ignore[union-attr]
+                    drop(ahead)
+                    next_page = paginator.first()
+                    run_value = before_run = run_key = None
+                    restarted = True
+                if next_page is not None:
+                    pending = request(next_page)
+                    if width > 1 and restarted:
+                        # The new pass reads on from about here: the pages the old count says are left are
+                        # requested with its first (its own count confirms them, or paging drops them).
+                        plan(next_page, paginator.known(body).after(page.number - 1), cap, step=1)
+                    elif width > 1:
+                        plan(page, paginator.known(body), cap)
+                if not dedupe:
+                    yield from records
+                else:
+                    for record in records:
+                        value = instant_key(record.get(key), self._unit)
+                        identity = tuple(record.get(k) for k in pk)
+                        if value != boundary:
+                            boundary, emitted = value, {identity}
+                        elif identity in emitted:
+                            continue
+                        else:
+                            emitted.add(identity)
+                        yield record
+                page = next_page
+        finally:  # the pass ended, failed or was abandoned (--test stops after one record)
+            drop(ahead)
+            pending.cancel()
+            if self.child_streams:
+                reads.forget(self.child_streams)
+
+
+def _identity(built: BuiltRequest, target: str, params: dict | None) -> tuple:
+    """What makes two page requests the same request."""
+    query = tuple(sorted((k, repr(v)) for k, v in (params or {}).items()))
+    return (built.method, target, query, repr(built.body), tuple(sorted(built.headers.items())))
+
+
+def drop(futures: dict[tuple, Future]) -> None:
+    """Forget requests sent early whose answers will not be read: those not started are never sent."""
+    for future in futures.values():
+        future.cancel()
+    futures.clear()
 
 
 class ConnectorTap(ConnectorPlugin, Tap):
     """A tap whose streams are the source templates of one connection."""
 
     message_writer_class = FastWriter
+    _fetch_pool: ThreadPoolExecutor | None = None
+    _reads: ReadAhead | None = None
 
     @property
     def client(self) -> ApiClient:
         if self._client is None:
-            self._client = self.make_client()
+            self._client = self.make_client(max_connections=64)  # (max_concurrency's bound)
         return self._client
+
+    @property
+    def max_concurrency(self) -> int:
+        """Requests in flight at once for the whole run: the setting, else enough to spend the rate budget
+        at up to a second of latency (its requests per second, 2 to 16), else 4."""
+        configured = self.config.get("max_concurrency")
+        if configured:
+            return int(configured)
+        limit = self.client.rate_limit
+        if limit.budget and limit.window_seconds:
+            return max(2, min(16, math.ceil(limit.budget / limit.window_seconds)))
+        return 4
+
+    @property
+    def fetch_pool(self) -> ThreadPoolExecutor:
+        """The threads every stream's requests are sent from: at most max_concurrency in flight."""
+        if self._fetch_pool is None:
+            self._fetch_pool = ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="fetch")
+        return self._fetch_pool
+
+    @cached_property
+    def stream_params(self) -> dict[str, dict[str, Any]]:
+        """The query parameters of the stream_params setting, per stream."""
+        return streamparams.check(self.connection, self.config)
 
     def discover_streams(self) -> list[Stream]:
         classes = stream_classes(self.connection)
         return [cls(self) for cls in classes.values()]
+
+    @property
+    def reads(self) -> ReadAhead:
+        """Reads sent ahead of their turn: only within a sync of the selected streams (not in --test, nor for
+        commands reading one stream)."""
+        if self._reads is None:
+            self._reads = ReadAhead(self, width=1)
+        return self._reads
+
+    def close(self) -> None:
+        """End the run's reading, then close its connections."""
+        self._stop_reading()
+        if self._client is not None:
+            self._client.close()
+
+    def _stop_reading(self) -> None:
+        """Reads not sent are dropped, those in flight are awaited (their log lines come before the run's last
+        line, and the HTTP summary counts them)."""
+        if self._reads is not None:
+            self._reads.drop()
+        if self._fetch_pool is not None:
+            self._fetch_pool.shutdown(wait=True, cancel_futures=True)
+            self._fetch_pool = None
 
     @classmethod
     def cb_test(cls, *args: Any, **kwargs: Any) -> None:
@@ -480,6 +706,7 @@ class ConnectorTap(ConnectorPlugin, Tap):
     def run_connection_test(self) -> bool:  # type: ignore[misc]  # final in singer-sdk: listed in sdk_compat
         """``--test``: one record of every stream, as singer-sdk does, without the ERROR line singer-sdk logs
         for each stream it stops on purpose after that record; a real failure stops the test with one line."""
+        streamparams.check(self.connection, self.config)  # an unknown stream or filter: before any request
         quiet = _DeliberateAbortFilter()
         loggers = {stream.logger for stream in self.streams.values()}
         for stream_logger in loggers:
@@ -491,13 +718,14 @@ class ConnectorTap(ConnectorPlugin, Tap):
         finally:
             for stream_logger in loggers:
                 stream_logger.removeFilter(quiet)
-            if self._client is not None:
-                self._client.close()
+            self.close()
         logger.info("Connection test passed: %d streams answered", len(self.streams))
         return passed
 
     def sync_all(self) -> None:  # type: ignore[misc]  # final in singer-sdk: listed in sdk_compat
         batch_output.check(self.config)
+        streamparams.check(self.connection, self.config)  # an unknown stream or filter: before any request
+        self._reads = ReadAhead(self, width=self.max_concurrency)
         try:
             super().sync_all()
         except HTTPStatusError as exc:
@@ -510,9 +738,91 @@ class ConnectorTap(ConnectorPlugin, Tap):
             }
             if skipped:
                 logger.warning("Records skipped: %s", json.dumps(skipped))
+            self._stop_reading()
             if self._client is not None:
                 logger.info("HTTP summary: %s", json.dumps(self._client.stats.as_dict()))
-                self._client.close()
+            self.close()
+
+
+class ReadAhead:
+    """First pages sent before their turn: of the streams synced after the current one, of each partition,
+    and of the child reads of the parent records just read. The Singer output keeps its order (one stream at
+    a time, children after their parent record); only the requests overlap, max_concurrency at most. An
+    answer is used when its turn comes if the stream builds the very same request then."""
+
+    def __init__(self, tap: ConnectorTap, width: int) -> None:
+        self.tap = tap
+        self.width = width
+        self.limit = self.width  # answers kept waiting for their turn
+        self._sent: dict[tuple[str, tuple], Future] = {}
+        self._queue: deque[tuple[TemplateStream, Mapping[str, Any] | None]] = deque()
+        self._queued: set[str] = set()  # top-level streams already queued or read
+
+    def after(self, current: TemplateStream) -> None:
+        """``current`` begins: queue the reads of the next top-level streams (each of their partitions)."""
+        self._queued.add(current.name)
+        if self.width < 2:
+            return
+        order = [
+            s
+            for s in self.tap.streams.values()
+            if isinstance(s, TemplateStream)
+            and (s.selected or s.has_selected_descendents)
+            and not s.parent_stream_type
+        ]
+        names = [s.name for s in order]
+        if current.name not in names:
+            return
+        index = names.index(current.name)
+        for stream in order[index + 1 : index + 1 + self.width]:
+            if stream.name not in self._queued:
+                self._queued.add(stream.name)
+                partitions = stream.partitions  # (a partitioned stream without values reads nothing)
+                contexts: list[Mapping[str, Any] | None] = (
+                    [None] if stream.template.partitions is None else [*(partitions or [])]
+                )
+                self.queue([(stream, context) for context in contexts])
+
+    def queue(self, reads: list[tuple]) -> None:
+        if self.width < 2 or not reads:
+            return
+        self._queue.extend(reads)
+        self._send()
+
+    def take(self, name: str, identity: tuple) -> Future | None:
+        """The answer to come for ``name``'s first page, if it was sent early as this same request."""
+        future = self._sent.pop((name, identity), None)
+        self._send()
+        return future
+
+    def drop(self) -> None:
+        """The run ends: nothing more is sent, and answers not taken are not awaited."""
+        self._queue.clear()
+        for future in self._sent.values():
+            future.cancel()
+        self._sent.clear()
+
+    def forget(self, streams: list[Any]) -> None:
+        """A parent's read ended: child reads sent or queued for it are no longer awaited."""
+        names = {s.name for s in streams}
+        self._queue = deque(item for item in self._queue if item[0].name not in names)
+        for key in [k for k in self._sent if k[0] in names]:
+            self._sent.pop(key).cancel()
+
+    def _send(self) -> None:
+        while self._queue and len(self._sent) < self.limit:
+            stream, context = self._queue.popleft()
+            try:
+                sent = stream.first_request(context)
+            except Exception as exc:  # reported with its own context when the read's turn comes
+                logger.debug("stream %s: not read ahead: %s", stream.name, exc)
+                continue
+            if sent is None:
+                continue
+            if (stream.name, sent[0]) in self._sent:  # the same read twice (two parents, one child read)
+                sent[1].cancel()
+            else:
+                self._sent[(stream.name, sent[0])] = sent[1]
 
 
 class _DeliberateAbortFilter(logging.Filter):
@@ -532,5 +842,15 @@ def stream_classes(connection: Connection) -> dict[str, type[TemplateStream]]:
     return classes
 
 
+TAP_SETTINGS = [
+    Setting(
+        "max_concurrency",
+        "integer",
+        "Requests in flight at once (pages of one stream known in advance, and streams read ahead), all "
+        "within the one rate budget. Default: the budget's requests per second, from 2 to 16 (4 without one).",
+    ),
+]
+
+
 def build_tap_class(connection: Connection) -> type[ConnectorTap]:
-    return build_plugin_class(ConnectorTap, connection, "tap")
+    return build_plugin_class(ConnectorTap, connection, "tap", TAP_SETTINGS)

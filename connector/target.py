@@ -40,7 +40,6 @@ from connector.results import ItemMatcher
 from connector.secrets import safe_headers
 from connector.sinkfields import SinkFields
 from connector.templates import Connection, Setting, SinkTemplate
-from connector.throttle import Spacing
 
 logger = logging.getLogger("connector.target")
 
@@ -172,7 +171,7 @@ class TemplateSink(BatchSink):
         self._concurrency = int(target.config.get("concurrency") or self.template.concurrency)
         self._rules = ResponseRules(self.template.on_response)
         self._matcher = ItemMatcher(self.template.results) if self.template.results else None
-        self._pace = Spacing(self.template.requests_per_second) if self.template.requests_per_second else None
+        self._pace = target.spacings.get(self.template.requests_per_second, self.template.rate_shared)
         self._pool = ThreadPoolExecutor(
             max_workers=self._concurrency, thread_name_prefix=f"sink-{stream_name}"
         )

@@ -74,9 +74,39 @@ _PARTITIONS = {
             "description": "Jinja rendering to a list (e.g. '{{ config.account_ids }}'): the stream is read once "
             "per value, available to its request as {{ partition }}, with its own bookmark.",
             "type": ["string", "array"],
-        }
+        },
+        "batch": {
+            "type": "integer",
+            "minimum": 1,
+            "description": "Values per read: {{ partition }} is then a list of up to this many values, for an "
+            "API filter taking many at once (ids[]=1&ids[]=2); state is kept for the stream, not per value.",
+        },
+        "key": {
+            "type": "string",
+            "description": "The record field carrying the value (id): values no record answered for are named "
+            "in a warning.",
+        },
     },
-    "description": "Read the stream once per value of a list.",
+    "description": "Read the stream once per value of a list (an unset or empty list reads nothing).",
+}
+_FILTERS = {
+    "type": "array",
+    "items": {
+        "anyOf": [
+            {"type": "string", "minLength": 1},
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["name"],
+                "properties": {
+                    "name": {"type": "string", "minLength": 1},
+                    "description": {"type": "string"},
+                },
+            },
+        ]
+    },
+    "description": "Query parameters users may pass through the tap's stream_params setting: a name, or "
+    "{name, description}. A name ending in [] takes a list, sent as repeated name[]= (users write it without []).",
 }
 _RATE = {
     "type": "object",
@@ -86,7 +116,12 @@ _RATE = {
             "type": "number",
             "exclusiveMinimum": 0,
             "description": "This endpoint's own limit, kept beside the connection's rate budget.",
-        }
+        },
+        "shared": {
+            "type": "string",
+            "description": "A name for a limit several endpoints count against together (all of an API's "
+            "searches): every template naming it shares one pace in a run.",
+        },
     },
     "description": "A rate limit of this endpoint only.",
 }
@@ -127,6 +162,7 @@ def build(base: dict[str, Any]) -> dict[str, Any]:
         "description": "Rules for answers by status or content (ignore, retry, fail, accept).",
     }
     stream["partitions"] = _PARTITIONS
+    stream["filters"] = _FILTERS
     stream["values"] = _ref("values")
     stream["response_format"] = {
         "enum": ["json", "jsonl"],

@@ -67,6 +67,24 @@ class RequestTemplate:
 
 
 @dataclass
+class Partitions:
+    """Read a stream once per value of a config list (or once per ``batch`` of values, as one list)."""
+
+    values: CompiledValue
+    batch: int | None = None  # values per read, passed as one list (an API filter taking many ids)
+    key: str | None = None  # the record field carrying the value: values no record answered for are named
+
+
+@dataclass(frozen=True)
+class StreamFilter:
+    """A query parameter a user may pass to a stream through the tap's ``stream_params`` setting."""
+
+    name: str  # what the user writes
+    param: str  # what is sent: ``ids[]`` for a filter declared as a list (``name[]``)
+    description: str = ""
+
+
+@dataclass
 class StreamTemplate:
     name: str
     file: Path
@@ -81,11 +99,13 @@ class StreamTemplate:
     pagination: PaginationBase = field(default_factory=NoPagination)
     parent: str | None = None
     parent_fields: list[str] = field(default_factory=list)
-    partitions: Compiled | None = None  # renders to the list of values the stream is read once for
+    partitions: Partitions | None = None
+    filters: dict[str, StreamFilter] = field(default_factory=dict)  # by the name users write
     values: Choices | None = None  # the fields `connector values` lists, when not the defaults
     transform: list[Any] = field(default_factory=list)
     on_response: list[ResponseRule] = field(default_factory=list)
     requests_per_second: float | None = None
+    rate_shared: str | None = None  # the name of a limit several templates count against together
     response_format: str = "json"
     raw: Mapping[str, Any] = field(default_factory=dict)
 
@@ -141,6 +161,7 @@ class SinkTemplate:
     results: ItemResults | None = None
     on_response: list[ResponseRule] = field(default_factory=list)
     requests_per_second: float | None = None
+    rate_shared: str | None = None  # the name of a limit several templates count against together
     batch_item: CompiledValue | None = None  # what each record becomes inside a batched body's records
     raw: Mapping[str, Any] = field(default_factory=dict)
     unknown_properties: str = "drop"  # "pass": send properties the record schema does not declare
@@ -466,6 +487,7 @@ def _stream_parts(c: _Compiler, merged: Mapping) -> dict[str, Any]:
         if merged.get("values") is not None
         else None,
         "requests_per_second": (merged.get("rate_limit") or {}).get("requests_per_second"),
+        "rate_shared": (merged.get("rate_limit") or {}).get("shared"),
         "response_format": merged.get("response_format", "json"),
     }
     partitions = merged.get("partitions")
@@ -476,8 +498,11 @@ def _stream_parts(c: _Compiler, merged: Mapping) -> dict[str, Any]:
                 ["partitions"], "needs 'values': Jinja rendering to a list, e.g. '{{ config.account_ids }}'"
             )
         else:
-            value = c.value(["partitions", "values"], source)
-            parts["partitions"] = value
+            parts["partitions"] = Partitions(
+                values=c.value(["partitions", "values"], source),
+                batch=partitions.get("batch"),
+                key=partitions.get("key"),
+            )
     if parts["incremental"] is not None:
         spec: Incremental = parts["incremental"]
         from connector.instants import valid_format
@@ -488,6 +513,46 @@ def _stream_parts(c: _Compiler, merged: Mapping) -> dict[str, Any]:
                 f"unknown format {spec.format!r} (iso, epoch_seconds, epoch_ms, date or a strftime pattern with %)",
             )
     return parts
+
+
+# The parameters a pagination kind sends itself.
+_PAGING_FIELDS = ("page_param", "size_param", "offset_param", "param")
+
+
+def _filters(
+    c: _Compiler, merged: Mapping, pagination: PaginationBase, incremental: Incremental | None
+) -> dict[str, StreamFilter]:
+    """The stream's user filters. One the engine sends itself (paging, the bookmark, a fixed param) is
+    refused: a user's value there would page wrong or move the bookmark past records never read."""
+    params = merged.get("params")
+    engine: dict[str, str] = {str(name): "params" for name in params} if isinstance(params, Mapping) else {}
+    for attribute in _PAGING_FIELDS:
+        if isinstance(value := getattr(pagination, attribute, None), str):
+            engine[value] = f"pagination.{attribute}"
+    if merged.get("replication_key") and incremental is not None:
+        for attribute in ("param", "end_param"):
+            if value := getattr(incremental, attribute, None):
+                engine[value] = f"incremental.{attribute}"
+    filters: dict[str, StreamFilter] = {}
+    for index, item in enumerate(merged.get("filters") or []):
+        entry = {"name": item} if isinstance(item, str) else dict(item)
+        declared = str(entry["name"])
+        name = declared.removesuffix("[]")
+        if declared in engine or name in engine:
+            c.error(
+                ["filters", index],
+                f"{declared!r} is a parameter the engine sends itself ({engine.get(declared) or engine[name]}): "
+                "it cannot be a user filter",
+            )
+        elif name in filters:
+            c.error(["filters", index], f"filter {name!r} is declared twice")
+        filters[name] = StreamFilter(name, declared, str(entry.get("description") or ""))
+    if filters and merged.get("parent") and merged.get("replication_key"):
+        c.error(
+            ["filters"],
+            "an incremental child stream cannot take user filters (its bookmarks are kept per parent record)",
+        )
+    return filters
 
 
 def _rules(c: _Compiler, merged: Mapping) -> list[ResponseRule]:
@@ -541,6 +606,7 @@ def compile_stream(doc: Mapping, file: str, specs_dir: Path, defaults: Mapping |
         c.error(["replication_key"], f"{replication_key!r} is not a property of {schema_file.name}")
     pagination = _pagination(c, merged.get("pagination"), ["pagination"])
     parts = _stream_parts(c, merged)
+    parts["filters"] = _filters(c, merged, pagination, parts["incremental"])
     choices: Choices | None = parts["values"]
     for which in ("value", "label"):
         path = getattr(choices, which) if choices is not None else None
@@ -641,6 +707,7 @@ def compile_sink(doc: Mapping, file: str, specs_dir: Path, defaults: Mapping | N
         results=_model(c, merged["results"], ItemResults, ["results"]) if merged.get("results") else None,
         on_response=_rules(c, merged),
         requests_per_second=(merged.get("rate_limit") or {}).get("requests_per_second"),
+        rate_shared=(merged.get("rate_limit") or {}).get("shared"),
         raw=doc,
         unknown_properties=merged.get("unknown_properties", "drop"),
         write_properties=dict(merged.get("write_properties") or {}),

@@ -85,8 +85,7 @@ def main(
     try:
         pairs = collect(stream_records(tap, stream), choices)
     finally:
-        if tap._client is not None:
-            tap._client.close()
+        tap.close()
     if as_json:
         rows = [{"value": v, "label": label} for v, label in pairs.rows]
         sys.stdout.write(jsonio.dumps(rows).decode() + "\n")

@@ -70,6 +70,19 @@ def build_parser(prog: str = "python -m sandbox") -> argparse.ArgumentParser:
         default=d.bulk_latency,
         help="sandbox seconds before a ready bulk job starts",
     )
+    parser.add_argument(
+        "--latency",
+        type=float,
+        default=d.latency,
+        help="real seconds every API answer takes (half before the request is handled, half after); "
+        "other connections are not held up",
+    )
+    parser.add_argument(
+        "--latency-jitter",
+        type=float,
+        default=d.latency_jitter,
+        help="up to this many real seconds more per answer, drawn uniformly",
+    )
     parser.add_argument("--journal-limit", type=int, default=d.journal_limit, help="journal entries kept")
     parser.add_argument(
         "--specs-dir", type=Path, default=None, help="record schemas (default: the repo's specs/salesloft)"
@@ -97,6 +110,8 @@ def options_from(args: argparse.Namespace) -> Options:
         bulk_rate=args.bulk_rate,
         bulk_latency=args.bulk_latency,
         journal_limit=args.journal_limit,
+        latency=args.latency,
+        latency_jitter=args.latency_jitter,
         specs_dir=args.specs_dir,
     )
     options.validate()

@@ -10,6 +10,7 @@ answer carries ``x-ratelimit-endpoint-cost`` and ``x-ratelimit-remaining-minute`
 from __future__ import annotations
 
 import asyncio
+import random
 import sys
 import time
 import traceback
@@ -41,18 +42,40 @@ class App:
     def __init__(self, state: State):
         self.state = state
         self.router = build_router()
+        self._jitter = random.Random(state.options.seed)
 
     async def handle(self, request: Request) -> Response:
         path = request.path
         if path.startswith("/__sandbox"):
             return control.handle(self, request)
         if path.rstrip("/") in ("/oauth/token", "/oauth/token.json"):
-            return self._oauth(request)
-        if path.rstrip("/") == "/oauth/authorize":
-            return self._authorize(request)
-        if path.startswith("/v2/") or path == "/v2":
-            return await self._api(request)
-        return json_response(404, {"error": "Not Found"})
+            answer = self._oauth
+        elif path.rstrip("/") == "/oauth/authorize":
+            return self._authorize(request)  # (a browser's redirect: no API latency)
+        elif path.startswith("/v2/") or path == "/v2":
+            answer = self._api
+        else:
+            return json_response(404, {"error": "Not Found"})
+        state = self.state
+        state.in_flight += 1
+        state.peak_in_flight = max(state.peak_in_flight, state.in_flight)
+        try:
+            delay = self._latency()
+            if delay:
+                await asyncio.sleep(delay / 2)
+            response = await answer(request)
+            if delay:
+                await asyncio.sleep(delay / 2)
+            return response
+        finally:
+            state.in_flight -= 1
+
+    def _latency(self) -> float:
+        """This answer's latency in real seconds: half is spent before the request is handled (it travels),
+        half after (the answer travels). Only the answering connection waits."""
+        options = self.state.options
+        jitter = options.latency_jitter
+        return options.latency + (self._jitter.uniform(0, jitter) if jitter else 0.0)
 
     def _begin(self, request: Request) -> tuple[dict, dict[str, Any]]:
         """Count the request and start its journal entry (query secrets redacted)."""
@@ -165,7 +188,7 @@ class App:
 
     # -- /oauth/token -------------------------------------------------------------------------
 
-    def _oauth(self, request: Request) -> Response:
+    async def _oauth(self, request: Request) -> Response:
         state = self.state
         _, entry = self._begin(request)
         if request.method != "POST":

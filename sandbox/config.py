@@ -30,6 +30,8 @@ class Options:
     bulk_rate: float = 5000.0  # bulk job records processed per sandbox second
     bulk_latency: float = 0.5  # sandbox seconds between ready_to_execute and the first record
     journal_limit: int = 200_000
+    latency: float = 0.0  # real seconds before every /v2 answer, whatever the time scale
+    latency_jitter: float = 0.0  # up to this many real seconds more, uniformly drawn
     specs_dir: Path | None = None
 
     def validate(self) -> None:
@@ -49,6 +51,11 @@ class Options:
             raise ValueError(f"--time-scale: must be > 0 (got {self.time_scale})")
         if self.budget < 0:
             raise ValueError(f"--budget: must be >= 0 (got {self.budget})")
+        for name in ("latency", "latency_jitter"):
+            value = getattr(self, name)
+            if not 0 <= value <= 60:
+                flag = "--" + name.replace("_", "-")
+                raise ValueError(f"{flag}: must be in 0..60 seconds (got {value})")
         if self.bulk_rate <= 0:
             raise ValueError(f"--bulk-rate: must be > 0 (got {self.bulk_rate})")
 

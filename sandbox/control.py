@@ -49,6 +49,7 @@ def handle(app: App, request: Request) -> Response:
             return _json({"data": journal.entries(since), "last_seq": journal.last_seq})
         if segments == ["journal"] and method == "DELETE":
             app.state.journal.clear()
+            app.state.peak_in_flight = app.state.in_flight
             return no_content()
         if len(segments) == 2 and segments[0] == "records" and method == "GET":
             return _records(app, segments[1])
@@ -116,6 +117,8 @@ def settings(app: App) -> dict[str, Any]:
         "bulk_rate": state.options.bulk_rate,
         "bulk_latency": state.options.bulk_latency,
         "raw_bodies": state.journal.raw_bodies,
+        "latency": state.options.latency,
+        "latency_jitter": state.options.latency_jitter,
     }
 
 
@@ -132,6 +135,8 @@ def _configure(app: App, changes: dict[str, Any]) -> Response:
         "bulk_rate",
         "bulk_latency",
         "raw_bodies",
+        "latency",
+        "latency_jitter",
     }
     unknown = sorted(set(changes) - known)
     if unknown:
@@ -160,6 +165,12 @@ def _configure(app: App, changes: dict[str, Any]) -> Response:
         state.options.bulk_rate = float(changes["bulk_rate"])
     if "bulk_latency" in changes:
         state.options.bulk_latency = float(changes["bulk_latency"])
+    for name in ("latency", "latency_jitter"):
+        if name in changes:
+            value = float(changes[name])
+            if not 0 <= value <= 60:
+                raise ValueError(f"{name} must be in 0..60 seconds")
+            setattr(state.options, name, value)
     if "raw_bodies" in changes:
         state.journal.raw_bodies = _flag(changes["raw_bodies"], "raw_bodies")
     return json_response(200, {"data": settings(app)})
@@ -183,6 +194,7 @@ def _stats(app: App) -> dict[str, Any]:
         "uptime_seconds": round(time.time() - state.started, 3),
         "base_url": state.base_url,
         "requests": state.requests,
+        "peak_in_flight": state.peak_in_flight,
         "journal_entries": len(state.journal),
         "records": _counts(app),
         "id_ranges": {

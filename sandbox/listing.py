@@ -45,6 +45,7 @@ _FILTERS: dict[str, dict[str, tuple[str, str]]] = {
         "city": ("city", "str"),
         "state": ("state", "str"),
         "country": ("country", "str"),
+        "locales": ("locale", "str"),
     },
     "accounts": {
         "domain": ("domain", "ci"),
@@ -57,6 +58,11 @@ _FILTERS: dict[str, dict[str, tuple[str, str]]] = {
         "country": ("country", "str"),
         "state": ("state", "str"),
         "city": ("city", "str"),
+        "tag": ("tags", "has"),
+        "website": ("website", "str"),
+        "owner_crm_id": ("owner_crm_id", "str"),
+        "locales": ("locale", "str"),
+        "archived": ("archived_at", "present"),
     },
     "cadence_memberships": {
         "person_id": ("person.id", "int"),
@@ -67,7 +73,10 @@ _FILTERS: dict[str, dict[str, tuple[str, str]]] = {
         "name": ("name", "str"),
         "team_cadence": ("team_cadence", "bool"),
         "shared": ("shared", "bool"),
+        "archived": ("archived_at", "present"),
     },
+    "email_templates": {"tag": ("tags", "has")},
+    "team_templates": {"tag": ("tags", "has")},
     "notes": {
         "associated_with_type": ("associated_type", "ci"),
         "associated_with_id": ("associated_with.id", "int"),
@@ -110,7 +119,12 @@ _FILTERS: dict[str, dict[str, tuple[str, str]]] = {
         "status": ("status", "str"),
         "account_id": ("account_id", "str"),
     },
-    "users": {"guid": ("guid", "str"), "active": ("active", "bool"), "group_id": ("group.id", "int")},
+    "users": {
+        "guid": ("guid", "str"),
+        "active": ("active", "bool"),
+        "group_id": ("group.id", "int"),
+        "work_country": ("work_country", "str"),
+    },
     "email_template_attachments": {"email_template_id": ("email_template.id", "int")},
     "team_template_attachments": {"team_template_id": ("team_template.id", "int")},
     "opportunities": {"account_id": ("account.id", "int")},
@@ -173,6 +187,14 @@ def _predicate(path: str, kind: str, raw: list[str]) -> Callable[[Record], bool]
             return None
         return lambda record: get(record) is flag
     if kind == "present":  # has_X=true|false: whether the record links one
+        flag = as_bool(raw[-1])
+        if flag is None:
+            return None
+        return lambda record: (get(record) is not None) is flag
+    if kind == "has":  # a list field holding any of the values (tags)
+        wanted = set(raw)
+        return lambda record: isinstance(get(record), list) and not wanted.isdisjoint(get(record))
+    if kind == "present":  # whether a field is set: archived=true is archived_at not null
         flag = as_bool(raw[-1])
         if flag is None:
             return None

@@ -96,6 +96,8 @@ class State:
         self.journal = Journal(options.journal_limit)
         self.started = time.time()
         self.requests = 0
+        self.in_flight = 0  # API requests received and not answered yet
+        self.peak_in_flight = 0  # the most at once since start (or the last journal clear)
         self.load_data()
 
     def load_data(self) -> None:

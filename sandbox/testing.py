@@ -10,7 +10,7 @@ A subprocess, so the server's CPU is not the client's (benchmarks need that), an
 hang of one cannot take the other down. Options mirror the CLI flags (see ``python -m sandbox
 --help``): ``port, host, seed, sizes (or size), api_key, budget, time_scale, retry_after, faults
 (a spec string or dict), token_ttl, client_id, client_secret, refresh_token, reject_refresh,
-bulk_rate, bulk_latency, journal_limit, specs_dir``; plus ``startup_timeout`` (seconds) and
+bulk_rate, bulk_latency, journal_limit, latency, latency_jitter, specs_dir``; plus ``startup_timeout`` (seconds) and
 ``launcher``, the command that starts it (default: this interpreter's ``-m sandbox`` with this
 checkout on the path; e.g. ``[".../bin/connector", "sandbox"]`` runs an installed copy instead).
 """
@@ -44,6 +44,8 @@ _FLAGS = {
     "bulk_rate": "--bulk-rate",
     "bulk_latency": "--bulk-latency",
     "journal_limit": "--journal-limit",
+    "latency": "--latency",
+    "latency_jitter": "--latency-jitter",
     "specs_dir": "--specs-dir",
 }
 

@@ -420,6 +420,9 @@ class _Handler(BaseHTTPRequestHandler):
         if request.path.startswith("/__control/"):
             self._send(self.server.control(request))
             return
+        latency = getattr(self.server.api.options, "latency", 0.0)
+        if latency:
+            time.sleep(latency)  # (this connection's thread only)
         try:
             reply, fault = self.server.serve(request)
         except Exception as exc:  # a bug in a fake API must show, not hang the client
@@ -497,6 +500,12 @@ def build_parser(api_class: type[FamilyApi]) -> argparse.ArgumentParser:
         type=_instant_arg,
         default=None,
         help="start the clock at this instant (epoch seconds or ISO-8601); default: the wall clock",
+    )
+    parser.add_argument(
+        "--latency",
+        type=float,
+        default=0.0,
+        help="real seconds every API answer takes (only its own connection waits; default 0)",
     )
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
     api_class.add_arguments(parser)

@@ -292,3 +292,14 @@ def test_the_committed_template_schema_is_what_the_models_generate():
     from connector import template_schema
 
     assert template_schema.main([]) == 0, "run: python -m connector.template_schema --write"
+
+
+def test_templates_naming_one_shared_limit_share_one_pace_and_the_slowest_rate():
+    from connector.throttle import Spacings
+
+    spacings = Spacings()
+    search_a, search_b = spacings.get(4, "search"), spacings.get(2, "search")
+    own = spacings.get(4)
+    assert search_a is search_b and search_a is not None and search_a.interval == 0.5
+    assert own is not None and own is not search_a and own.interval == 0.25
+    assert spacings.get(None, "search") is None

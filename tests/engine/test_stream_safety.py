@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,6 +26,10 @@ class Scripted:
         self.routes = routes
         self.seen: list[dict[str, Any]] = []
         self.url = ""
+        self.delay = 0.0  # seconds each answer takes
+        self.in_flight = 0
+        self.peak_in_flight = 0  # the most requests it was answering at once
+        self.lock = threading.Lock()
 
 
 @contextmanager
@@ -43,10 +48,19 @@ def serving(routes: dict[str, Callable[[dict[str, Any]], Answer]]) -> Iterator[S
                 "method": self.command,
                 "path": parts.path,
                 "query": {k: v[0] for k, v in parse_qs(parts.query).items()},
+                "query_string": parts.query,
                 "headers": {k.lower(): v for k, v in self.headers.items()},
                 "body": body.decode(),
             }
-            scripted.seen.append(request)
+            with scripted.lock:
+                scripted.seen.append(request)
+                scripted.in_flight += 1
+                scripted.peak_in_flight = max(scripted.peak_in_flight, scripted.in_flight)
+            request["started"] = time.monotonic()
+            time.sleep(scripted.delay)
+            request["ended"] = time.monotonic()
+            with scripted.lock:
+                scripted.in_flight -= 1
             status, headers, payload = scripted.routes[parts.path](request)
             data = json.dumps(payload).encode()
             self.send_response(status)
@@ -278,3 +292,118 @@ def test_one_read_per_value_of_a_config_list_with_a_gone_one_skipped_and_a_bookm
         rows["7"].append({"id": 73, "at": 12})
         again, more, _ = tap(folder, config, tmp_path, state=states[-1])
         assert again.returncode == 0 and [r["id"] for r in more] == [73]
+
+
+# -- pages requested before their turn: counts and totals are hints, paging still decides
+
+ROWS = [{"id": i, "at": i} for i in range(1, 1001)]  # 10 pages of 100
+
+
+def counted_pages(claimed_pages: int, real_rows: list[dict]) -> Callable[[dict], Answer]:
+    """Page numbers with a next_page, and a total_pages that may not tell the truth."""
+
+    def items(request: dict) -> Answer:
+        page = int(request["query"].get("page", 1))
+        rows = real_rows[(page - 1) * 100 : page * 100]
+        more = page * 100 < len(real_rows)
+        paging = {"next_page": page + 1 if more else None, "total_pages": claimed_pages}
+        return 200, {}, {"data": rows, "paging": paging}
+
+    return items
+
+
+COUNTED = (
+    "name: items\nurl: /items\nprimary_key: [id]\nrecords: data\nparams: {per_page: 100}\n"
+    "pagination: {type: page_number, next: paging.next_page, total_pages: paging.total_pages}\n"
+)
+
+
+def test_pages_known_from_the_count_are_requested_at_once_and_read_in_order(tmp_path):
+    with serving({"/items": counted_pages(10, ROWS)}) as server:
+        server.delay = 0.1
+        config = {"base_url": server.url, "max_concurrency": 4}
+        result, records, _ = tap(connection(tmp_path, COUNTED), config, tmp_path)
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert records == ROWS  # every record once, in page order
+        pages = sorted(int(r["query"]["page"]) for r in server.seen)
+        assert pages == list(range(1, 11))  # each page requested once, none past the count
+        assert server.peak_in_flight == 4  # max_concurrency pages at once, no more
+
+
+def test_one_request_at_a_time_when_max_concurrency_is_one(tmp_path):
+    with serving({"/items": counted_pages(10, ROWS)}) as server:
+        server.delay = 0.05
+        config = {"base_url": server.url, "max_concurrency": 1}
+        result, records, _ = tap(connection(tmp_path, COUNTED), config, tmp_path)
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert records == ROWS and server.peak_in_flight == 1
+
+
+def test_a_count_that_claims_more_pages_than_exist_ends_where_paging_ends(tmp_path):
+    with serving({"/items": counted_pages(10, ROWS[:250])}) as server:
+        config = {"base_url": server.url, "max_concurrency": 4}
+        result, records, _ = tap(connection(tmp_path, COUNTED), config, tmp_path)
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert records == ROWS[:250]  # the empty pages asked for early add nothing
+
+
+def test_a_count_that_claims_fewer_pages_than_exist_does_not_end_paging(tmp_path):
+    with serving({"/items": counted_pages(2, ROWS)}) as server:
+        config = {"base_url": server.url, "max_concurrency": 4}
+        result, records, _ = tap(connection(tmp_path, COUNTED), config, tmp_path)
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert records == ROWS  # next_page goes on past the claimed count, one page at a time
+        assert sorted(int(r["query"]["page"]) for r in server.seen) == list(range(1, 11))
+
+
+def test_offsets_known_from_a_total_are_requested_at_once(tmp_path):
+    def items(request: dict) -> Answer:
+        start = int(request["query"].get("offset", 0))
+        return 200, {}, {"data": ROWS[start : start + 100], "total": len(ROWS)}
+
+    stream = (
+        "name: items\nurl: /items\nprimary_key: [id]\nrecords: data\n"
+        "pagination: {type: offset, size_param: limit, size: 100, total: total}\n"
+    )
+    with serving({"/items": items}) as server:
+        server.delay = 0.1
+        config = {"base_url": server.url, "max_concurrency": 3}
+        result, records, _ = tap(connection(tmp_path, stream), config, tmp_path)
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert records == ROWS and server.peak_in_flight == 3
+        assert sorted(int(r["query"]["offset"]) for r in server.seen) == list(range(0, 1000, 100))
+
+
+def test_a_restarted_pass_requests_its_pages_together_with_its_first(tmp_path):
+    """After restart_after pages, the pages the old count says are left go out with the new pass's first."""
+
+    def items(request: dict) -> Answer:
+        since = int(request["query"].get("since", 0))
+        rows = [r for r in ROWS if r["at"] > since]
+        page = int(request["query"].get("page", 1))
+        more = page * 100 < len(rows)
+        pages = -(-len(rows) // 100)
+        paging = {"next_page": page + 1 if more else None, "total_pages": pages}
+        return 200, {}, {"data": rows[(page - 1) * 100 : page * 100], "paging": paging}
+
+    stream = (
+        "name: items\nurl: /items\nprimary_key: [id]\nrecords: data\nparams: {per_page: 100}\n"
+        "replication_key: at\nincremental: {param: since, format: epoch_seconds, record_format: epoch_seconds}\n"
+        "pagination: {type: page_number, next: paging.next_page, total_pages: paging.total_pages, "
+        "restart_after: 3}\n"
+    )
+    with serving({"/items": items}) as server:
+        server.delay = 0.2
+        config = {"base_url": server.url, "max_concurrency": 3}
+        result, records, _ = tap(connection(tmp_path, stream), config, tmp_path)
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert records == ROWS  # every record once, in order
+        passes: dict[str, list[dict]] = {}
+        for request in server.seen:
+            passes.setdefault(request["query"].get("since", "0"), []).append(request)
+        assert len(passes) >= 4
+        for since, requests in list(passes.items())[1:]:
+            pages = {int(r["query"]["page"]): r for r in requests}
+            assert set(pages) <= {1, 2, 3}, f"pass from {since} asked past its restart page"
+            if 2 in pages:  # sent before the new pass's first page was answered
+                assert pages[2]["started"] < pages[1]["ended"], f"pass from {since} waited for its first page"

@@ -16,11 +16,12 @@ from family_support import tap, target
 from sandbox.families.sessions import API_KEY, PASSWORD, USERNAME, running_sessions
 
 TTL = 2  # seconds a session lives: a run outlives several
+LATENCY = 0.2  # seconds each answer takes, so that a run overlapping its requests still outlives a session
 
 
 @pytest.fixture(scope="module")
 def sessions():
-    with running_sessions(size=30, audit_size=2500, token_ttl=TTL) as server:
+    with running_sessions(size=30, audit_size=2500, token_ttl=TTL, latency=LATENCY) as server:
         yield server
 
 
@@ -132,11 +133,14 @@ def test_a_session_that_expires_on_the_server_mid_run_is_renewed_and_the_page_re
     expected = [m for m in sessions.records("members") if readable(next(p for p in sessions.records("projects") if p["id"] == m["project_id"]))]  # fmt: skip
     assert sorted(m["id"] for m in run.records["members"]) == sorted(m["id"] for m in expected)
     journal = sessions.journal(since)
-    refused = next(i for i, e in enumerate(journal) if e["status"] == 401)
-    login = next(i for i, e in enumerate(journal) if i > refused and e["path"] == "/api/v1/login")
-    again = next(e for e in journal[login:] if e["path"] == journal[refused]["path"])
-    assert again["query"] == journal[refused]["query"] and again["status"] in (200, 403, 404)
-    assert [e["status"] for e in journal].count(401) == 1
+    # Only the requests in flight when the session expired are refused (max_concurrency: 4 by default
+    # without a rate budget); each is read again with a new session.
+    refused = [i for i, e in enumerate(journal) if e["status"] == 401]
+    assert 1 <= len(refused) <= 4
+    assert any(e["path"] == "/api/v1/login" for e in journal[refused[0] :])
+    for index in refused:
+        again = [e for e in journal[index + 1 :] if e["path"] == journal[index]["path"]]
+        assert any(e["query"] == journal[index]["query"] and e["status"] in (200, 403, 404) for e in again)
 
 
 def test_the_api_key_alternative_goes_in_the_query_and_logs_in_never(sessions, tmp_path):

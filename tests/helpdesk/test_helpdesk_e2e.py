@@ -32,6 +32,15 @@ def tap(config: Path, *args: str, cwd: Path) -> tuple[dict[str, list[dict]], lis
     return records, states
 
 
+def read_once(requests) -> list:
+    """A stream's requests, less a first page sent ahead of the stream's turn and read again with the rest
+    (the tap does so when the stream has more pages)."""
+    requests = list(requests)
+    if len(requests) > 1 and requests[0].query == requests[1].query:
+        return requests[1:]
+    return requests
+
+
 def ids(rows: list[dict]) -> list:
     return sorted(r["id"] for r in rows)
 
@@ -43,11 +52,11 @@ def test_full_sync_reads_every_record_through_every_paging_style(helpdesk, tmp_p
         assert ids(records[stream]) == ids(helpdesk.records(stream)), stream
     journal = helpdesk.journal()
     assert all(e.status == 200 for e in journal)
-    tickets = [e for e in journal if e.path == "/api/v1/tickets"]
+    tickets = read_once(e for e in journal if e.path == "/api/v1/tickets")
     assert len(tickets) == 2 and "cursor" in tickets[1].query  # 75 tickets, 50 a page, opaque cursor
-    agents = [e.query.get("offset") for e in journal if e.path == "/api/v1/agents"]
+    agents = [e.query.get("offset") for e in read_once(e for e in journal if e.path == "/api/v1/agents")]
     assert agents == [["0"], ["5"], ["10"]]  # 12 agents, 5 a page, stops on the short page
-    tags = [e for e in journal if e.path == "/api/v1/tags"]
+    tags = read_once(e for e in journal if e.path == "/api/v1/tags")
     assert len(tags) == 3 and "page_token" in tags[1].query  # next URL from the body
     comment_pages = [e for e in journal if e.path.endswith("/comments") and e.query.get("page") == ["2"]]
     assert comment_pages  # Link: rel="next" followed
