@@ -23,7 +23,14 @@ import orjson
 from connector import __version__
 from connector.auth import Authenticator, choose
 from connector.bodies import encode_body
-from connector.errors import ConnectorError, HTTPStatusError, RequestFailed, RunStopped, UnsafeRequestError
+from connector.errors import (
+    ConnectorError,
+    HTTPStatusError,
+    InvalidRequestError,
+    RequestFailed,
+    RunStopped,
+    UnsafeRequestError,
+)
 from connector.render import CONDITION_ENV, Origin, dot_path
 from connector.secrets import REDACTOR, safe_headers
 from connector.sender import (
@@ -455,6 +462,17 @@ class ApiClient:
     def url(self, path: str) -> str:
         return self.origin.join(path)
 
+    def _check_not_credentials(self, headers: Mapping[str, str]) -> None:
+        """A template's (or a record's) header may not carry the connection's credential header: in any
+        case spelling it would be sent beside the real one, or replace it."""
+        taken = {name.lower() for name in self.auth.header_names}
+        for name in headers:
+            if name.lower() in taken:
+                raise InvalidRequestError(
+                    f"header {name!r} carries the connection's credentials; a template or record cannot set it: "
+                    "refused before sending"
+                )
+
     def send(
         self,
         method: str,
@@ -471,6 +489,8 @@ class ApiClient:
         """Send one request, retrying transient failures; return the final response (any status)."""
         if not self.origin.same_origin(url):
             raise UnsafeRequestError(f"refusing to send a request to {url!r}: not on {self.origin.base}")
+        if headers:
+            self._check_not_credentials(headers)
         content, headers = encode_body(json_body, form_body, content, headers)
         attempt = 0
         refreshed_for: set[str | None] = set()  # tokens a 401 was answered to: refresh once for each

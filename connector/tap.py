@@ -108,6 +108,8 @@ class TemplateStream(Stream):
         return self._fast
 
     def _generate_record_messages(self, record: dict) -> Generator[RecordMessage, None, None]:
+        if self.template.partitions is not None and "partition" not in self._schema_keys:
+            record.pop("partition", None)  # singer-sdk copies the partition context into each record
         # A record parsed from JSON whose top-level keys the schema declares is already conformant:
         # conforming it again costs ~100 us per record (most of a sync's CPU). Anything else takes the SDK path.
         if self._fast_path() and self._schema_keys.issuperset(record):

@@ -37,6 +37,7 @@ from connector.outcomes import Outcomes, SentRequest, TooManyRejected, unwritabl
 from connector.plugin import ConnectorPlugin, build_plugin_class, finish_before_exit
 from connector.responses import ResponseRules
 from connector.results import ItemMatcher
+from connector.secrets import safe_headers
 from connector.sinkfields import SinkFields
 from connector.templates import Connection, Setting, SinkTemplate
 
@@ -528,6 +529,7 @@ class TemplateSink(BatchSink):
             "status": response.status_code,
             "request": {"method": built.method, "url": built.url},
             "response": _payload(response),
+            "headers": safe_headers(response.headers.items()),  # cookies and credentials masked
         }
         if item is not None:
             captured["item"] = item

@@ -500,10 +500,12 @@ class Checker:
 
     def check_sink(self, sink: SinkTemplate) -> None:
         file, doc = sink.file, load_yaml(sink.file)
-        schema = sink.schema
-        properties = (schema or {}).get("properties", {})
         schema_file = self.connection.specs_dir / doc["schema"] if doc.get("schema") else None
-        self.check_record_schema(file, doc, schema, schema_file)
+        self.check_record_schema(file, doc, sink.schema, schema_file)
+        schema = sink.schema
+        if schema and sink.write_properties:  # what a record may carry: the schema's and the API's own
+            schema = {**schema, "properties": {**schema.get("properties", {}), **sink.write_properties}}
+        properties = (schema or {}).get("properties", {})
         self.check_rules(file, doc)
         item = (doc.get("batch") or {}).get("item")
         if item is not None:

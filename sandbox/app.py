@@ -34,6 +34,10 @@ _FAULT_BODIES = {
 RATE_LIMITED = {"error": "API rate limit exceeded"}
 
 
+# Request headers the journal leaves out: credentials (``bearer`` says whether one came).
+UNJOURNALED_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
+
+
 class App:
     def __init__(self, state: State):
         self.state = state
@@ -85,6 +89,7 @@ class App:
             "path": request.path,
             "query": safe_query,
             "query_string": safe_raw,
+            "headers": {k: v for k, v in request.headers.items() if k not in UNJOURNALED_HEADERS},
             "body": None,
             "status": None,
             "cost": 0,

@@ -125,6 +125,7 @@ def delete_person(state: State, raw_id: str) -> None:
     person = rec.delete(state, "people", raw_id)
     if person is not None:
         state.indexes.drop_person(person)
+        state.indexes.person_imports.pop(person["id"], None)
 
 
 # -- accounts ----------------------------------------------------------------------------

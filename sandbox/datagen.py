@@ -13,6 +13,7 @@ couple of seconds.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from datetime import datetime, timezone
 from random import Random
@@ -62,11 +63,12 @@ ORDER = [
     "meetings",
     "calendar_events",
     "activity_histories",
+    "team_templates",  # before email templates, which refer to them
     "email_templates",
     "email_template_attachments",
-    "team_templates",
     "team_template_attachments",
     "phone_number_assignments",
+    "pending_emails",
     "saved_list_views",
     "webhook_subscriptions",
     "opportunity_stages",
@@ -195,13 +197,25 @@ class Generator:
         self.records: dict[str, list[Record]] = {}
         self._refs: dict[tuple[str, int], dict] = {}
         self._first_ids = {name: res.first_id for name, res in CATALOG.items()}
+        self.string_ids: dict[str, dict[int, str]] = {}  # resource -> block id -> the API's string id
         self._bulk_job_rows: list[Row] = []
         self.bulk_result_jobs: dict[int, int] = {}  # bulk job result id -> its job id
 
     # -- references ----------------------------------------------------------------------
 
     def href(self, resource: str, record_id: int) -> str:
-        return f"{self.base}{CATALOG[resource].path}/{record_id}"
+        api_id = self.string_ids.get(resource, {}).get(record_id, record_id)
+        return f"{self.base}{CATALOG[resource].path}/{api_id}"
+
+    def _string_id(self, resource: str, make: Callable[[Ctx], str]) -> FieldFn:
+        """The id field of a resource whose API ids are strings; remembers each record's block id."""
+        ids = self.string_ids.setdefault(resource, {})
+
+        def fn(c: Ctx) -> str:
+            value = ids[c.id] = make(c)
+            return value
+
+        return fn
 
     def ref(self, resource: str, record_id: int) -> dict:
         """``{"id": 60000005, "_href": "http://127.0.0.1:8555/v2/people/60000005"}`` (shared)."""
@@ -777,17 +791,41 @@ class Generator:
         }
 
     def _recipe_calendar_events(self):
+        def provider(c: Ctx) -> str:
+            if "provider" not in c.memo:
+                c.memo["provider"] = _choice(c.rng, ("google", "microsoft"))
+            return c.memo["provider"]
+
+        def event_id(c: Ctx) -> str:
+            if provider(c) == "google":  # Google Calendar: base32hex, 26 characters
+                return "".join(_choice(c.rng, "0123456789abcdefghijklmnopqrstuv") for _ in range(26))
+            return "AAMkAD" + base64.b64encode(c.rng.getrandbits(8 * 48).to_bytes(48, "big")).decode()
+
         return None, {
+            "id": self._string_id("calendar_events", event_id),
             "all_day": lambda c: "false",
             "recurring": lambda c: "true" if c.rng.random() < 0.2 else "false",
             "start_time": lambda c: render(c.updated + DAY, c.tz),
             "end_time": lambda c: render(c.updated + DAY + 1_800_000_000, c.tz),
             "canceled_at": lambda c: None,
             "title": lambda c: _choice(c.rng, vocab.MEETING_TITLES),
-            "provider": lambda c: _choice(c.rng, ("google", "microsoft")),
+            "provider": provider,
             "status": lambda c: "confirmed",
             "tenant_id": lambda c: TENANT_ID,
         }
+
+    def _recipe_pending_emails(self):
+        users = self.records.get("users", [])
+        return None, {
+            "mailbox": lambda c: users[int(c.rng.random() * len(users))]["email"] if users else None,
+            "mime_email_payload": lambda c: {
+                "id": c.id,
+                "_href": f"{self.base}/v2/mime_email_payloads/{c.id}",
+            },
+        }
+
+    def _recipe_team_templates(self):
+        return None, {"id": self._string_id("team_templates", lambda c: _uuid(c.rng))}
 
     def _recipe_opportunities(self):
         accounts = self.records.get("accounts", [])

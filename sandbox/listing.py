@@ -155,7 +155,7 @@ class Query:
     sort_by: str
     descending: bool
     bounds: dict[str, dict[str, int]]  # field -> op -> instant (us)
-    ids: list[int] | None
+    ids: list[Any] | None  # strings for resources with string ids
     predicates: list[Callable[[Record], bool]]
     filtering: dict[str, Any]
     include_counts: bool
@@ -247,9 +247,12 @@ def parse_query(table: Table, query: FlatQuery, default_direction: str = "DESC")
                 raise invalid(field, f"{op} must be an ISO-8601 timestamp") from None
             filtering.setdefault(field, {})[op] = raw
 
-    ids: list[int] | None = None
+    ids: list[Any] | None = None
     raw_ids = many(query, "ids")
-    if raw_ids:
+    if raw_ids and table.resource.string_ids:
+        ids = list(raw_ids)
+        filtering["ids"] = raw_ids
+    elif raw_ids:
         ids = [i for i in (as_int(x) for x in raw_ids) if i is not None]
         filtering["ids"] = raw_ids
 

@@ -136,7 +136,7 @@ def existing_id(state: State, params: dict[str, Any], param: str, resource: str)
 
 def path_id(state: State, resource: str, raw: str) -> Record:
     """The record a ``/v2/<resource>/<id>`` path names, or 404."""
-    record_id = as_int(raw)
+    record_id = raw if CATALOG[resource].string_ids else as_int(raw)
     record = state.store[resource].get(record_id) if record_id is not None else None
     if record is None:
         raise not_found()

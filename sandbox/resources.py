@@ -2,7 +2,9 @@
 
 Ids are laid out in blocks so an id names its resource: record ``k`` (1-based) of the resource
 in block ``b`` has id ``b * 10_000_000 + k`` (people are block 6: 60000001, 60000002, ...).
-Records created later take the next id of their block.
+Records created later take the next id of their block. Resources whose official ids are strings
+(team templates: UUIDs; calendar events: the calendar provider's id) are stored under those strings;
+the block id stays their ordinal, which the document's integer references to them carry.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ class Resource:
     block: int
     paging: str = "page"  # page | none (all at once) | cursor (id[gt]) | internal (no list route)
     default_size: int = 20
+    string_ids: bool = False  # the API's ids are strings (see the module's docstring)
 
     @property
     def first_id(self) -> int:
@@ -40,7 +43,7 @@ _ENTRIES = [
     Resource("activity_histories", "/v2/activity_histories", 12, default_size=50),
     Resource("bulk_jobs", "/v2/bulk_jobs", 13, "cursor", 4),
     Resource("bulk_job_results", "/v2/bulk_jobs/{id}/results", 14, "cursor", 60),
-    Resource("calendar_events", "/v2/calendar/events", 15, default_size=30),
+    Resource("calendar_events", "/v2/calendar/events", 15, default_size=30, string_ids=True),
     Resource("call_data_records", "/v2/call_data_records", 16, default_size=40),
     Resource("call_dispositions", "/v2/call_dispositions", 17, default_size=6),
     Resource("call_instructions", "/v2/action_details/call_instructions", 18, default_size=20),
@@ -62,12 +65,13 @@ _ENTRIES = [
     Resource("tags", "/v2/tags", 34, default_size=15),
     Resource("tasks", "/v2/tasks", 35, default_size=60),
     Resource("team_template_attachments", "/v2/team_template_attachments", 36, default_size=20),
-    Resource("team_templates", "/v2/team_templates", 37, default_size=20),
+    Resource("team_templates", "/v2/team_templates", 37, default_size=20, string_ids=True),
     Resource("webhook_subscriptions", "/v2/webhook_subscriptions", 38, "none", 5),
     Resource("opportunities", "/v2/opportunities", 39, default_size=40),
     Resource("opportunity_stages", "/v2/opportunity_stages", 40, default_size=8),
     Resource("external_configurations", "/v2/external/configurations", 41, default_size=3),
     Resource("external_mappings", "/v2/external/mappings", 42, default_size=30),
+    Resource("pending_emails", "/v2/pending_emails", 46, default_size=6),
     # Written through the API, readable only through /__sandbox/records.
     Resource("opportunity_people", "/v2/opportunity_people", 43, "internal", 20),
     Resource("activities", "/v2/activities", 44, "internal", 0),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sandbox import bulk, external, writes
+from sandbox import bulk, external, lookups, writes
 from sandbox.listing import page_response, unpaged_response
 from sandbox.resources import CATALOG
 from sandbox.routing import Call, Router
@@ -26,20 +26,6 @@ def me(state: State, call: Call) -> Response:
     return data_response(state.store["users"].get(state.me_id))
 
 
-def team(state: State, call: Call) -> Response:
-    user = state.store["users"].get(state.me_id) or {}
-    return data_response(
-        {
-            "id": 100013,
-            "name": "Northwind Revenue",
-            "plan": "enterprise",
-            "license_limit": max(len(state.store["users"]), 1),
-            "created_at": user.get("created_at"),
-            "updated_at": user.get("updated_at"),
-        }
-    )
-
-
 def build_router() -> Router:
     r = Router()
     for name, resource in CATALOG.items():
@@ -47,7 +33,8 @@ def build_router() -> Router:
             r.add("GET", resource.path, _list(name), "list" if resource.paging == "page" else "other")
             r.add("GET", resource.path + "/{id}", writes.get_by_id(name))
     r.add("GET", "/v2/me", me)
-    r.add("GET", "/v2/team", team)
+    r.add("GET", "/v2/team", lookups.team)
+    r.add("GET", "/v2/phone_numbers/caller_ids", lookups.caller_ids)
 
     for path, create, update, delete in (
         ("/v2/accounts", writes.create_account, writes.update_account, writes.delete_account),

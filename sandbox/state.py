@@ -29,6 +29,8 @@ class Indexes:
         self.task_keys: dict[str, int] = {}
         self.configurations: dict[tuple[str, str], int] = {}
         self.mappings: dict[tuple[str, str, str], int] = {}
+        # Person id -> every import the person was part of (the record shows only the latest one).
+        self.person_imports: dict[int, set[int]] = {}
         for person in store["people"].records.values():
             self.add_person(person)
         for account in store["accounts"].records.values():
@@ -50,6 +52,8 @@ class Indexes:
             self.emails[email] = person["id"]
         if person.get("crm_id"):
             self.person_crm[person["crm_id"]] = person["id"]
+        if person.get("import"):
+            self.person_imports.setdefault(person["id"], set()).add(person["import"]["id"])
 
     def drop_person(self, person: Record) -> None:
         email = self._norm(person.get("email_address"))

@@ -10,6 +10,7 @@ from sandbox.resources import CATALOG, Resource
 
 Record = dict[str, Any]
 MAX_ID = 1 << 62
+MAX_STRING_ID = "\U0010ffff"  # sorts after every string id
 
 
 class Table:
@@ -41,7 +42,8 @@ class Table:
             "created_at": sorted((c, i) for i, c in cr.items()),
         }
         self.tombstones.clear()
-        self.next_id = max(self.records, default=self.resource.first_id - 1) + 1
+        numbers = [i for i in self.records if isinstance(i, int)]
+        self.next_id = max(numbers, default=self.resource.first_id - 1) + 1
         self._changed()
 
     # -- reads -------------------------------------------------------------------------
@@ -156,14 +158,18 @@ class Table:
 def key_range(index: list[tuple[int, int]], bounds: dict[str, int]) -> tuple[int, int]:
     """``[lo, hi)`` positions in a sorted index for gt/gte/lt/lte bounds on the instant."""
     lo, hi = 0, len(index)
+    first: Any = -1
+    last: Any = MAX_ID
+    if index and isinstance(index[0][1], str):
+        first, last = "", MAX_STRING_ID
     if "gt" in bounds:
-        lo = max(lo, bisect_right(index, (bounds["gt"], MAX_ID)))
+        lo = max(lo, bisect_right(index, (bounds["gt"], last)))
     if "gte" in bounds:
-        lo = max(lo, bisect_left(index, (bounds["gte"], -1)))
+        lo = max(lo, bisect_left(index, (bounds["gte"], first)))
     if "lt" in bounds:
-        hi = min(hi, bisect_left(index, (bounds["lt"], -1)))
+        hi = min(hi, bisect_left(index, (bounds["lt"], first)))
     if "lte" in bounds:
-        hi = min(hi, bisect_right(index, (bounds["lte"], MAX_ID)))
+        hi = min(hi, bisect_right(index, (bounds["lte"], last)))
     return lo, max(lo, hi)
 
 

@@ -10,7 +10,7 @@ import orjson
 
 from sandbox import contacts
 from sandbox import records as rec
-from sandbox.params import as_bool, as_int, present
+from sandbox.params import as_bool, as_int, first, present
 from sandbox.routing import Call
 from sandbox.state import State
 from sandbox.store import Record
@@ -268,7 +268,20 @@ def update_import(state: State, call: Call) -> Response:
     return data_response(rec.save(state, "imports", item))
 
 
+UNDO = ("all", "single")
+
+
 def delete_import(state: State, call: Call) -> Response:
+    """``undo=single`` also deletes the people only in this import, ``undo=all`` every person in it
+    (even if in other imports too); without ``undo`` no person is deleted."""
+    undo = first(call.query, "undo")
+    if present(undo) and undo not in UNDO:
+        raise invalid("undo", "must be one of: " + ", ".join(UNDO))
+    import_id = as_int(call.args["id"])
+    if present(undo) and import_id in state.store["imports"]:  # deleted already: its people are too
+        for person_id, imports in list(state.indexes.person_imports.items()):
+            if import_id in imports and (undo == "all" or imports == {import_id}):
+                contacts.delete_person(state, str(person_id))
     rec.delete(state, "imports", call.args["id"])
     return no_content()
 

@@ -1,11 +1,13 @@
 """Generate Salesloft record schemas and source templates from the official OpenAPI document.
 
-Run once by a maintainer (the output is committed and hand-edited where the document is silent):
+Run by a maintainer after the document changes (the output is committed):
 
-    python scripts/gen_salesloft_specs.py ../shared/salesloft/openapi-v2-2023-12.json
+    python scripts/gen_salesloft_specs.py [reference/salesloft/openapi-v2-2023-12.json]
 
-The OpenAPI document declares no nullability; the real API returns null for any unset field, so
-every field but ``id`` is nullable.
+Types are the document's declared types, ``id`` included (team templates have UUIDs, calendar events
+the provider's string id); tests/sandbox/test_official_document.py holds the schemas to that. The
+document declares no nullability; the real API returns null for any unset field, so every field but
+``id`` is nullable. Stream templates are written only when missing (they are edited by hand after).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+OFFICIAL = ROOT / "reference" / "salesloft" / "openapi-v2-2023-12.json"
 SPECS = ROOT / "specs" / "salesloft"
 STREAMS = ROOT / "templates" / "salesloft" / "streams"
 
@@ -66,8 +69,18 @@ STREAM_TABLE: dict[str, tuple[str, str, str]] = {
     "imports": ("/v2/imports.json", "Import", "People imports."),
     "meetings": ("/v2/meetings.json", "Meeting", "Meetings booked through Salesloft."),
     "notes": ("/v2/notes.json", "Note", "Notes on people and accounts."),
+    "pending_emails": (
+        "/v2/pending_emails.json",
+        "PendingEmail",
+        "Emails waiting to be sent by an external email client.",
+    ),
     "people": ("/v2/people.json", "Person", "People (contacts)."),
     "person_stages": ("/v2/person_stages.json", "PersonStage", "Person stages."),
+    "caller_ids": (
+        "/v2/phone_numbers/caller_ids.json",
+        "CallerId",
+        "Who is calling from each phone number of the caller_id_phone_numbers setting.",
+    ),
     "phone_number_assignments": (
         "/v2/phone_number_assignments.json",
         "PhoneNumberAssignment",
@@ -83,9 +96,15 @@ STREAM_TABLE: dict[str, tuple[str, str, str]] = {
         "TeamTemplateAttachment",
         "Attachments of team templates.",
     ),
+    "team": ("/v2/team.json", "Team", "The team of the authenticated user (one record)."),
     "team_templates": ("/v2/team_templates.json", "TeamTemplate", "Team templates."),
     "users": ("/v2/users.json", "User", "Users of the team."),
     "webhook_subscriptions": ("/v2/webhook_subscriptions", "Subscription", "Webhook subscriptions."),
+}
+
+# Fields a stream template adds to the API's records (transform add_fields), declared with them.
+ADDED_FIELDS: dict[str, dict[str, dict]] = {
+    "caller_ids": {"phone_number": {"type": "string"}},  # the number looked up (the partition)
 }
 
 EMBEDDED = {
@@ -94,46 +113,53 @@ EMBEDDED = {
 }
 
 
-def convert(prop: dict, components: dict, depth: int = 0) -> dict:
-    """One OpenAPI property -> a nullable JSON Schema property."""
+def convert(prop: dict, components: dict, seen: frozenset[str] = frozenset()) -> dict:
+    """One OpenAPI property -> a nullable JSON Schema property of the declared type.
+
+    Referenced components are inlined whole; a component met again inside itself (a cycle) becomes a
+    free object."""
     if "$ref" in prop:
         name = prop["$ref"].rsplit("/", 1)[1]
         if name == "EmbeddedResource":
             return dict(EMBEDDED)
         target = components[name]
-        if depth > 2 or "properties" not in target:
-            return {"type": ["object", "null"]}
-        return {
-            "type": ["object", "null"],
-            "properties": {
-                k: convert(v, components, depth + 1) for k, v in sorted(target["properties"].items())
-            },
-        }
+        if name in seen or "properties" not in target:
+            return {"type": ["object", "null"], "additionalProperties": True}
+        return _object(target["properties"], components, seen | {name})
     kind = prop.get("type", "string")
     if kind == "array":
         items = prop.get("items", {})
-        return {"type": ["array", "null"], "items": convert(items, components, depth + 1) if items else {}}
+        return {"type": ["array", "null"], "items": convert(items, components, seen) if items else {}}
     if kind == "object":
         if "properties" in prop:
-            return {
-                "type": ["object", "null"],
-                "properties": {
-                    k: convert(v, components, depth + 1) for k, v in sorted(prop["properties"].items())
-                },
-            }
+            return _object(prop["properties"], components, seen)
         return {"type": ["object", "null"], "additionalProperties": True}
     out: dict = {"type": [kind, "null"]}
     if prop.get("format") in ("date-time", "date"):
-        # The document marks some timestamps as "date" although its own examples (and the API) carry times.
-        example = str(prop.get("example", ""))
-        out["format"] = "date-time" if prop["format"] == "date" and "T" in example else prop["format"]
+        out["format"] = date_format(prop)
     return out
 
 
+def date_format(prop: dict) -> str:
+    """The document marks some timestamps as "date" although its own examples (and the API) carry
+    times: those are date-times (a date column would drop the time of day)."""
+    if prop["format"] == "date" and "T" in str(prop.get("example", "")):
+        return "date-time"
+    return prop["format"]
+
+
+def _object(properties: dict, components: dict, seen: frozenset[str]) -> dict:
+    return {
+        "type": ["object", "null"],
+        "properties": {k: convert(v, components, seen) for k, v in sorted(properties.items())},
+    }
+
+
 def record_schema(component: str, components: dict) -> dict:
-    props = {k: convert(v, components) for k, v in sorted(components[component]["properties"].items())}
+    declared = components[component]["properties"]
+    props = {k: convert(v, components, frozenset({component})) for k, v in sorted(declared.items())}
     if "id" in props:
-        props["id"] = {"type": "integer"}
+        props["id"] = {"type": declared["id"].get("type", "string")}
     return {"type": "object", "additionalProperties": True, "properties": props}
 
 
@@ -174,13 +200,14 @@ def template_yaml(name: str, path: str, component: str, description: str, params
     return "\n".join(lines) + "\n"
 
 
-def main(openapi_path: str) -> None:
+def main(openapi_path: str | Path = OFFICIAL) -> None:
     openapi = json.loads(Path(openapi_path).read_text())
     components = openapi["components"]["schemas"]
     SPECS.mkdir(parents=True, exist_ok=True)
     STREAMS.mkdir(parents=True, exist_ok=True)
     for name, (path, component, description) in STREAM_TABLE.items():
         schema = record_schema(component, components)
+        schema["properties"].update(ADDED_FIELDS.get(name, {}))
         (SPECS / f"{name}.json").write_text(json.dumps(schema, indent=2) + "\n")
         target = STREAMS / f"{name}.yaml"
         if not target.exists():
@@ -188,4 +215,4 @@ def main(openapi_path: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(*sys.argv[1:2])

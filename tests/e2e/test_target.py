@@ -330,6 +330,13 @@ BY_ID = {
         _gone("external_mappings"),
     ),
     "delete_opportunity": ("opportunities", {}, "DELETE", r"^/v2/opportunities/\d+$", _gone("opportunities")),
+    "upsert_person_by_id": (
+        "people",
+        {"title": "Upserted by id"},
+        "POST",
+        r"^/v2/person_upserts\.json$",
+        _updated("people", title="Upserted by id"),
+    ),
     "delete_opportunity_person": (
         "opportunity_people",
         {},
@@ -462,6 +469,14 @@ CASES.update(
             ],
             [("POST", r"^/v2/external/ids/crm_opportunity/opportunities/OPP%201%2F2$")],
             _has("opportunities", name="Enterprise - Rhythm"),
+        ),
+        "delete_opportunity_by_external_id": (
+            lambda ids: [{"external_type": "crm_opportunity", "external_id": "OPP-00002"}],
+            [("DELETE", r"^/v2/external/ids/crm_opportunity/opportunities/OPP-00002$")],
+            lambda sb, recs: (
+                [m["deleted"] for m in sb.records("external_mappings") if m["external_id"] == "OPP-00002"]
+                == [True]
+            ),
         ),
         "create_opportunity_person": (
             lambda ids: [{"opportunity_id": ids["first"]("opportunities"), "person_id": ids["free_person"]}],

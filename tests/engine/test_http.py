@@ -349,6 +349,8 @@ def test_a_token_said_to_expire_in_zero_seconds_is_not_refreshed_before_every_re
 
 
 def test_a_header_spelled_in_another_case_does_not_ride_along_beside_the_credentials(serve):
+    from connector.errors import InvalidRequestError
+
     seen = []
 
     def handler(request):
@@ -356,8 +358,10 @@ def test_a_header_spelled_in_another_case_does_not_ride_along_beside_the_credent
         return httpx.Response(200, json={})
 
     api = serve(handler)
-    api.send("GET", api.url("/v2/people.json"), headers={"authorization": "Bearer someone-else"})
-    assert seen == [["Bearer key-123456"]]
+    with pytest.raises(InvalidRequestError, match="carries the connection's credentials"):
+        api.send("GET", api.url("/v2/people.json"), headers={"authorization": "Bearer someone-else"})
+    api.send("GET", api.url("/v2/people.json"), headers={"X-Other": "1"})
+    assert seen == [["Bearer key-123456"]]  # the refused request was never sent
 
 
 @pytest.mark.parametrize("name", ["Content-Length", "transfer-encoding", "Host", "Connection"])

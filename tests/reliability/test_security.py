@@ -136,6 +136,71 @@ def test_raw_request_paths_cannot_name_another_host_or_climb_out(sb, tmp_path, o
     )
 
 
+def test_raw_request_sends_a_records_headers_through_the_header_checks(sb, tmp_path):
+    person = sb.records("people")[0]
+    path = f"/v2/people/{person['id']}.json"
+    records = [
+        {"method": "PUT", "path": path, "headers": {"X-Trace-Id": "trace-1"}, "body": {"title": "Traced"}},
+        {
+            "method": "PUT",
+            "path": path,
+            "headers": {"X-Trace-Id": "a\r\nX-Injected: 1"},
+            "body": {"title": "CR"},
+        },
+        {
+            "method": "PUT",
+            "path": path,
+            "headers": {"authorization": "Bearer other"},
+            "body": {"title": "Auth"},
+        },
+        {"method": "PUT", "path": path, "headers": {"Content-Length": "0"}, "body": {"title": "Smuggled"}},
+        {"method": "PUT", "path": path, "headers": "X-Trace-Id: 2", "body": {"title": "Not a mapping"}},
+    ]
+    sb.clear_journal()
+    run = run_target(
+        {**tap_config(sb), "sink": "raw_request"}, tmp_path, as_lines(singer_messages("raw", records))
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    (sent,) = post_journal(sb)  # only the first record reached the API, with its header
+    assert sent["headers"]["x-trace-id"] == "trace-1" and "x-injected" not in sent["headers"]
+    assert sent["bearer"] and sent["body"] == {"title": "Traced"}
+    refused = {r["record"]["body"]["title"]: r for r in run.rejected}
+    assert sorted(refused) == ["Auth", "CR", "Not a mapping", "Smuggled"]
+    assert all(r["reason"] == "render" for r in refused.values())
+    assert "carriage return" in refused["CR"]["error"]
+    assert "carries the connection's credentials" in refused["Auth"]["error"]
+    assert "written by the HTTP stack" in refused["Smuggled"]["error"]
+    assert "expected a mapping" in refused["Not a mapping"]["error"]
+    assert next(p for p in sb.records("people") if p["id"] == person["id"])["title"] == "Traced"
+
+
+def test_the_responses_file_carries_response_headers_with_credentials_masked(tmp_path):
+    api = RecordingServer(
+        {
+            "POST /v2/things": (
+                201,
+                {"X-Request-Id": "req-42", "Set-Cookie": "session=s3cr3t-cookie", "X-Echo": f"key={API_KEY}"},
+                {"data": {"id": 7}},
+            )
+        }
+    )
+    try:
+        config = {"base_url": api.url, "api_key": API_KEY, "sink": "raw_request"}
+        config["responses_path"] = str(tmp_path / "responses.jsonl")
+        records = [{"method": "POST", "path": "/v2/things", "body": {"name": "thing"}}]
+        run = run_target(config, tmp_path, as_lines(singer_messages("raw", records)))
+    finally:
+        api.close()
+    assert run.returncode == 0 and run.rejected == [], run.stderr[-3000:]
+    (line,) = (tmp_path / "responses.jsonl").read_text().splitlines()
+    captured = json.loads(line)
+    assert captured["status"] == 201 and captured["response"] == {"data": {"id": 7}}
+    headers = captured["headers"]
+    assert headers["x-request-id"] == "req-42" and headers["content-type"] == "application/json"
+    assert headers["set-cookie"] == "***" and headers["x-echo"] == "key=***"
+    assert API_KEY not in line and "s3cr3t-cookie" not in line
+
+
 # -- credentials stay on the API's origin
 
 CONNECTION = """\

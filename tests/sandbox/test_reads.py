@@ -234,6 +234,24 @@ def test_get_by_id_and_404(sb, api):
         assert response.status_code == 404 and response.json() == {"error": "Not Found"}, missing
 
 
+def test_string_ids_are_fetched_filtered_and_sorted_as_strings(sb, api):
+    """Team templates (UUIDs) and calendar events (provider ids): by id, by ids[], paged by updated_at."""
+    for name, path in (("team_templates", "/v2/team_templates"), ("calendar_events", "/v2/calendar/events")):
+        records = sb.records(name)
+        first, second = records[0], records[1]
+        assert api.get(f"{path}/{first['id']}.json").json() == {"data": first}
+        assert api.get(f"{path}/{first['id']}x.json").status_code == 404
+        listed = api.get(f"{path}.json", params={"ids[]": [first["id"], second["id"], "nope"]}).json()["data"]
+        assert sorted(r["id"] for r in listed) == sorted([first["id"], second["id"]])
+    templates = sb.records("team_templates")
+    since = read_all(api, "/v2/team_templates", per_page=5, sort_by="updated_at", sort_direction="ASC")
+    assert sorted(r["id"] for r in since) == sorted(r["id"] for r in templates)
+    after = api.get(
+        "/v2/team_templates.json", params={"updated_at[gt]": since[-1]["updated_at"], "per_page": 100}
+    ).json()["data"]
+    assert after == []  # a bound past the last one, ties by the string id included
+
+
 def test_me_and_equality_filters(sb, api):
     me = api.get("/v2/me.json").json()["data"]
     assert me["id"] == sb.records("users")[0]["id"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import re
 
 from singer_sdk.testing import get_tap_test_class, get_target_test_class
 from singer_sdk.testing.config import SuiteConfig
@@ -20,6 +21,8 @@ _SANDBOX = _stack.enter_context(running_sandbox())
 atexit.register(_stack.close)
 
 CONNECTION = load_bundled("salesloft")
+# A number some person carries, so the caller_ids stream (one lookup per number) has records.
+_PHONE = "+" + re.sub(r"\D", "", next(p["phone"] for p in _SANDBOX.records("people") if p.get("phone")))
 
 # The streams reading given records read one of each (the sandbox's first id of a resource is block * 10**7 + 1);
 # the sandbox has no external ID configuration for users.
@@ -53,7 +56,12 @@ _GIVEN |= {
 
 TestTapSalesloft = get_tap_test_class(
     build_tap_class(CONNECTION),
-    config={"base_url": _SANDBOX.url, "api_key": _SANDBOX.api_key, **_GIVEN},
+    config={
+        "base_url": _SANDBOX.url,
+        "api_key": _SANDBOX.api_key,
+        **_GIVEN,
+        "caller_id_phone_numbers": [_PHONE],
+    },
     suite_config=SuiteConfig(max_records_limit=None, ignore_no_records_for_streams=["users_by_external_id"]),
 )
 
