@@ -446,15 +446,24 @@ class TemplateStream(Stream):
             params.update(page.params)
         return built, built.url, params
 
-    def _paginator(self, scope: dict[str, Any], bounds: dict[str, Any]) -> Paginator:
-        _, _, params = self._page_request(scope, bounds, None)
-        return Paginator.for_params(
-            self.template.pagination, self.connector_tap.client.origin, params or {}, f"stream {self.name}: "
-        )
+    def _send(self, request: tuple[BuiltRequest, str, dict | None]) -> Future:
+        """Send one page's request from the run's fetching threads: its answer to come."""
+        return self.connector_tap.fetch_pool.submit(self._fetch_page, *request)
 
     def _submit(self, scope: dict[str, Any], bounds: dict[str, Any], page: PageRequest) -> Future:
-        built, target, params = self._page_request(scope, bounds, page)
-        return self.connector_tap.fetch_pool.submit(self._fetch_page, built, target, params)
+        return self._send(self._page_request(scope, bounds, page))
+
+    def _first_page(
+        self, scope: dict[str, Any], bounds: dict[str, Any]
+    ) -> tuple[Paginator, PageRequest, tuple[BuiltRequest, str, dict | None]]:
+        """A range's paginator, its first page and that page's request (whose identity tells a read sent
+        ahead of its turn from another)."""
+        _, _, params = self._page_request(scope, bounds, None)  # (the page size it asks for)
+        paginator = Paginator.for_params(
+            self.template.pagination, self.connector_tap.client.origin, params or {}, f"stream {self.name}: "
+        )
+        first = paginator.first()
+        return paginator, first, self._page_request(scope, bounds, first)
 
     def first_request(self, context: Mapping[str, Any] | None) -> tuple[tuple, Future] | None:
         """Send the first page of this stream's read for ``context`` now, while other reads go on, as it
@@ -467,11 +476,8 @@ class TemplateStream(Stream):
             if window is None:
                 return None
             lower, upper = window.start, window.end
-        bounds = self._bounds(lower, upper)
-        first = self._paginator(scope, bounds).first()
-        built, target, params = self._page_request(scope, bounds, first)
-        identity = _identity(built, target, params)
-        return identity, self.connector_tap.fetch_pool.submit(self._fetch_page, built, target, params)
+        _, _, request = self._first_page(scope, self._bounds(lower, upper))
+        return _identity(*request), self._send(request)
 
     def contexts_read_with(self, records: list[Any], context: Mapping[str, Any] | None) -> list[tuple]:
         """The child reads these records will lead to, in the order they will come: (stream, context)."""
@@ -495,7 +501,6 @@ class TemplateStream(Stream):
         key = template.replication_key
         pk = template.primary_key
         restart_after = pagination.restart_after if spec and spec.checkpoints_mid_stream else None
-        pool = self.connector_tap.fetch_pool
         width = self.connector_tap.max_concurrency
         # Pages requested before their turn, by page key: those the answers so far prove exist (a page count,
         # a record total). Answers are still read in page order, and a page is only used when paging reaches
@@ -520,17 +525,15 @@ class TemplateStream(Stream):
                     ahead[later.key()] = self._submit(scope, bounds, later)
                 step += 1
 
-        paginator = self._paginator(scope, bounds)
-        first = paginator.first()
-        built, target, params = self._page_request(scope, bounds, first)
+        paginator, first, first_request = self._first_page(scope, bounds)
         # The first page may have been sent while earlier streams were read: its answer is used if it was
         # the same request and it is the whole pass (an older first page followed by newer ones could miss
         # records that moved between them).
         reads = self.connector_tap.reads
-        pending = reads.take(self.name, _identity(built, target, params))
+        pending = reads.take(self.name, _identity(*first_request))
         early_first = pending is not None
         if pending is None:
-            pending = pool.submit(self._fetch_page, built, target, params)
+            pending = self._send(first_request)
         if context is None or self.template.partitions is not None:
             reads.after(self)
         page: PageRequest | None = first
