@@ -299,15 +299,18 @@ def test_one_read_per_value_of_a_config_list_with_a_gone_one_skipped_and_a_bookm
 ROWS = [{"id": i, "at": i} for i in range(1, 1001)]  # 10 pages of 100
 
 
-def counted_pages(claimed_pages: int, real_rows: list[dict]) -> Callable[[dict], Answer]:
-    """Page numbers with a next_page, and a total_pages that may not tell the truth."""
+def counted_pages(claimed_pages: int | None, real_rows: list[dict]) -> Callable[[dict], Answer]:
+    """Page numbers with a next_page, and a total_pages that may not tell the truth (None: the true count).
+    A ``since`` parameter keeps the rows whose ``at`` is after it."""
 
     def items(request: dict) -> Answer:
+        since = int(request["query"].get("since", 0))
+        found = [r for r in real_rows if r["at"] > since]
         page = int(request["query"].get("page", 1))
-        rows = real_rows[(page - 1) * 100 : page * 100]
-        more = page * 100 < len(real_rows)
-        paging = {"next_page": page + 1 if more else None, "total_pages": claimed_pages}
-        return 200, {}, {"data": rows, "paging": paging}
+        more = page * 100 < len(found)
+        pages = claimed_pages if claimed_pages is not None else -(-len(found) // 100)
+        paging = {"next_page": page + 1 if more else None, "total_pages": pages}
+        return 200, {}, {"data": found[(page - 1) * 100 : page * 100], "paging": paging}
 
     return items
 
@@ -376,23 +379,13 @@ def test_offsets_known_from_a_total_are_requested_at_once(tmp_path):
 
 def test_a_restarted_pass_requests_its_pages_together_with_its_first(tmp_path):
     """After restart_after pages, the pages the old count says are left go out with the new pass's first."""
-
-    def items(request: dict) -> Answer:
-        since = int(request["query"].get("since", 0))
-        rows = [r for r in ROWS if r["at"] > since]
-        page = int(request["query"].get("page", 1))
-        more = page * 100 < len(rows)
-        pages = -(-len(rows) // 100)
-        paging = {"next_page": page + 1 if more else None, "total_pages": pages}
-        return 200, {}, {"data": rows[(page - 1) * 100 : page * 100], "paging": paging}
-
     stream = (
         "name: items\nurl: /items\nprimary_key: [id]\nrecords: data\nparams: {per_page: 100}\n"
         "replication_key: at\nincremental: {param: since, format: epoch_seconds, record_format: epoch_seconds}\n"
         "pagination: {type: page_number, next: paging.next_page, total_pages: paging.total_pages, "
         "restart_after: 3}\n"
     )
-    with serving({"/items": items}) as server:
+    with serving({"/items": counted_pages(None, ROWS)}) as server:
         server.delay = 0.2
         config = {"base_url": server.url, "max_concurrency": 3}
         result, records, _ = tap(connection(tmp_path, stream), config, tmp_path)
