@@ -420,9 +420,8 @@ class _Handler(BaseHTTPRequestHandler):
         if request.path.startswith("/__control/"):
             self._send(self.server.control(request))
             return
-        latency = getattr(self.server.api.options, "latency", 0.0)
-        if latency:
-            time.sleep(latency)  # (this connection's thread only)
+        if self.server.api.options.latency:
+            time.sleep(self.server.api.options.latency)  # (this connection's thread only)
         try:
             reply, fault = self.server.serve(request)
         except Exception as exc:  # a bug in a fake API must show, not hang the client
