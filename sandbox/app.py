@@ -96,6 +96,7 @@ class App:
             "fault": None,
             "bearer": False,
             "auth": None,
+            "token": None,
         }
         return query, entry
 
@@ -159,7 +160,7 @@ class App:
     ) -> Response:
         state = self.state
         auth = state.auth.check(request.headers.get("authorization"))
-        entry["bearer"], entry["auth"] = auth.bearer, auth.kind
+        entry["bearer"], entry["auth"], entry["token"] = auth.bearer, auth.kind, auth.token
         if not auth.ok:
             return json_response(
                 401, {"error": auth.error}, [("www-authenticate", 'Bearer realm="salesloft"')]

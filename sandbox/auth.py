@@ -32,6 +32,7 @@ class AuthResult:
     bearer: bool  # an Authorization: Bearer header was present
     kind: str | None = None  # "api_key" | "oauth"
     error: str = "Unauthorized"
+    token: int | None = None  # which access token (1 = the first issued since reset), never the token itself
 
 
 class Auth:
@@ -55,7 +56,7 @@ class Auth:
 
     def reset(self) -> None:
         self._refresh_tokens: set[bytes] = {self._initial_refresh}
-        self._access_tokens: dict[bytes, float] = {}  # digest -> issued at (monotonic)
+        self._access_tokens: dict[bytes, tuple[float, int]] = {}  # digest -> (issued at (monotonic), serial)
         self._codes: dict[bytes, tuple[str, float]] = {}  # digest -> (redirect_uri, issued at)
         self.refreshes = 0
         self.codes_exchanged = 0
@@ -101,12 +102,13 @@ class Auth:
         digest = _digest(token.strip())
         if hmac.compare_digest(digest, self._api_key):
             return AuthResult(True, True, "api_key")
-        issued = self._access_tokens.get(digest)
-        if issued is None:
+        known = self._access_tokens.get(digest)
+        if known is None:
             return AuthResult(False, True, error="Invalid access token")
+        issued, serial = known
         if time.monotonic() - issued >= self.token_ttl:
-            return AuthResult(False, True, "oauth", "Access token expired")
-        return AuthResult(True, True, "oauth")
+            return AuthResult(False, True, "oauth", "Access token expired", serial)
+        return AuthResult(True, True, "oauth", token=serial)
 
     # -- POST /oauth/token -------------------------------------------------------------
 
@@ -159,7 +161,7 @@ class Auth:
     def _issue(self) -> tuple[int, dict[str, Any]]:
         access = secrets.token_urlsafe(32)
         refresh = secrets.token_urlsafe(32)
-        self._access_tokens[_digest(access)] = time.monotonic()
+        self._access_tokens[_digest(access)] = (time.monotonic(), len(self._access_tokens) + 1)
         self._refresh_tokens.add(_digest(refresh))
         return 200, {
             "access_token": access,
