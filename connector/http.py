@@ -46,6 +46,7 @@ from connector.sender import (
     header_problem,
     httpx_client,
 )
+from connector.serverclock import ServerClock
 from connector.templates import Connection, RateLimit, Retry
 from connector.throttle import Spacing
 from connector.wire import NoResponse, WireSender, refuse_proxied
@@ -399,6 +400,7 @@ class ApiClient:
         self.max_retry_after = float(config.get("max_retry_after_seconds") or DEFAULT_MAX_RETRY_AFTER)
         self.stats = HttpStats()
         self.budget = RateBudget(self.rate_limit, self.stats)
+        self.clock = ServerClock()
         self._stop = threading.Event()
         self._stop_reason = ""
         self.limits = Limits(
@@ -537,6 +539,7 @@ class ApiClient:
                 raise
             status = response.status_code
             self.stats.answered(status)
+            self.clock.observe(response.headers.get("date"))
             self.budget.observe(response.headers, status, ticket)
             if (
                 status == 401

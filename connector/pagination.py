@@ -78,7 +78,14 @@ class PaginationBase(Model, tag_field="type", kw_only=True, frozen=True):
         Annotated[str, describe("Dot path to a boolean in the body; paging ends when it is false.")] | None
     ) = None
     total: (
-        Annotated[str, describe("Dot path to the total record count; paging ends once that many were read.")]
+        Annotated[
+            str,
+            describe(
+                "Dot path to the total record count; paging ends once that many were read. Every page's total "
+                "must match the pass's first: a change means the list moved while it was read, and the pass "
+                "reads on from a safe point instead of skipping the rows that moved."
+            ),
+        ]
         | None
     ) = None
     stop_when: (
@@ -364,8 +371,14 @@ class Paginator:
         if self._has_more is not None and not self._has_more(body):
             return None
         if self._total is not None:
-            total = self._total(body)
-            if total is None or self._read >= int(total) or not records:
+            raw = self._total(body)
+            total = _count(self._total, body)
+            if raw is not None and total is None:
+                raise ConnectorError(
+                    f"{self.where}the record total at {spec.total!r} is {str(raw)[:40]!r}, not a whole number "
+                    "of 0 or more; paging cannot tell whether pages are left, so the stream stops here"
+                )
+            if total is None or self._read >= total or not records:
                 return None
         if self._stop is not None and self._stop.render(
             {**(context or {}), "response": body, "headers": headers, "records": records, "page": current}

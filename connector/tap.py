@@ -34,6 +34,7 @@ from connector.records import RecordCheck, mark_unwritable
 from connector.render import compile_text, dot_path
 from connector.responses import ResponseRules
 from connector.secrets import REDACTOR
+from connector.serverclock import ServerClock
 from connector.singer_io import FastWriter
 from connector.sync_metrics import sync_timer
 from connector.templates import Connection, Setting, StreamTemplate
@@ -48,6 +49,14 @@ _PARTITION_KEYS = frozenset({"partition", "stream_params"})
 
 class StreamOrderError(ConnectorError):
     """A stream declared ascending went backwards: STATE printed before could skip records on resume."""
+
+
+class _EndAheadOfServer(Exception):
+    """A range's end, taken from the local clock, lies past the API's present: read the range again."""
+
+
+# How often one pass may start again because its list changed while it was read, without getting further.
+MAX_UNSTEADY_READS = 5
 
 
 class TemplateStream(Stream):
@@ -88,6 +97,7 @@ class TemplateStream(Stream):
         self._unit = incremental.unit() if incremental else "epoch_seconds"
         self._start = compile_text(incremental.start) if incremental and incremental.start else None
         self._end = compile_text(incremental.end) if incremental and incremental.end else None
+        self._ends: dict[str, tuple[dt.datetime, bool]] = {}  # partition -> (its range's end, vouched for)
 
     # -- output: skip singer-sdk's per-record type conformance when it can change nothing
 
@@ -390,22 +400,52 @@ class TemplateStream(Stream):
         if spec is None:
             yield from self._read_range(context, scope, None, None)
             return
+        partition = self._partition(context)
         start, ranges = self._ranges(context)
-        self._last.pop(self._partition(context), None)
-        for window in ranges:
-            yield from self._read_range(context, scope, window.start, window.end)
-            self._finish_pass(context, start, window.end if spec.window is not None else None)
+        self._last.pop(partition, None)
+        try:
+            while True:
+                try:
+                    for window in ranges:
+                        vouched = self._range_end(context)[1]
+                        yield from self._read_range(context, scope, window.start, window.end, vouched)
+                        self._finish_pass(context, start, window.end if spec.window is not None else None)
+                    return
+                except _EndAheadOfServer:
+                    # Nothing of this range was emitted: read it again, to the server's present now known.
+                    clock = self.connector_tap.client.clock
+                    self._ends[partition] = (clock.now(), True)
+                    logger.info(
+                        "stream %s: the local clock runs ahead of the API's (its Date header): "
+                        "this range now ends at the API's time",
+                        self.name,
+                    )
+                    ranges = iter(windows(spec, window.start, self._ends[partition][0]))
+        finally:
+            self._ends.pop(partition, None)
 
     def _ranges(self, context: Mapping[str, Any] | None) -> tuple[Any, Iterator[Any]]:
         """Where an incremental read starts (the bookmark or the configured start), and the windows it reads."""
         spec = self._incremental
         assert spec is not None
         start = self._start_value(context)
-        end = self._end.render({"config": self.config}) if self._end is not None else None
-        end_instant = (
-            to_datetime(end, self._unit) if end not in (None, "") else dt.datetime.now(dt.timezone.utc)
-        )
-        return start, iter(windows(spec, self._lower_bound(start), end_instant))
+        return start, iter(windows(spec, self._lower_bound(start), self._range_end(context)[0]))
+
+    def _range_end(self, context: Mapping[str, Any] | None) -> tuple[dt.datetime, bool]:
+        """Where this run's read of ``context`` ends (the template's ``end``, else the API's present), and
+        whether that end is vouched for (the server's clock was known). Taken once per read, so that a read
+        sent ahead of its turn asks for the same range."""
+        partition = self._partition(context)
+        known = self._ends.get(partition)
+        if known is None:
+            end = self._end.render({"config": self.config}) if self._end is not None else None
+            if end not in (None, ""):
+                known = (to_datetime(end, self._unit), True)
+            else:
+                clock = self.connector_tap.client.clock
+                known = (clock.now(), clock.known)
+            self._ends[partition] = known
+        return known
 
     def _bounds(self, lower: Any, upper: Any) -> dict[str, Any]:
         spec = self._incremental
@@ -492,7 +532,12 @@ class TemplateStream(Stream):
         ]
 
     def _read_range(
-        self, context: Mapping[str, Any] | None, scope: dict[str, Any], lower: Any, upper: Any
+        self,
+        context: Mapping[str, Any] | None,
+        scope: dict[str, Any],
+        lower: Any,
+        upper: Any,
+        vouched: bool = True,
     ) -> Iterable[dict]:
         template = self.template
         spec = self._incremental
@@ -542,6 +587,14 @@ class TemplateStream(Stream):
         # written in several offsets): a page that starts again at that value (an inclusive next page, a
         # restarted cursor) does not emit them twice.
         dedupe = bool(spec is not None and spec.checkpoints_mid_stream and key and pk)
+        # A pass reads one list only if nothing moved in it meanwhile: each page's record total must be the
+        # first page's. When it is not, rows may have shifted across a page boundary (one removed before the
+        # pages read moves the next page's first row onto the page already read). An ascending stream then
+        # reads on from its last safe value; any other reads the pass again, skipping the keys it emitted.
+        counted = pagination.total is not None
+        first_total: int | None = None
+        unsteady = 0  # passes started again without getting further
+        seen_keys: set | None = set() if counted and pk and not dedupe else None
         boundary: Any = None
         emitted: set = set()
         # The replication values of this pass: the last one read, and the one before its run of ties. A restart
@@ -556,11 +609,59 @@ class TemplateStream(Stream):
                 response, body = pending.result()
                 if response is None:
                     break  # ignored by a response rule: nothing more to read here
+                if (
+                    not vouched
+                    and page.number == 1
+                    and upper is not None
+                    and ServerClock.ahead(to_datetime(upper, self._unit), response.headers.get("date"))
+                ):
+                    raise _EndAheadOfServer
                 records = self._records_of(body)  # all of them: the paginator counts what the API sent
                 next_page = paginator.next(page, response, body, records, scope)
                 if early_first:
                     early_first = False
                     if next_page is not None:  # more pages to come: read the first again, with them
+                        page = paginator.first()
+                        pending = self._submit(scope, bounds, page)
+                        continue
+                if counted:
+                    total = paginator.known(body).records
+                    if page.number == 1:
+                        first_total = total
+                    elif total is not None and first_total is not None and total != first_total:
+                        drop(ahead)
+                        unsteady += 1
+                        changed = (
+                            f"stream {self.name}: the list changed while it was read (page {page.number} "
+                            f"counts {total} records, page 1 counted {first_total})"
+                        )
+                        if (
+                            dedupe
+                            and before_run is not None
+                            and (
+                                floor is None
+                                or instant_key(before_run, self._unit) > instant_key(floor, self._unit)
+                            )
+                        ):
+                            floor = before_run
+                            bounds["start"] = spec.send(before_run)  # type: ignore[union-attr]
+                            unsteady = 0
+                        elif not dedupe and seen_keys is None:
+                            raise ConnectorError(
+                                f"{changed}: rows may have shifted past a page boundary, and without a "
+                                "primary key the stream cannot be read again without duplicates; stopping"
+                            )
+                        if unsteady > MAX_UNSTEADY_READS:
+                            raise ConnectorError(
+                                f"{changed}, and kept changing over {MAX_UNSTEADY_READS} new reads; stopping "
+                                "rather than risk missing records that moved between pages"
+                            )
+                        logger.info(
+                            "%s: rows may have shifted past a page boundary; reading again %s",
+                            changed,
+                            f"after {floor!r}" if dedupe and floor is not None else "from the first page",
+                        )
+                        run_value = before_run = run_key = None
                         page = paginator.first()
                         pending = self._submit(scope, bounds, page)
                         continue
@@ -570,7 +671,7 @@ class TemplateStream(Stream):
                 records = self.record_check.kept(records, where, logger)
                 if self.child_streams:
                     reads.queue(self.contexts_read_with(records, context))
-                if restart_after and key:
+                if (restart_after or counted) and key:
                     for record in records:
                         value = record.get(key)
                         order = instant_key(value, self._unit)
@@ -602,18 +703,23 @@ class TemplateStream(Stream):
                         plan(next_page, paginator.known(body).after(page.number - 1), cap, step=1)
                     elif width > 1:
                         plan(page, paginator.known(body), cap)
-                if not dedupe:
+                if not dedupe and seen_keys is None:
                     yield from records
                 else:
                     for record in records:
-                        value = instant_key(record.get(key), self._unit)
                         identity = tuple(record.get(k) for k in pk)
-                        if value != boundary:
-                            boundary, emitted = value, {identity}
-                        elif identity in emitted:
-                            continue
-                        else:
-                            emitted.add(identity)
+                        if seen_keys is not None:
+                            if identity in seen_keys:
+                                continue
+                            seen_keys.add(identity)
+                        if dedupe:
+                            value = instant_key(record.get(key), self._unit)
+                            if value != boundary:
+                                boundary, emitted = value, {identity}
+                            elif identity in emitted:
+                                continue
+                            else:
+                                emitted.add(identity)
                         yield record
                 page = next_page
         finally:  # the pass ended, failed or was abandoned (--test stops after one record)

@@ -1,7 +1,8 @@
 """List endpoints: filters, sort and the three paging styles Salesloft uses.
 
 - page numbers (most resources): ``page``/``per_page`` (1..100, default 25), ``metadata.paging``
-  with ``next_page`` null on the last page, counts only with ``include_paging_counts=true``;
+  with ``next_page`` null on the last page, counts only with ``include_paging_counts=true``, and those
+  counts capped at 10,000 records unless ``limit_paging_counts=false``;
 - none (groups, webhook subscriptions): every record, no paging metadata;
 - cursor (bulk jobs and their results): ``id[gt]`` and ``per_page``, ascending ids.
 
@@ -160,6 +161,7 @@ class Query:
     filtering: dict[str, Any]
     include_counts: bool
     sort_label: str
+    limit_counts: bool = True
 
 
 def _getter(path: str) -> Callable[[Record], Any]:
@@ -267,6 +269,7 @@ def parse_query(table: Table, query: FlatQuery, default_direction: str = "DESC")
             filtering[param] = raw if len(raw) > 1 else raw[0]
 
     include_counts = as_bool(first(query, "include_paging_counts") or "false") is True
+    limit_counts = as_bool(first(query, "limit_paging_counts") or "true") is not False
     return Query(
         per_page,
         page,
@@ -278,6 +281,7 @@ def parse_query(table: Table, query: FlatQuery, default_direction: str = "DESC")
         filtering,
         include_counts,
         sort_label,
+        limit_counts,
     )
 
 
@@ -338,6 +342,10 @@ def _order(table: Table, sort_by: str, subset: set[int] | None) -> list[int]:
     return order if subset is None else [i for i in order if i in subset]
 
 
+# Paging counts stop at this many records unless the request says limit_paging_counts=false.
+COUNT_LIMIT = 10_000
+
+
 def page_response(table: Table, query: FlatQuery, default_direction: str = "DESC") -> Response:
     q = parse_query(table, query, default_direction)
     ids, total = select(table, q)
@@ -348,8 +356,9 @@ def page_response(table: Table, query: FlatQuery, default_direction: str = "DESC
         "prev_page": q.page - 1 if q.page > 1 else None,
     }
     if q.include_counts:
-        paging["total_pages"] = (total + q.per_page - 1) // q.per_page
-        paging["total_count"] = total
+        counted = min(total, COUNT_LIMIT) if q.limit_counts else total
+        paging["total_pages"] = (counted + q.per_page - 1) // q.per_page
+        paging["total_count"] = counted
     metadata = {
         "filtering": q.filtering,
         "paging": paging,

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,14 @@ class TapRun:
 def write_json(path: Path, value: Any) -> Path:
     path.write_text(json.dumps(value))
     return path
+
+
+def settle() -> None:
+    """Wait until writes just made lie before the end of a tap's next read. A read's range ends at the API's
+    present, and before the tap has heard the API's clock, at the local clock less a margin."""
+    from connector.serverclock import UNKNOWN_MARGIN
+
+    time.sleep(UNKNOWN_MARGIN.total_seconds() + 0.5)
 
 
 def tap_config(sandbox, **extra: Any) -> dict:

@@ -400,3 +400,146 @@ def test_a_restarted_pass_requests_its_pages_together_with_its_first(tmp_path):
             assert set(pages) <= {1, 2, 3}, f"pass from {since} asked past its restart page"
             if 2 in pages:  # sent before the new pass's first page was answered
                 assert pages[2]["started"] < pages[1]["ended"], f"pass from {since} waited for its first page"
+
+
+# -- a list that changes while it is read ----------------------------------------------------------------------
+
+
+class LiveList:
+    """A list sorted by ``at`` (epoch ms, the server's clock) then id, paged by number with a record total on
+    every page, filtered by ``since`` (after) and ``until`` (before). ``change(page)`` runs before a page of
+    that number is computed: what an API's other users do meanwhile."""
+
+    def __init__(
+        self, count: int, change: Callable[[LiveList, int], None] | None = None, behind_ms: int = 0
+    ) -> None:
+        self.behind_ms = behind_ms  # how far the server's clock is behind this machine's
+        old = self.now() - 3_600_000  # an hour ago
+        self.rows = [{"id": i, "at": old + i * 1000} for i in range(1, count + 1)]
+        self.change = change
+        self.lock = threading.Lock()
+
+    def now(self) -> int:
+        return int(time.time() * 1000) - self.behind_ms
+
+    def update(self, id_: int) -> None:
+        """Another user edits a record: it takes the server's present and moves to the end."""
+        next(r for r in self.rows if r["id"] == id_)["at"] = self.now()
+
+    def delete(self, id_: int) -> None:
+        self.rows = [r for r in self.rows if r["id"] != id_]
+
+    def __call__(self, request: dict) -> Answer:
+        query = request["query"]
+        page = int(query.get("page", 1))
+        with self.lock:
+            if self.change is not None:
+                self.change(self, page)
+            since, until = int(query.get("since", 0)), int(query.get("until", 1 << 62))
+            found = sorted(
+                (r for r in self.rows if since < r["at"] < until), key=lambda r: (r["at"], r["id"])
+            )
+        rows = [dict(r) for r in found[(page - 1) * 10 : page * 10]]
+        more = page * 10 < len(found)
+        return (
+            200,
+            {},
+            {"data": rows, "paging": {"next_page": page + 1 if more else None, "total": len(found)}},
+        )
+
+
+LIVE = (
+    "name: items\nurl: /items\nprimary_key: [id]\nrecords: data\nparams: {per_page: 10}\n"
+    "pagination: {type: page_number, next: paging.next_page, total: paging.total}\n"
+)
+LIVE_INCREMENTAL = LIVE + (
+    "replication_key: at\n"
+    "incremental: {param: since, end_param: until, format: epoch_ms, record_format: epoch_ms}\n"
+)
+
+
+def once(action: Callable[[LiveList], None], at_page: int) -> Callable[[LiveList, int], None]:
+    done: list[bool] = []
+
+    def change(live: LiveList, page: int) -> None:
+        if page == at_page and not done:
+            done.append(True)
+            action(live)
+
+    return change
+
+
+def test_a_record_edited_behind_the_read_does_not_make_the_next_page_skip_one(tmp_path):
+    # After page 2 is read, record 5 (page 1) is edited: it leaves the range (its new value is past the range's
+    # end), every row after it moves up one place, and record 21 moves from page 3 onto page 2, already read.
+    live = LiveList(50, once(lambda live: live.update(5), at_page=3))
+    with serving({"/items": live}) as server:
+        config = {"base_url": server.url, "max_concurrency": 1}
+        result, records, states = tap(connection(tmp_path, LIVE_INCREMENTAL), config, tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    ids = [r["id"] for r in records]
+    assert sorted(ids) == list(range(1, 51)), "every record once"
+    assert "the list changed while it was read (page 3 counts 49 records, page 1 counted 50)" in result.stderr
+    # The read went on from the value before the last one read (record 19's: more records could share record
+    # 20's value), not from the start; record 20, read again, is not emitted twice.
+    sinces = [int(r["query"].get("since", 0)) for r in server.seen]
+    assert sinces[-1] == next(r["at"] for r in live.rows if r["id"] == 19)
+    assert states[-1]["bookmarks"]["items"]["replication_key_value"] == max(
+        r["at"] for r in live.rows if r["id"] != 5
+    ), "the bookmark stops at the last record read; the edited one is read by the next run"
+
+
+def test_a_change_is_caught_whatever_order_the_pages_come_back_in(tmp_path):
+    """With pages requested ahead of their turn (the default), a page answered after the change counts
+    differently from the first, whichever page that is."""
+    live = LiveList(80, once(lambda live: live.update(3), at_page=4))
+    with serving({"/items": live}) as server:
+        server.delay = 0.05
+        result, records, _ = tap(connection(tmp_path, LIVE_INCREMENTAL), {"base_url": server.url}, tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert sorted(r["id"] for r in records) == list(range(1, 81))
+    assert server.peak_in_flight > 1
+
+
+def test_a_full_read_whose_list_changed_reads_it_again_without_duplicates(tmp_path):
+    live = LiveList(50, once(lambda live: live.delete(2), at_page=2))
+    with serving({"/items": live}) as server:
+        config = {"base_url": server.url, "max_concurrency": 1}
+        result, records, _ = tap(connection(tmp_path, LIVE), config, tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert sorted(r["id"] for r in records) == list(range(1, 51)), "read again, each record once"
+    assert "reading again from the first page" in result.stderr
+    assert [int(r["query"]["page"]) for r in server.seen] == [1, 2, 1, 2, 3, 4, 5]
+
+
+def test_a_list_that_never_holds_still_stops_the_stream_loudly(tmp_path):
+    def churn(live: LiveList, page: int) -> None:
+        if page == 2:
+            live.delete(live.rows[0]["id"])
+
+    with serving({"/items": LiveList(50, churn)}) as server:
+        config = {"base_url": server.url, "max_concurrency": 1}
+        result, _, _ = tap(connection(tmp_path, LIVE), config, tmp_path)
+    assert result.returncode != 0
+    assert "kept changing over 5 new reads; stopping rather than risk missing records" in result.stderr
+
+
+def test_a_range_never_ends_past_the_api_clock_when_the_local_clock_runs_ahead(tmp_path, monkeypatch):
+    """The server's clock is ten minutes behind this machine's. A range that ended at the local present would
+    keep records edited during the read inside it, moving; the first answer's Date shows the end is ahead,
+    and the range is read again to the server's present."""
+    live = LiveList(30, once(lambda live: live.update(4), at_page=2), behind_ms=600_000)
+    original = BaseHTTPRequestHandler.date_time_string
+    monkeypatch.setattr(
+        BaseHTTPRequestHandler, "date_time_string", lambda self, ts=None: original(self, time.time() - 600)
+    )
+    with serving({"/items": live}) as server:
+        config = {"base_url": server.url, "max_concurrency": 1}
+        result, records, _ = tap(connection(tmp_path, LIVE_INCREMENTAL), config, tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "the local clock runs ahead of the API's" in result.stderr
+    untils = [int(r["query"]["until"]) for r in server.seen]
+    assert untils[0] > live.now() + 500_000  # the first end came from the local clock
+    assert untils[-1] <= live.now()  # the range was read again to the server's present
+    assert "the list changed while it was read" in result.stderr  # so the edit left it, and was seen
+    assert sorted(r["id"] for r in records) == list(range(1, 31))

@@ -6,11 +6,12 @@ back out of order) and injects faults."""
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 
 import pytest
-from helpers import run_tap, tap_config
-from reliability_support import by_key, fault_spec, faults, faults_injected
+from helpers import run_tap, settle, tap_config
+from reliability_support import by_key, fault_spec, faults, faults_injected, records_of, start_tap
 
 SIZES = {"people": 15_000, "accounts": 1_500, "cadences": 40, "notes": 500}
 SCALED = {"rate_window_seconds": 1}  # the sandbox's minute lasts one second (time_scale 60)
@@ -70,6 +71,7 @@ def test_a_concurrent_sync_emits_what_a_one_at_a_time_sync_emits(sb, tmp_path):
     # From the state it printed, with some records changed: the reads sent early start at the bookmarks.
     sb.touch("people", count=30)
     sb.touch("accounts", count=5)
+    settle()  # the next read's range ends at the API's present: past these edits
     runs = read_both(sb, tmp_path / "incremental", state=sequential.states[-1])
     (concurrent, _, requests), (sequential, _, one_at_a_time) = runs["concurrent"], runs["sequential"]
     assert len(sequential.records["people"]) >= 30
@@ -120,3 +122,38 @@ def test_overlapping_requests_never_overdraw_the_rate_budget(tmp_path):
         per_window[entry["window"]] += int(entry.get("cost") or 0)
     assert max(per_window.values()) <= budget
     assert len(per_window) >= 2 and peak > 1
+
+
+def test_people_edited_and_deleted_during_a_read_leave_no_record_unread(tmp_path):
+    """Other users edit and delete people on pages already read while the tap reads on. Each edit or delete
+    moves every later person up one place, so without a check the first person of the next page would land
+    on a page already read. Every person that was there throughout comes out, each once."""
+    import httpx
+
+    from sandbox.testing import running_sandbox
+
+    budget = 20  # points per one-second window: 6,000 people (61 requests) take three seconds and more
+    with running_sandbox(
+        sizes={"people": 6_000}, budget=budget, time_scale=60, latency=0.02, latency_jitter=0.02
+    ) as sb:
+        sb.configure(budget=budget)
+        before = {p["id"] for p in sb.records("people")}
+        tap = start_tap(tap_config(sb, **SCALED), tmp_path, streams=["people"])
+        tap.read_until(lambda lines: len(records_of(lines, "people")) >= 1_500)
+        read = [r["id"] for r in records_of(tap.lines, "people")]
+        edited, deleted = read[100:1000:45], read[50:1000:190]
+        sb.touch("people", ids=edited)
+        for person in deleted:
+            for _ in range(50):  # the deletes share the tap's rate budget: wait out a 429
+                answer = httpx.delete(
+                    f"{sb.url}/v2/people/{person}", headers={"Authorization": f"Bearer {sb.api_key}"}
+                )
+                if answer.status_code != 429:
+                    break
+                time.sleep(0.1)
+            assert answer.status_code == 204, answer.text
+        assert tap.wait(timeout=120) == 0, tap.stderr[-3000:]
+    got = Counter(r["id"] for r in records_of(tap.lines, "people"))
+    assert set(got) == before, f"{len(before - set(got))} people never came out"
+    assert max(got.values()) == 1, "a person came out twice"
+    assert "the list changed while it was read" in tap.stderr
