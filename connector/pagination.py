@@ -81,7 +81,8 @@ class PaginationBase(Model, tag_field="type", kw_only=True, frozen=True):
         Annotated[
             str,
             describe(
-                "Dot path to the total record count; paging ends once that many were read. Every page's total "
+                "Dot path to the total record count; paging ends once that many were read (a page without "
+                "one ends paging only when it is short). Every page's total "
                 "must match the pass's first: a change means the list moved while it was read, and the pass "
                 "reads on from a safe point instead of skipping the rows that moved."
             ),
@@ -378,8 +379,10 @@ class Paginator:
                     f"{self.where}the record total at {spec.total!r} is {str(raw)[:40]!r}, not a whole number "
                     "of 0 or more; paging cannot tell whether pages are left, so the stream stops here"
                 )
-            if total is None or self._read >= total or not records:
+            if not records or (total is not None and self._read >= total):
                 return None
+            if total is None and short:
+                return None  # no total on this page: its short page ends paging, as without one
         if self._stop is not None and self._stop.render(
             {**(context or {}), "response": body, "headers": headers, "records": records, "page": current}
         ):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import httpx
 import msgspec
+import pytest
 
+from connector.errors import ConnectorError
 from connector.pagination import Pagination, PaginationBase, Paginator
 from connector.render import Origin
 
@@ -125,3 +127,25 @@ def test_a_next_link_to_another_host_is_refused():
 
     with pytest.raises(UnsafeRequestError):
         walk(kind(type="link_header"), evil)
+
+
+def test_a_page_without_its_total_does_not_end_paging_early():
+    """Some APIs leave the total out of some answers (too costly to count): paging goes on to a short page."""
+
+    def handler(request):
+        page = int(request.url.params["page"])
+        body = {"data": [{"id": i} for i in DATA[(page - 1) * 3 : page * 3]]}
+        if page == 1:
+            body["total"] = len(DATA)
+        return httpx.Response(200, json=body)
+
+    seen, urls = walk(kind(type="page_number", total="total"), handler)
+    assert seen == DATA and len(urls) == 3
+
+
+def test_a_total_that_is_not_a_count_stops_paging_with_an_error():
+    def handler(request):
+        return httpx.Response(200, json={"data": [{"id": 1}, {"id": 2}, {"id": 3}], "total": "lots"})
+
+    with pytest.raises(ConnectorError, match="the record total at 'total' is 'lots', not a whole number"):
+        walk(kind(type="page_number", total="total"), handler)
