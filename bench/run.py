@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import peers  # noqa: E402
+from connector.serverclock import UNKNOWN_MARGIN  # noqa: E402
 from sandbox.testing import running_sandbox  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -140,6 +141,8 @@ def bench_reads(args: argparse.Namespace, results: list[Result]) -> None:
         print(f"  tap-salesloft full: {records} records in {wall:.1f}s", file=sys.stderr)
         changed = max(1, args.people // 100)
         sb.touch("people", count=changed)
+        # A read's range ends at the API's present, less a margin until the tap has heard the API's clock.
+        time.sleep(UNKNOWN_MARGIN.total_seconds() + 0.5)
         run(
             "tap-salesloft (incremental, 1% changed)",
             [*tap_cmd, "--state", str(state_file)],
