@@ -75,7 +75,14 @@ class PaginationBase(Model, tag_field="type", kw_only=True, frozen=True):
         describe("Where the paging parameters go: the query string, or top-level fields of the JSON body."),
     ] = msgspec.field(default="query", name="in")
     has_more: (
-        Annotated[str, describe("Dot path to a boolean in the body; paging ends when it is false.")] | None
+        Annotated[
+            str,
+            describe(
+                "Dot path to a boolean in the body; paging ends when it is false (absent from a full page: "
+                "an error)."
+            ),
+        ]
+        | None
     ) = None
     total: (
         Annotated[
@@ -369,8 +376,15 @@ class Paginator:
         self._read += len(records)
         headers = getattr(response, "headers", None)
         short = not records or (self.page_size is not None and len(records) < self.page_size)
-        if self._has_more is not None and not self._has_more(body):
-            return None
+        if self._has_more is not None:
+            more = self._has_more(body)
+            if more is None and not short:
+                raise ConnectorError(
+                    f"{self.where}a full page's answer has no {spec.has_more!r} (the has_more path): paging cannot "
+                    "tell whether pages are left, so the stream stops here rather than end after this page"
+                )
+            if not more:
+                return None
         if self._total is not None:
             raw = self._total(body)
             total = _count(self._total, body)

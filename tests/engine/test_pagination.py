@@ -149,3 +149,25 @@ def test_a_total_that_is_not_a_count_stops_paging_with_an_error():
 
     with pytest.raises(ConnectorError, match="the record total at 'total' is 'lots', not a whole number"):
         walk(kind(type="page_number", total="total"), handler)
+
+
+def test_a_full_page_without_its_has_more_flag_stops_paging_with_an_error():
+    """A has_more path the answers do not hold (a typo: hasMore) would end every read after its first page."""
+
+    def handler(request):
+        return httpx.Response(200, json={"data": [{"id": 1}, {"id": 2}, {"id": 3}], "hasMore": True})
+
+    with pytest.raises(ConnectorError, match="a full page's answer has no 'has_more'"):
+        walk(kind(type="cursor", param="after", from_record="id", has_more="has_more"), handler)
+
+
+def test_a_short_last_page_may_leave_its_has_more_flag_out():
+    def handler(request):
+        after = int(request.url.params.get("after", 0))
+        body = {"data": [{"id": i} for i in DATA if i > after][:3]}
+        if len(body["data"]) == 3:
+            body["has_more"] = True
+        return httpx.Response(200, json=body)
+
+    seen, _ = walk(kind(type="cursor", param="after", from_record="id", has_more="has_more"), handler)
+    assert seen == DATA
