@@ -138,6 +138,7 @@ class Webhook:
         self.undelivered = 0
         self.requests = 0
         self.failure: str | None = None  # why the webhook was given up
+        self.oversized: str | None = None  # why an outcome too large for the receiver on its own was skipped
         self._closed = False
         self._thread = threading.Thread(target=self._run, name=f"webhook-{config.setting}", daemon=True)
         self._thread.start()
@@ -180,7 +181,7 @@ class Webhook:
             return None
         return (
             f"{self.config.setting}: {self.undelivered} of {self.delivered + self.undelivered} outcomes were "
-            f"not delivered ({self.failure}); every one of them is in {self.config.file}"
+            f"not delivered ({self.failure or self.oversized}); every one of them is in {self.config.file}"
         )
 
     def summary(self) -> dict[str, Any]:
@@ -190,8 +191,8 @@ class Webhook:
             "undelivered": self.undelivered,
             "requests": self.requests,
         }
-        if self.failure:
-            out["error"] = self.failure
+        if self.failure or self.oversized:
+            out["error"] = self.failure or self.oversized
         return out
 
     # -- delivery
@@ -240,6 +241,31 @@ class Webhook:
                     self.delivered += len(batch)
                     return
                 problem = f"HTTP {status}{_said(response)}"
+                if status == 413 and len(batch) > 1:
+                    # Too large for the receiver: each half is a batch of its own (its own key), down to one.
+                    half = len(batch) // 2
+                    logger.warning(
+                        "%s: %s; sending the batch of %d as two", self.config.name, problem, len(batch)
+                    )
+                    self._deliver(batch[:half])
+                    if self.failure is None:
+                        self._deliver(batch[half:])
+                    else:
+                        self.undelivered += len(batch) - half
+                    return
+                if status == 413:  # one outcome the receiver refuses whatever else: skip it, send the others
+                    self.undelivered += 1
+                    self.oversized = self.oversized or REDACTOR.redact(
+                        f"{problem} for one outcome on its own"
+                    )
+                    logger.error(
+                        "%s: %s for one outcome of %d bytes on its own: not delivered, it stays in %s",
+                        self.config.name,
+                        problem,
+                        len(batch[0]),
+                        self.config.file,
+                    )
+                    return
                 if 300 <= status < 400:
                     self._give_up(batch, f"{problem}: a redirect{_location(response)}, not followed")
                     return

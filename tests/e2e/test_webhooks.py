@@ -242,3 +242,30 @@ def test_the_rejections_of_a_bulk_job_reach_the_webhook_one_by_one(sandbox, tmp_
     assert sorted(r["record"]["email_address"] for r in rejected) == [
         f"not-an-email-{i}" for i in (0, 150, 299)
     ]
+
+
+def test_a_batch_too_large_for_the_webhook_is_split_until_it_fits(sandbox, tmp_path):
+    """A receiver with a body limit answers 413: the batch goes again as halves, each with its own key, down to
+    one outcome; an outcome too large on its own is not delivered and the run says so."""
+    limit, big = 6_000, "x" * 10_000  # an outcome is about 2 KB: seven in one batch are over the limit
+    records = accounts(sandbox, 7)
+    records[5]["name"] = big  # its response alone is over the limit
+
+    def limited(request: SeenRequest, peer: Peer) -> bool:
+        return peer.send(answer(413, {"error": "too large"}) if len(request.body) > limit else answer(200))
+
+    with HostileServer(limited) as hook:
+        config = target_config(sandbox, tmp_path, hook.url, rejected_url=None, webhook_batch_size=7)
+        run = run_target(config, tmp_path, singer_lines("accounts", records))
+    responses = lines(tmp_path / "responses.jsonl")
+    assert len(responses) == 7
+    taken = [json.loads(r.body) for r in hook.requests if len(r.body) <= limit]
+    assert len(taken) >= 3, "the batch was split"
+    assert sorted(json.dumps(e) for batch in taken for e in batch) == sorted(
+        json.dumps(e) for e in responses if big not in json.dumps(e)
+    ), "every outcome that fits is delivered once"
+    keys = [r.header("idempotency-key") for r in hook.requests]
+    assert len(set(keys)) == len(keys), "each half is a batch of its own"
+    assert run.returncode == 1
+    assert "responses_url: 1 of 7 outcomes were not delivered" in run.stderr.strip().splitlines()[-1]
+    assert "HTTP 413" in run.stderr
