@@ -76,9 +76,11 @@ class Pairs:
     rows: list[tuple[Any, Any]] = field(default_factory=list)
     records: int = 0
     without_value: int = 0
+    limited: bool = False  # reading stopped at the limit: more pairs may exist
 
 
-def collect(records: Iterable[dict], choices: Choices) -> Pairs:
+def collect(records: Iterable[dict], choices: Choices, limit: int | None = None) -> Pairs:
+    """The distinct pairs of ``records``; with ``limit``, reading stops once that many were found."""
     get_value, get_label = dot_path(choices.value), dot_path(choices.label)
     pairs = Pairs()
     seen: set[tuple[Any, Any]] = set()
@@ -93,4 +95,7 @@ def collect(records: Iterable[dict], choices: Choices) -> Pairs:
         if key not in seen:
             seen.add(key)
             pairs.rows.append((value, label))
+            if limit is not None and len(pairs.rows) >= limit:
+                pairs.limited = True
+                break
     return pairs

@@ -305,6 +305,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--value", metavar="FIELD", help="dot path of the value (default: the primary key)")
     p.add_argument("--label", metavar="FIELD", help="dot path of the label (default: name, title, email...)")
     p.add_argument("--json", action="store_true", help='print [{"value": ..., "label": ...}, ...]')
+    p.add_argument(
+        "--limit",
+        type=_positive,
+        metavar="N",
+        help="stop reading once N distinct pairs were found (default: read the whole stream)",
+    )
     p.set_defaults(run=_values)
 
     p = command(
@@ -413,11 +419,28 @@ def _auth(args: argparse.Namespace) -> int:
     return authcmd.main(args.connection, args.config, port=args.port, timeout=args.timeout)
 
 
+def _positive(text: str) -> int:
+    """A whole number of 1 or more, for argparse."""
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more (got {number})")
+    return number
+
+
 def _values(args: argparse.Namespace) -> int:
     from connector import valuescmd
 
     return valuescmd.main(
-        args.connection, args.stream, args.config, value=args.value, label=args.label, as_json=args.json
+        args.connection,
+        args.stream,
+        args.config,
+        value=args.value,
+        label=args.label,
+        as_json=args.json,
+        limit=args.limit,
     )
 
 

@@ -63,6 +63,7 @@ def main(
     value: str | None = None,
     label: str | None = None,
     as_json: bool = False,
+    limit: int | None = None,
 ) -> int:
     connection = load(connection_spec)
     if stream_name not in connection.streams:
@@ -83,7 +84,7 @@ def main(
     stream = tap.streams[stream_name]
     assert isinstance(stream, TemplateStream)
     try:
-        pairs = collect(stream_records(tap, stream), choices)
+        pairs = collect(stream_records(tap, stream), choices, limit)
     finally:
         tap.close()
     if as_json:
@@ -97,5 +98,7 @@ def main(
     )
     if pairs.without_value:
         summary += f"; {pairs.without_value} records without a {choices.value} left out"
+    if pairs.limited:
+        summary += f"; stopped at --limit {limit}, more may exist"
     print(summary, file=sys.stderr)
     return 0

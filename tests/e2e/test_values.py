@@ -139,3 +139,20 @@ def test_unlinked_call_data_records_are_those_without_a_call(sandbox, tmp_path):
     assert sorted(r["id"] for r in run.records["unlinked_call_data_records"]) == expected
     sent = [e for e in sandbox.journal(since=start) if e["path"] == "/v2/call_data_records.json"]
     assert sent and all(e["query"]["has_call"] == ["false"] for e in sent)
+
+
+def test_limit_stops_reading_once_enough_pairs_were_found(sandbox, tmp_path):
+    config = str(write_json(tmp_path / "one.json", tap_config(sandbox, max_concurrency=1)))  # no page ahead
+    sandbox.clear_journal()
+    result = run_cli("values", "salesloft", "people", "--config", config, "--limit", "3", "--json")
+    assert result.returncode == 0, result.stderr
+    people = sorted(sandbox.records("people"), key=lambda p: (p["updated_at"], p["id"]))
+    assert [row["value"] for row in json.loads(result.stdout)] == [p["id"] for p in people[:3]]
+    assert result.stderr.strip().splitlines()[-1].endswith("; stopped at --limit 3, more may exist")
+    assert len([e for e in sandbox.journal() if e["path"] == "/v2/people.json"]) == 1  # one page, not all
+
+
+@pytest.mark.parametrize("limit", ["0", "-2", "many"])
+def test_a_limit_that_is_not_a_positive_count_is_a_usage_error(sandbox, config, limit):
+    result = run_cli("values", "salesloft", "people", "--config", config, "--limit", limit)
+    assert result.returncode == 2 and "--limit" in result.stderr
