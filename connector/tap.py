@@ -73,6 +73,8 @@ class TemplateStream(Stream):
         ] = {}  # partition -> (value, instant_key) not yet checkpointed
         self._newest: dict[str, Any] = {}
         self._last: dict[str, tuple[Any, Any]] = {}  # partition -> (value, instant_key) of the last record
+        # partition -> (bookmark, context): safe to resume from, put into the state when a STATE is written
+        self._safe: dict[str, tuple[Any, Mapping[str, Any] | None]] = {}
         self._records_getter = dot_path(template.records)
         self._schema_keys = frozenset(template.schema.get("properties", {}))
         self.record_check = RecordCheck(template.name, template.schema, template.primary_key)
@@ -208,6 +210,12 @@ class TemplateStream(Stream):
         assert key is not None
         self.state_manager.increment_state({key: value}, context=context, replication_key=key)
 
+    def settle_bookmarks(self) -> None:
+        """Put the safe bookmarks kept aside since the last STATE into the state (see _increment_stream_state)."""
+        while self._safe:
+            _, (value, context) = self._safe.popitem()
+            self._set_bookmark(value, context)
+
     def _increment_stream_state(
         self, latest_record: dict, *, context: Mapping[str, Any] | None = None
     ) -> None:
@@ -232,14 +240,19 @@ class TemplateStream(Stream):
                 "a STATE printed during this run could skip records on resume. If the API does not "
                 "sort by this field, declare incremental.order: unordered (or descending)"
             )
-        # Never checkpoint inside a run of records sharing one value: a resume starts after that value.
+        # Never checkpoint inside a run of records sharing one value: a resume starts after that value. The
+        # bookmark is kept aside and put into the state only before a STATE is written (every 1000 records, at
+        # a stream's end): moving it in singer-sdk's state for every record cost a microsecond each.
         pending = self._pending.get(partition)
         if pending is not None and pending[1] != order:
-            self._set_bookmark(pending[0], context)
+            if not self._safe:
+                self.connector_tap.unsettled.add(self)
+            self._safe[partition] = (pending[0], context)
         self._last[partition] = self._pending[partition] = (value, order)
 
     def _finish_pass(self, context: Mapping[str, Any] | None, start: Any, window_end: Any) -> None:
         """A pass (or one window) read completely: move the bookmark as far as is now safe."""
+        self.settle_bookmarks()
         partition = self._partition(context)
         spec = self._incremental
         if spec is None:
@@ -271,6 +284,7 @@ class TemplateStream(Stream):
         # The bookmark as the state holds it when this read begins. (singer-sdk's own starting value is only
         # written once a stream's sync has begun; a read sent ahead of its turn must see the same value.)
         value = None
+        self.settle_bookmarks()
         if self.replication_method != "FULL_TABLE":  # (a catalog may ask for a full read)
             state = self.get_context_state(context)
             if state.get("replication_key") == self.replication_key:
@@ -679,6 +693,17 @@ class ConnectorTap(ConnectorPlugin, Tap):
     message_writer_class = FastWriter
     _fetch_pool: ThreadPoolExecutor | None = None
     _reads: ReadAhead | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.unsettled: set[TemplateStream] = set()  # streams holding bookmarks not yet in the state
+        super().__init__(*args, **kwargs)
+        sdk_compat.settle_before_state(self, self.settle_bookmarks)
+
+    def settle_bookmarks(self) -> None:
+        """Put every stream's safe bookmarks into the state: whichever stream (or a signal) writes a STATE, it
+        holds the bookmarks as they stand."""
+        while self.unsettled:
+            self.unsettled.pop().settle_bookmarks()
 
     @property
     def client(self) -> ApiClient:
