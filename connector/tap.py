@@ -132,6 +132,8 @@ class TemplateStream(Stream):
     ) -> None:
         # singer-sdk copies a state partition's keys into records lacking them: a batch of ids or the user's
         # filters would become a field of every record (and take each off the fast path).
+        if not partition_context and not self.child_streams:
+            return  # nothing to copy into the record, no child to read for it
         if partition_context and not _PARTITION_KEYS.isdisjoint(partition_context):
             partition_context = {k: v for k, v in partition_context.items() if k not in _PARTITION_KEYS}
         super()._process_record(record, child_context=child_context, partition_context=partition_context)
