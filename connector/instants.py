@@ -39,7 +39,7 @@ def to_datetime(value: Any, unit: str = "epoch_seconds") -> dt.datetime:
 
 def _is_number(text: str) -> bool:
     stripped = text.strip()
-    if not stripped or len(stripped) > 24:
+    if not stripped or len(stripped) > 24 or ":" in stripped:  # (a time of day: no number has a colon)
         return False
     try:
         float(stripped)

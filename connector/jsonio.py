@@ -9,6 +9,7 @@ extra cost). Writing puts a ``Decimal`` and an integer of any size out as the di
 from __future__ import annotations
 
 import decimal
+import functools
 import json
 import math
 from collections.abc import Callable
@@ -82,6 +83,7 @@ def writable(value: Any) -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=16)  # one per caller's default: not a new function for every record written
 def _exact_default(default: Callable[[Any], Any] | None) -> Callable[[Any], Any]:
     def write(value: Any) -> Any:
         if isinstance(value, decimal.Decimal) and value.is_finite():

@@ -9,6 +9,7 @@ stream with an error instead of ending it early or looping forever.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
@@ -55,14 +56,25 @@ class Known:
 
 @dataclass
 class Answer:
-    """One page's answer, as the pagination kinds see it."""
+    """One page's answer, as the pagination kinds see it. Its Link header and URL are read only by the kinds
+    that ask for them (parsing both for every page cost about 1 us per record of a page-number read)."""
 
     body: Any
     records: list
     headers: Any
-    links: dict
     short: bool  # fewer records than a full page (or none)
-    url: str | None  # the URL this page was read from: relative next links resolve against it
+    response: Any
+    current_url: str | None  # the URL of the page asked for, when the response does not say
+
+    @cached_property
+    def links(self) -> dict:
+        return getattr(self.response, "links", None) or {}
+
+    @cached_property
+    def url(self) -> str | None:
+        """The URL this page was read from: relative next links resolve against it."""
+        request = getattr(self.response, "request", None)
+        return str(request.url) if request is not None else self.current_url
 
 
 class PaginationBase(Model, tag_field="type", kw_only=True, frozen=True):
@@ -403,9 +415,7 @@ class Paginator:
             return None
         if spec.uses_short_page and not spec.explicit_stop and short:
             return None
-        request = getattr(response, "request", None)
-        url = str(request.url) if request is not None else current.url
-        answer = Answer(body, records, headers, getattr(response, "links", None) or {}, short, url)
+        answer = Answer(body, records, headers, short, response, current.url)
         page = spec.advance(current, answer, self.origin)
         if page is None:
             return None

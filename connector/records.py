@@ -8,6 +8,7 @@ would otherwise fail on it, or merge records without a key into one.
 from __future__ import annotations
 
 import decimal
+import operator
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -25,6 +26,17 @@ _PYTHON_TYPES: dict[str, tuple[type, ...]] = {
     "null": (type(None),),
 }
 _ANY = tuple(t for types in _PYTHON_TYPES.values() for t in types)
+_PLANS = 64  # key sets remembered per stream (an API sends one or a few)
+
+
+class _AnyType:
+    """The types allowed for a property the schema does not declare: any (singer-sdk drops it)."""
+
+    def __contains__(self, _: object) -> bool:
+        return True
+
+
+_UNDECLARED = _AnyType()
 
 
 class Unwritable:
@@ -43,8 +55,8 @@ def mark_unwritable(body: Any, records_of: Callable[[Any], Any]) -> Any | None:
 
 
 class RecordCheck:
-    """One stream's rules, compiled once: a set of allowed (property, type) pairs, so a conforming record costs
-    one set operation."""
+    """One stream's rules, compiled once: per set of keys a record comes with, the types each key allows, so a
+    conforming record costs one membership test per property."""
 
     def __init__(self, stream: str, schema: dict[str, Any], primary_key: list[str]) -> None:
         self.stream = stream
@@ -58,7 +70,7 @@ class RecordCheck:
                 self._types[name] = frozenset(t for n in names for t in _PYTHON_TYPES[n])
             else:  # no type, or anyOf and the like: any value
                 self._types[name] = frozenset(_ANY)
-        self._allowed = frozenset((name, t) for name, types in self._types.items() for t in types).issuperset
+        self._plans: dict[tuple[str, ...], tuple[Any, ...]] = {}
 
     def problem(self, record: Any) -> tuple[str, str] | None:
         """``(reason, what is wrong)`` for a record to skip, None for one to emit."""
@@ -72,7 +84,7 @@ class RecordCheck:
         for key in self.primary_key:
             if record.get(key) is None:
                 return "missing_key", f"has no value for its primary key {key!r}"
-        if self._allowed(zip(record, map(type, record.values()), strict=True)):
+        if self._conforms(record):
             return None
         for name, value in record.items():
             types = self._types.get(name)
@@ -82,7 +94,17 @@ class RecordCheck:
                     "wrong_type",
                     f"has {name!r} of type {type(value).__name__}, its schema allows {allowed}",
                 )
-        return None  # only properties the schema does not declare: singer-sdk drops them
+        return None  # (not reached: a record _conforms refused holds a declared property of another type)
+
+    def _conforms(self, record: dict) -> bool:
+        """Whether each property's value has a type its schema allows (undeclared ones: any)."""
+        keys = tuple(record)
+        plan = self._plans.get(keys)
+        if plan is None:
+            if len(self._plans) >= _PLANS:  # records of ever new keys: no memory grows with them
+                self._plans.clear()
+            plan = self._plans[keys] = tuple(self._types.get(key, _UNDECLARED) for key in keys)
+        return all(map(operator.contains, plan, map(type, record.values())))
 
     def kept(self, records: list[Any], where: str, logger: Any) -> list[dict]:
         """The records to emit; each other one is counted and named in a warning (None, a record a

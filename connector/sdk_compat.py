@@ -16,10 +16,13 @@ reads a private singer-sdk attribute: it calls the accessors below.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib import import_module
 from typing import Any
+
+from singer_sdk.helpers._state import StateWriter
+from singer_sdk.helpers.types import TapState
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,18 @@ TOUCH_POINTS: tuple[TouchPoint, ...] = (
         "tap.py: no checkpoint inside a group of records sharing a replication value",
     ),
     TouchPoint("singer_sdk.streams.core:Stream", "_stream_version", None, "tap.py: RECORD messages' version"),
+    TouchPoint(
+        "singer_sdk.tap_base:Tap",
+        "_state_writer",
+        None,
+        "tap.py: bookmarks put into the state before each STATE",
+    ),
+    TouchPoint(
+        "singer_sdk.helpers._state:StateWriter",
+        "write_state",
+        ("state",),
+        "tap.py: bookmarks put into the state before each STATE",
+    ),
     TouchPoint(
         "singer_sdk.streams.core:Stream",
         "_process_record",
@@ -200,6 +215,24 @@ def sinks_holding_records(target: Any) -> Iterable[Any]:
 def stream_version(stream: Any) -> int | None:
     """The table version a stream's RECORD messages carry (set when ACTIVATE_VERSION is on)."""
     return stream._stream_version
+
+
+class _SettlingStateWriter(StateWriter):
+    """singer-sdk's STATE writer (a STATE only when the state changed), calling ``settle`` first."""
+
+    def __init__(self, message_writer: Any, settle: Callable[[], None]) -> None:
+        super().__init__(message_writer)
+        self._settle = settle
+
+    def write_state(self, state: TapState) -> None:
+        self._settle()
+        super().write_state(state)
+
+
+def settle_before_state(tap: Any, settle: Callable[[], None]) -> None:
+    """Call ``settle`` before every STATE the tap writes (its streams', the run's, a signal's) is compared with
+    the last one and written."""
+    tap._state_writer = _SettlingStateWriter(tap.message_writer, settle)
 
 
 def record_validator(sink: Any) -> Any:
