@@ -469,14 +469,23 @@ def once(action: Callable[[LiveList], None], at_page: int) -> Callable[[LiveList
     return change
 
 
+def read_live(tmp_path: Path, live: LiveList, stream: str, **config: Any) -> tuple[Any, list, list, Scripted]:
+    """The tap reading ``live`` one page at a time unless ``config`` says otherwise: its run, records, states,
+    and the server (its requests)."""
+    with serving({"/items": live}) as server:
+        server.delay = config.pop("delay", 0.0)
+        result, records, states = tap(
+            connection(tmp_path, stream), {"base_url": server.url, **config}, tmp_path
+        )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result, records, states, server
+
+
 def test_a_record_edited_behind_the_read_does_not_make_the_next_page_skip_one(tmp_path):
     # After page 2 is read, record 5 (page 1) is edited: it leaves the range (its new value is past the range's
     # end), every row after it moves up one place, and record 21 moves from page 3 onto page 2, already read.
     live = LiveList(50, once(lambda live: live.update(5), at_page=3))
-    with serving({"/items": live}) as server:
-        config = {"base_url": server.url, "max_concurrency": 1}
-        result, records, states = tap(connection(tmp_path, LIVE_INCREMENTAL), config, tmp_path)
-    assert result.returncode == 0, result.stderr[-2000:]
+    result, records, states, server = read_live(tmp_path, live, LIVE_INCREMENTAL, max_concurrency=1)
     ids = [r["id"] for r in records]
     assert sorted(ids) == list(range(1, 51)), "every record once"
     assert "the list changed while it was read (page 3 counts 49 records, page 1 counted 50)" in result.stderr
@@ -493,20 +502,14 @@ def test_a_change_is_caught_whatever_order_the_pages_come_back_in(tmp_path):
     """With pages requested ahead of their turn (the default), a page answered after the change counts
     differently from the first, whichever page that is."""
     live = LiveList(80, once(lambda live: live.update(3), at_page=4))
-    with serving({"/items": live}) as server:
-        server.delay = 0.05
-        result, records, _ = tap(connection(tmp_path, LIVE_INCREMENTAL), {"base_url": server.url}, tmp_path)
-    assert result.returncode == 0, result.stderr[-2000:]
+    _, records, _, server = read_live(tmp_path, live, LIVE_INCREMENTAL, delay=0.05)
     assert sorted(r["id"] for r in records) == list(range(1, 81))
     assert server.peak_in_flight > 1
 
 
 def test_a_full_read_whose_list_changed_reads_it_again_without_duplicates(tmp_path):
     live = LiveList(50, once(lambda live: live.delete(2), at_page=2))
-    with serving({"/items": live}) as server:
-        config = {"base_url": server.url, "max_concurrency": 1}
-        result, records, _ = tap(connection(tmp_path, LIVE), config, tmp_path)
-    assert result.returncode == 0, result.stderr[-2000:]
+    result, records, _, server = read_live(tmp_path, live, LIVE, max_concurrency=1)
     assert sorted(r["id"] for r in records) == list(range(1, 51)), "read again, each record once"
     assert "reading again from the first page" in result.stderr
     assert [int(r["query"]["page"]) for r in server.seen] == [1, 2, 1, 2, 3, 4, 5]
@@ -533,10 +536,7 @@ def test_a_range_never_ends_past_the_api_clock_when_the_local_clock_runs_ahead(t
     monkeypatch.setattr(
         BaseHTTPRequestHandler, "date_time_string", lambda self, ts=None: original(self, time.time() - 600)
     )
-    with serving({"/items": live}) as server:
-        config = {"base_url": server.url, "max_concurrency": 1}
-        result, records, _ = tap(connection(tmp_path, LIVE_INCREMENTAL), config, tmp_path)
-    assert result.returncode == 0, result.stderr[-2000:]
+    result, records, _, server = read_live(tmp_path, live, LIVE_INCREMENTAL, max_concurrency=1)
     assert "the local clock runs ahead of the API's" in result.stderr
     untils = [int(r["query"]["until"]) for r in server.seen]
     assert untils[0] > live.now() + 500_000  # the first end came from the local clock
