@@ -24,14 +24,14 @@ BELIEVABLE = dt.timedelta(hours=12)
 
 
 def parse_date(value: str | None) -> dt.datetime | None:
-    """An HTTP ``Date`` header as an aware instant; None when absent or not a date."""
+    """An HTTP ``Date`` header as an aware instant; None when absent, not a date, or not believable."""
     if not value or len(value) > 64:
         return None
     try:
         parsed = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    if parsed.tzinfo is None:
+    if parsed.tzinfo is None or abs(parsed - dt.datetime.now(dt.timezone.utc)) > BELIEVABLE:
         return None
     return parsed
 
@@ -52,7 +52,7 @@ class ServerClock:
             return
         self._header = header
         date = parse_date(header)
-        if date is None or abs(date - dt.datetime.now(dt.timezone.utc)) > BELIEVABLE:
+        if date is None:
             return
         offset = date.timestamp() - time.monotonic()
         with self._lock:
