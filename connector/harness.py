@@ -254,6 +254,7 @@ def first_stream_request(
         except StopAfterFirst:
             pass
         finally:
+            tap.close()  # its fetching threads, then its client
             if tap._watched is not None:
                 tap._watched.close()
     if not recorder.exchanges:
