@@ -399,7 +399,7 @@ class Paginator:
                 return None
         if self._total is not None:
             raw = self._total(body)
-            total = _count(self._total, body)
+            total = _whole(raw)
             if raw is not None and total is None:
                 raise ConnectorError(
                     f"{self.where}the record total at {spec.total!r} is {str(raw)[:40]!r}, not a whole number "
@@ -445,9 +445,11 @@ class Paginator:
 
 def _count(getter: Any, body: Any) -> int | None:
     """A page count or record total from the body; None when absent or not a non-negative whole number."""
-    if getter is None:
-        return None
-    value = getter(body)
+    return None if getter is None else _whole(getter(body))
+
+
+def _whole(value: Any) -> int | None:
+    """A count as an int; None when absent or not a non-negative whole number."""
     if isinstance(value, bool) or not isinstance(value, int | str):
         return None
     try:
