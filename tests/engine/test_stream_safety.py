@@ -315,6 +315,20 @@ def counted_pages(claimed_pages: int | None, real_rows: list[dict]) -> Callable[
     return items
 
 
+def read_items(
+    tmp_path: Path, route: Callable[[dict[str, Any]], Answer], stream: str, **config: Any
+) -> tuple[Any, list, list, Scripted]:
+    """The tap reading ``/items`` from ``route`` (``delay``: seconds each answer takes; the rest is tap config):
+    its run, records and states, and the server (its requests). The run must succeed."""
+    with serving({"/items": route}) as server:
+        server.delay = config.pop("delay", 0.0)
+        result, records, states = tap(
+            connection(tmp_path, stream), {"base_url": server.url, **config}, tmp_path
+        )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result, records, states, server
+
+
 COUNTED = (
     "name: items\nurl: /items\nprimary_key: [id]\nrecords: data\nparams: {per_page: 100}\n"
     "pagination: {type: page_number, next: paging.next_page, total_pages: paging.total_pages}\n"
@@ -322,41 +336,31 @@ COUNTED = (
 
 
 def test_pages_known_from_the_count_are_requested_at_once_and_read_in_order(tmp_path):
-    with serving({"/items": counted_pages(10, ROWS)}) as server:
-        server.delay = 0.1
-        config = {"base_url": server.url, "max_concurrency": 4}
-        result, records, _ = tap(connection(tmp_path, COUNTED), config, tmp_path)
-        assert result.returncode == 0, result.stderr[-2000:]
-        assert records == ROWS  # every record once, in page order
-        pages = sorted(int(r["query"]["page"]) for r in server.seen)
-        assert pages == list(range(1, 11))  # each page requested once, none past the count
-        assert server.peak_in_flight == 4  # max_concurrency pages at once, no more
+    _, records, _, server = read_items(
+        tmp_path, counted_pages(10, ROWS), COUNTED, delay=0.1, max_concurrency=4
+    )
+    assert records == ROWS  # every record once, in page order
+    pages = sorted(int(r["query"]["page"]) for r in server.seen)
+    assert pages == list(range(1, 11))  # each page requested once, none past the count
+    assert server.peak_in_flight == 4  # max_concurrency pages at once, no more
 
 
 def test_one_request_at_a_time_when_max_concurrency_is_one(tmp_path):
-    with serving({"/items": counted_pages(10, ROWS)}) as server:
-        server.delay = 0.05
-        config = {"base_url": server.url, "max_concurrency": 1}
-        result, records, _ = tap(connection(tmp_path, COUNTED), config, tmp_path)
-        assert result.returncode == 0, result.stderr[-2000:]
-        assert records == ROWS and server.peak_in_flight == 1
+    _, records, _, server = read_items(
+        tmp_path, counted_pages(10, ROWS), COUNTED, delay=0.05, max_concurrency=1
+    )
+    assert records == ROWS and server.peak_in_flight == 1
 
 
 def test_a_count_that_claims_more_pages_than_exist_ends_where_paging_ends(tmp_path):
-    with serving({"/items": counted_pages(10, ROWS[:250])}) as server:
-        config = {"base_url": server.url, "max_concurrency": 4}
-        result, records, _ = tap(connection(tmp_path, COUNTED), config, tmp_path)
-        assert result.returncode == 0, result.stderr[-2000:]
-        assert records == ROWS[:250]  # the empty pages asked for early add nothing
+    _, records, _, _ = read_items(tmp_path, counted_pages(10, ROWS[:250]), COUNTED, max_concurrency=4)
+    assert records == ROWS[:250]  # the empty pages asked for early add nothing
 
 
 def test_a_count_that_claims_fewer_pages_than_exist_does_not_end_paging(tmp_path):
-    with serving({"/items": counted_pages(2, ROWS)}) as server:
-        config = {"base_url": server.url, "max_concurrency": 4}
-        result, records, _ = tap(connection(tmp_path, COUNTED), config, tmp_path)
-        assert result.returncode == 0, result.stderr[-2000:]
-        assert records == ROWS  # next_page goes on past the claimed count, one page at a time
-        assert sorted(int(r["query"]["page"]) for r in server.seen) == list(range(1, 11))
+    _, records, _, server = read_items(tmp_path, counted_pages(2, ROWS), COUNTED, max_concurrency=4)
+    assert records == ROWS  # next_page goes on past the claimed count, one page at a time
+    assert sorted(int(r["query"]["page"]) for r in server.seen) == list(range(1, 11))
 
 
 def test_offsets_known_from_a_total_are_requested_at_once(tmp_path):
@@ -368,13 +372,9 @@ def test_offsets_known_from_a_total_are_requested_at_once(tmp_path):
         "name: items\nurl: /items\nprimary_key: [id]\nrecords: data\n"
         "pagination: {type: offset, size_param: limit, size: 100, total: total}\n"
     )
-    with serving({"/items": items}) as server:
-        server.delay = 0.1
-        config = {"base_url": server.url, "max_concurrency": 3}
-        result, records, _ = tap(connection(tmp_path, stream), config, tmp_path)
-        assert result.returncode == 0, result.stderr[-2000:]
-        assert records == ROWS and server.peak_in_flight == 3
-        assert sorted(int(r["query"]["offset"]) for r in server.seen) == list(range(0, 1000, 100))
+    _, records, _, server = read_items(tmp_path, items, stream, delay=0.1, max_concurrency=3)
+    assert records == ROWS and server.peak_in_flight == 3
+    assert sorted(int(r["query"]["offset"]) for r in server.seen) == list(range(0, 1000, 100))
 
 
 def test_a_restarted_pass_requests_its_pages_together_with_its_first(tmp_path):
@@ -385,21 +385,19 @@ def test_a_restarted_pass_requests_its_pages_together_with_its_first(tmp_path):
         "pagination: {type: page_number, next: paging.next_page, total_pages: paging.total_pages, "
         "restart_after: 3}\n"
     )
-    with serving({"/items": counted_pages(None, ROWS)}) as server:
-        server.delay = 0.2
-        config = {"base_url": server.url, "max_concurrency": 3}
-        result, records, _ = tap(connection(tmp_path, stream), config, tmp_path)
-        assert result.returncode == 0, result.stderr[-2000:]
-        assert records == ROWS  # every record once, in order
-        passes: dict[str, list[dict]] = {}
-        for request in server.seen:
-            passes.setdefault(request["query"].get("since", "0"), []).append(request)
-        assert len(passes) >= 4
-        for since, requests in list(passes.items())[1:]:
-            pages = {int(r["query"]["page"]): r for r in requests}
-            assert set(pages) <= {1, 2, 3}, f"pass from {since} asked past its restart page"
-            if 2 in pages:  # sent before the new pass's first page was answered
-                assert pages[2]["started"] < pages[1]["ended"], f"pass from {since} waited for its first page"
+    _, records, _, server = read_items(
+        tmp_path, counted_pages(None, ROWS), stream, delay=0.2, max_concurrency=3
+    )
+    assert records == ROWS  # every record once, in order
+    passes: dict[str, list[dict]] = {}
+    for request in server.seen:
+        passes.setdefault(request["query"].get("since", "0"), []).append(request)
+    assert len(passes) >= 4
+    for since, requests in list(passes.items())[1:]:
+        pages = {int(r["query"]["page"]): r for r in requests}
+        assert set(pages) <= {1, 2, 3}, f"pass from {since} asked past its restart page"
+        if 2 in pages:  # sent before the new pass's first page was answered
+            assert pages[2]["started"] < pages[1]["ended"], f"pass from {since} waited for its first page"
 
 
 # -- a list that changes while it is read ----------------------------------------------------------------------
@@ -469,23 +467,11 @@ def once(action: Callable[[LiveList], None], at_page: int) -> Callable[[LiveList
     return change
 
 
-def read_live(tmp_path: Path, live: LiveList, stream: str, **config: Any) -> tuple[Any, list, list, Scripted]:
-    """The tap reading ``live`` one page at a time unless ``config`` says otherwise: its run, records, states,
-    and the server (its requests)."""
-    with serving({"/items": live}) as server:
-        server.delay = config.pop("delay", 0.0)
-        result, records, states = tap(
-            connection(tmp_path, stream), {"base_url": server.url, **config}, tmp_path
-        )
-    assert result.returncode == 0, result.stderr[-2000:]
-    return result, records, states, server
-
-
 def test_a_record_edited_behind_the_read_does_not_make_the_next_page_skip_one(tmp_path):
     # After page 2 is read, record 5 (page 1) is edited: it leaves the range (its new value is past the range's
     # end), every row after it moves up one place, and record 21 moves from page 3 onto page 2, already read.
     live = LiveList(50, once(lambda live: live.update(5), at_page=3))
-    result, records, states, server = read_live(tmp_path, live, LIVE_INCREMENTAL, max_concurrency=1)
+    result, records, states, server = read_items(tmp_path, live, LIVE_INCREMENTAL, max_concurrency=1)
     ids = [r["id"] for r in records]
     assert sorted(ids) == list(range(1, 51)), "every record once"
     assert "the list changed while it was read (page 3 counts 49 records, page 1 counted 50)" in result.stderr
@@ -502,14 +488,14 @@ def test_a_change_is_caught_whatever_order_the_pages_come_back_in(tmp_path):
     """With pages requested ahead of their turn (the default), a page answered after the change counts
     differently from the first, whichever page that is."""
     live = LiveList(80, once(lambda live: live.update(3), at_page=4))
-    _, records, _, server = read_live(tmp_path, live, LIVE_INCREMENTAL, delay=0.05)
+    _, records, _, server = read_items(tmp_path, live, LIVE_INCREMENTAL, delay=0.05)
     assert sorted(r["id"] for r in records) == list(range(1, 81))
     assert server.peak_in_flight > 1
 
 
 def test_a_full_read_whose_list_changed_reads_it_again_without_duplicates(tmp_path):
     live = LiveList(50, once(lambda live: live.delete(2), at_page=2))
-    result, records, _, server = read_live(tmp_path, live, LIVE, max_concurrency=1)
+    result, records, _, server = read_items(tmp_path, live, LIVE, max_concurrency=1)
     assert sorted(r["id"] for r in records) == list(range(1, 51)), "read again, each record once"
     assert "reading again from the first page" in result.stderr
     assert [int(r["query"]["page"]) for r in server.seen] == [1, 2, 1, 2, 3, 4, 5]
@@ -536,7 +522,7 @@ def test_a_range_never_ends_past_the_api_clock_when_the_local_clock_runs_ahead(t
     monkeypatch.setattr(
         BaseHTTPRequestHandler, "date_time_string", lambda self, ts=None: original(self, time.time() - 600)
     )
-    result, records, _, server = read_live(tmp_path, live, LIVE_INCREMENTAL, max_concurrency=1)
+    result, records, _, server = read_items(tmp_path, live, LIVE_INCREMENTAL, max_concurrency=1)
     assert "the local clock runs ahead of the API's" in result.stderr
     untils = [int(r["query"]["until"]) for r in server.seen]
     assert untils[0] > live.now() + 500_000  # the first end came from the local clock
