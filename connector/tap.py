@@ -621,6 +621,20 @@ class TemplateStream(Stream):
         run_key: Any = None
         before_run: Any = None
         floor = lower  # where this pass starts, as a replication value
+
+        def move_floor() -> bool:
+            """Start a new pass after the value before the last run of ties read, if that is further on than
+            where this pass started (a run of ties longer than a whole pass can only be paged through)."""
+            nonlocal floor, run_value, before_run, run_key
+            if before_run is None or (
+                floor is not None and instant_key(before_run, self._unit) <= instant_key(floor, self._unit)
+            ):
+                return False
+            floor = before_run
+            bounds["start"] = spec.send(before_run)  # type: ignore[union-attr]
+            run_value = before_run = run_key = None
+            return True
+
         transformer = self._transformer
         try:
             while page is not None:
@@ -653,16 +667,7 @@ class TemplateStream(Stream):
                             f"stream {self.name}: the list changed while it was read (page {page.number} "
                             f"counts {total} records, page 1 counted {first_total})"
                         )
-                        if (
-                            dedupe
-                            and before_run is not None
-                            and (
-                                floor is None
-                                or instant_key(before_run, self._unit) > instant_key(floor, self._unit)
-                            )
-                        ):
-                            floor = before_run
-                            bounds["start"] = spec.send(before_run)  # type: ignore[union-attr]
+                        if dedupe and move_floor():
                             unsteady = 0
                         elif not dedupe and seen_keys is None:
                             raise ConnectorError(
@@ -697,21 +702,9 @@ class TemplateStream(Stream):
                             before_run, run_value, run_key = run_value, value, order
                 restarted = False
                 # Move the replication cursor instead of paging deeper (deep pages cost more, or are capped).
-                # It must move forward: a run of ties longer than a whole pass can only be paged through.
-                if (
-                    next_page is not None
-                    and restart_after
-                    and page.number >= restart_after
-                    and before_run is not None
-                    and (
-                        floor is None or instant_key(before_run, self._unit) > instant_key(floor, self._unit)
-                    )
-                ):
-                    floor = before_run
-                    bounds["start"] = spec.send(before_run)  # type: ignore[union-attr]
+                if next_page is not None and restart_after and page.number >= restart_after and move_floor():
                     drop(ahead)
                     next_page = paginator.first()
-                    run_value = before_run = run_key = None
                     restarted = True
                 if next_page is not None:
                     pending = request(next_page)
